@@ -1,0 +1,66 @@
+"""The ``monorobust`` command.
+
+Each subcommand lives in ``monorobust/commands/<name>.py`` and exposes two functions::
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None: ...
+    def main(args: argparse.Namespace) -> int: ...
+
+plus a module docstring whose first line is the subcommand's help. Adding a subcommand is adding
+a file and its name to ``COMMANDS``. Subcommand modules are imported only when used, so that
+``monorobust toy --help`` does not pay for importing transformers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from monorobust.errors import ConfigError
+
+COMMANDS = ["run", "pretrain", "evaluate", "report"]
+
+
+def _module(name: str):
+    return importlib.import_module(f"monorobust.commands.{name.replace('-', '_')}")
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monorobust",
+        description="Train poly- and monosemantic representations and stress-test their robustness.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Import only the chosen subcommand's module fully; the others just need their help line.
+    chosen = next((a for a in argv if a in COMMANDS), None)
+    for name in COMMANDS:
+        module = _module(name)
+        doc = (module.__doc__ or "").strip().splitlines()
+        helptext = doc[0] if doc else name
+        p = sub.add_parser(name, help=helptext, description=(module.__doc__ or helptext).strip(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        if name == chosen or chosen is None:
+            module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args._module.main(args) or 0)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

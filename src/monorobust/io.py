@@ -1,0 +1,59 @@
+"""Atomic file writes and the JSON-lines results store.
+
+Nothing is ever half-written: every file is written to a temporary sibling, flushed, fsynced and
+renamed over the target (``os.replace`` is atomic on POSIX and Windows). Appending a row rewrites
+the whole file the same way, so a reader or a crash never sees a partial line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` holds either the old or the new content."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """All rows of a JSON-lines file (an empty list when it does not exist)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Append rows atomically: readers see all of them or none."""
+    path = Path(path)
+    old = path.read_bytes() if path.exists() else b""
+    new = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode("utf-8")
+    atomic_write_bytes(path, old + new)
+
+
+def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    yield from read_jsonl(path)
