@@ -18,7 +18,7 @@ import sys
 
 from monorobust.errors import ConfigError
 
-COMMANDS = ["run", "pretrain", "evaluate", "report"]
+COMMANDS = ["run", "pretrain", "evaluate"]
 
 
 def _module(name: str):

@@ -1,0 +1,1 @@
+"""Subcommands of the ``monorobust`` CLI, one module each (see ``monorobust.cli``)."""

@@ -1,0 +1,43 @@
+"""Arguments shared by the subcommands that build a run config."""
+
+from __future__ import annotations
+
+import argparse
+
+from monorobust.config import RunConfig, load_config
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="quick",
+                   help="preset name (quick, smoke, ...) or path to a YAML file (default: quick)")
+    p.add_argument("--out", help="output folder (default: the preset's, e.g. runs/quick)")
+    p.add_argument("--data-dir", help="folder to read the dataset from")
+    p.add_argument("--dataset", help="dataset name (fashion-mnist, digits, ...)")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds, e.g. --seeds 0 1 2")
+    p.add_argument("--device", help="cpu, cuda, mps or auto")
+    p.add_argument("--devices", type=int, help="processes / GPUs per node (DDP when > 1)")
+    p.add_argument("--num-nodes", type=int, help="number of nodes")
+    p.add_argument("--strategy", help="Lightning Fabric strategy (auto, ddp, ...)")
+    p.add_argument("--representations", nargs="+", help="e.g. --representations cl ncl")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set pretrain.epochs=5 (YAML value)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    import yaml
+
+    from monorobust.errors import ConfigError
+
+    overrides = {
+        "out": args.out, "data.data_dir": args.data_dir, "data.name": args.dataset,
+        "seeds": args.seeds, "device": args.device, "devices": args.devices,
+        "num_nodes": args.num_nodes, "strategy": args.strategy,
+        "representations": args.representations,
+    }
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set pretrain.epochs=5")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return load_config(args.preset, overrides)

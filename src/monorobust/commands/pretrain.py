@@ -1,0 +1,33 @@
+"""Pretrain one representation's encoder (cl or ncl) for each seed, with checkpoints and resume.
+
+Writes OUT/checkpoints/OBJECTIVE-seedS/epoch-XXXX.safetensors (safetensors + JSON metadata).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from monorobust.commands.common import add_run_arguments, config_from_args
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_run_arguments(p)
+    p.add_argument("--objective", choices=["cl", "ncl"], default="cl", help="default: cl")
+
+
+def main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from monorobust.experiment import make_fabric, prepare_data
+    from monorobust.train import pretrain
+
+    cfg = config_from_args(args)
+    splits = prepare_data(cfg)
+    fabric = make_fabric(cfg)
+    for seed in cfg.seeds:
+        folder = Path(cfg.out) / "checkpoints" / f"{args.objective}-seed{seed}"
+        result = pretrain(splits.train.images, cfg.pretrain, args.objective, seed, folder,
+                          fabric, progress=not args.quiet)
+        if fabric.global_rank == 0:
+            print(f"{args.objective} seed {seed}: final loss {result.losses[-1]:.4f} -> {folder}")
+    return 0

@@ -1,0 +1,30 @@
+"""Run the whole experiment: pretrain, robustness grid, metrics, summary table.
+
+Trains the polysemantic (CL) and monosemantic (NCL, ...) representations of the preset, runs
+every scenario x severity x seed on frozen features, and writes into --out: config.yaml,
+results.jsonl, metrics.jsonl, summary.csv and the report. Rerunning the same command resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from monorobust.commands.common import add_run_arguments, config_from_args
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_run_arguments(p)
+
+
+def main(args: argparse.Namespace) -> int:
+    from monorobust import experiment, results
+
+    cfg = config_from_args(args)
+    outcome = experiment.run(cfg, progress=not args.quiet)
+    if outcome.summary is None:          # not rank 0
+        return 0
+    print(f"\naccuracy (%) on the test split, mean ± std over {len(cfg.seeds)} seeds"
+          f" ({cfg.data.name}, {cfg.pretrain.encoder})")
+    print(results.format_table(outcome.summary, list(cfg.representations)))
+    print(f"\nwrote {outcome.out}/ in {outcome.seconds:.0f} s")
+    return 0

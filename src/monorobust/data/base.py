@@ -1,0 +1,110 @@
+"""Dataset types and the dataset registry.
+
+Every dataset is a pair of in-memory splits of uint8 images ``(N, C, H, W)`` and int64 labels
+``(N,)``. Images become floats in [0, 1] only on the model's device; normalisation happens inside
+the model (``models.Normalize``), so perturbations act in pixel space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from monorobust.errors import ConfigError
+from monorobust.registry import Registry
+
+
+class ImageSplit(NamedTuple):
+    images: torch.Tensor
+    """(N, C, H, W) uint8."""
+    labels: torch.Tensor
+    """(N,) int64 in [0, num_classes)."""
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def subset(self, index: torch.Tensor) -> "ImageSplit":
+        return ImageSplit(self.images[index], self.labels[index])
+
+
+class ImageDataset(NamedTuple):
+    name: str
+    train: ImageSplit
+    test: ImageSplit
+    classes: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.train.images.shape[1:]
+        return int(c), int(h), int(w)
+
+
+Loader = Callable[[Path | None], ImageDataset]
+DATASETS: Registry[Loader] = Registry("dataset")
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None) -> ImageDataset:
+    """Load a registered dataset by name, reading from ``data_dir`` where given."""
+    loader = DATASETS.get(name)
+    path = Path(data_dir).expanduser() if data_dir is not None else None
+    if path is not None and not path.is_dir():
+        raise ConfigError(f"data_dir {str(path)!r} does not exist or is not a directory; "
+                          "pass an existing folder with --data-dir or leave it out")
+    ds = loader(path)
+    check_dataset(ds)
+    return ds
+
+
+def check_dataset(ds: ImageDataset) -> None:
+    """Shape and range checks that catch a malformed data directory early."""
+    for split_name, split in (("train", ds.train), ("test", ds.test)):
+        if split.images.dtype != torch.uint8 or split.images.ndim != 4:
+            raise ConfigError(f"{ds.name} {split_name} images must be uint8 (N, C, H, W), got "
+                              f"{split.images.dtype} {tuple(split.images.shape)}")
+        if split.labels.shape != (split.images.shape[0],):
+            raise ConfigError(f"{ds.name} {split_name}: {split.images.shape[0]} images but "
+                              f"{split.labels.shape[0]} labels")
+        if split.labels.min() < 0 or split.labels.max() >= ds.num_classes:
+            raise ConfigError(f"{ds.name} {split_name}: labels outside [0, {ds.num_classes})")
+
+
+def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices ``(keep, held_out)``: ``fraction`` of each class held out, chosen with ``seed``.
+
+    The same seed always holds out the same samples, whatever else the run does.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    keep, held = [], []
+    for c in labels.unique(sorted=True):
+        idx = torch.nonzero(labels == c).squeeze(1)
+        idx = idx[torch.randperm(len(idx), generator=gen)]
+        n_held = int(round(fraction * len(idx)))
+        held.append(idx[:n_held])
+        keep.append(idx[n_held:])
+    return torch.cat(keep).sort().values, torch.cat(held).sort().values
+
+
+class Splits(NamedTuple):
+    """Train / validation / test, the validation split held out of the original training data."""
+
+    train: ImageSplit
+    val: ImageSplit
+    test: ImageSplit
+    classes: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def make_splits(ds: ImageDataset, val_fraction: float, seed: int = 0) -> Splits:
+    """Hold ``val_fraction`` of the training data out as a validation split (stratified)."""
+    keep, held = stratified_split(ds.train.labels, val_fraction, seed)
+    return Splits(ds.train.subset(keep), ds.train.subset(held), ds.test, ds.classes)

@@ -1,0 +1,20 @@
+"""Frozen-feature evaluation: extraction, linear probe, scenarios, the robustness grid.
+
+Bring your own encoder::
+
+    from monorobust import evaluate
+    rows = evaluate.robustness(encode, "digits")
+"""
+
+from monorobust.evaluate.api import check_grid, encode_feature_set, feature_metrics, robustness
+from monorobust.evaluate.config import GridConfig, ProbeConfig
+from monorobust.evaluate.features import extract, model_encoder
+from monorobust.evaluate.grid import FeatureSet, evaluate_features, grid_points, test_key
+from monorobust.evaluate.probe import Probe, train_probe
+from monorobust.evaluate.representations import REPRESENTATIONS, Representation
+from monorobust.evaluate.scenarios import SCENARIOS, Scenario
+
+__all__ = ["REPRESENTATIONS", "SCENARIOS", "FeatureSet", "GridConfig", "Probe", "ProbeConfig",
+           "Representation", "Scenario", "check_grid", "encode_feature_set", "evaluate_features",
+           "extract", "feature_metrics", "grid_points", "model_encoder", "robustness", "test_key",
+           "train_probe"]

@@ -1,0 +1,76 @@
+"""Bring your own encoder: the robustness grid and the metrics for any ``encode`` function.
+
+    from monorobust import evaluate
+    rows = evaluate.robustness(my_encode, "digits", seeds=(0, 1, 2))
+
+``my_encode`` takes float images (N, C, H, W) in [0, 1] and returns features (N, D).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from monorobust.data import ImageDataset, Splits, load_dataset, make_splits
+from monorobust.evaluate.config import GridConfig, ProbeConfig
+from monorobust.evaluate.features import Encode, extract
+from monorobust.evaluate.grid import FeatureSet, evaluate_features
+from monorobust.evaluate.testsets import iter_test_sets
+from monorobust.metrics import summarize
+
+
+def _splits(data: str | ImageDataset | Splits, val_fraction: float) -> Splits:
+    if isinstance(data, Splits):
+        return data
+    ds = load_dataset(data) if isinstance(data, str) else data
+    return make_splits(ds, val_fraction)
+
+
+def check_grid(grid: GridConfig, splits: Splits) -> None:
+    """Validate the grid against the data (noise rates, k per class) before any work."""
+    from monorobust.evaluate.scenarios import SCENARIOS
+
+    min_class = int(torch.bincount(splits.train.labels, minlength=splits.num_classes).min())
+    for name, severities in grid.scenarios.items():
+        SCENARIOS.get(name).check(tuple(severities), splits.num_classes, min_class)
+
+
+def encode_feature_set(encode: Encode, splits: Splits, grid: GridConfig, seed: int,
+                       device: str | torch.device = "cpu") -> FeatureSet:
+    """Extract features of the train / val splits and of every (perturbed) test set."""
+    test, test_labels = {}, {}
+    for key, images, labels in iter_test_sets(splits.test, grid, seed):
+        test[key], test_labels[key] = extract(encode, images, device=device), labels
+    return FeatureSet(extract(encode, splits.train.images, device=device), splits.train.labels,
+                      extract(encode, splits.val.images, device=device), splits.val.labels,
+                      test, test_labels)
+
+
+def robustness(encode: Encode, data: str | ImageDataset | Splits, name: str = "custom",
+               grid: GridConfig | None = None, probe: ProbeConfig | None = None,
+               seeds: tuple[int, ...] = (0, 1, 2), val_fraction: float = 0.1,
+               device: str | torch.device = "cpu") -> list[dict[str, Any]]:
+    """Rows (one per scenario x severity x seed) of ``encode``'s robustness on ``data``.
+
+    Args:
+        encode: float images (N, C, H, W) in [0, 1] -> features (N, D).
+        data: a dataset name, an ``ImageDataset`` or ready ``Splits``.
+        name: the representation name written in every row.
+    """
+    grid, probe = grid or GridConfig(), probe or ProbeConfig()
+    splits = _splits(data, val_fraction)
+    check_grid(grid, splits)
+    rows: list[dict[str, Any]] = []
+    for seed in seeds:
+        fs = encode_feature_set(encode, splits, grid, seed, device)
+        rows += evaluate_features(name, fs, grid, probe, splits.num_classes, seed)
+    return rows
+
+
+def feature_metrics(encode: Encode, data: str | ImageDataset | Splits,
+                    val_fraction: float = 0.1, device: str | torch.device = "cpu"):
+    """``metrics.summarize`` of ``encode``'s features on the clean test split."""
+    splits = _splits(data, val_fraction)
+    return summarize(extract(encode, splits.test.images, device=device), splits.test.labels,
+                     splits.num_classes)

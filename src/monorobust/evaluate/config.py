@@ -1,0 +1,78 @@
+"""Configuration of the linear probe and of the robustness grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from monorobust.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    features: str = "projector"
+    """Which features to probe: "projector" (the paper's choice; ReLU'd for NCL) or "backbone"."""
+    steps: int = 1000
+    """Optimiser steps (minibatches) of the probe's training."""
+    batch_size: int = 1024
+    """Minibatch size (the whole training set when it is smaller)."""
+    lr: float = 1e-3
+    """AdamW learning rate (cosine decay to zero)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    select: str = "val"
+    """How the probe's final weights are chosen: "val" keeps the step with the best accuracy on
+    the validation split (whose labels carry the same noise as the training labels: only noisy
+    labels exist in that setting), "last" keeps the last step (the authors' fixed schedule)."""
+    eval_every: int = 50
+    """Validation accuracy is measured every this many steps (for select = "val")."""
+
+    def __post_init__(self) -> None:
+        if self.features not in ("projector", "backbone"):
+            raise ConfigError(f"probe.features must be 'projector' or 'backbone', got {self.features!r}")
+        if self.select not in ("val", "last"):
+            raise ConfigError(f"probe.select must be 'val' or 'last', got {self.select!r}")
+        for name in ("steps", "batch_size", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"probe.{name} must be >= 1")
+        if self.lr <= 0 or self.weight_decay < 0:
+            raise ConfigError("probe.lr must be > 0 and probe.weight_decay >= 0")
+
+
+def _default_scenarios() -> dict[str, tuple[float, ...]]:
+    return {
+        "clean": (0.0,),
+        "label_noise": (0.2, 0.4, 0.6, 0.8),
+        "gaussian_noise": (0.1, 0.2, 0.3, 0.4),
+        "uniform_noise": (0.2, 0.4, 0.6, 0.8),
+        "few_shot": (1, 5, 10, 50),
+        "sketch": (1,),
+        "corrupt": (1, 3, 5),
+    }
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    scenarios: dict[str, tuple[float, ...]] = field(default_factory=_default_scenarios)
+    """Scenario name -> severities (label-noise rate, noise std or half-width, k per class,
+    corruption severity 1-5). Names from ``monorobust.evaluate.SCENARIOS``."""
+    corruptions: tuple[str, ...] = ("contrast", "fog", "pixelate", "motion_blur",
+                                    "jpeg_compression", "elastic_transform")
+    """ImageNet-C corruptions averaged in the "corrupt" scenario (corrupt-tta names)."""
+    shift_test_size: int | None = 2000
+    """Test images used for the out-of-domain scenarios (corrupt, sketch); null: all."""
+
+    def __post_init__(self) -> None:
+        from monorobust.evaluate.scenarios import SCENARIOS
+
+        for name, severities in self.scenarios.items():
+            SCENARIOS.get(name).check(tuple(severities), num_classes=None)
+        if "corrupt" in self.scenarios:
+            from monorobust.perturb import corruption_names
+
+            known = corruption_names()
+            if not known:
+                raise ConfigError("the 'corrupt' scenario needs corrupt-tta: pip install "
+                                  "corrupt-tta==0.1.7, or remove grid.scenarios.corrupt")
+            for c in self.corruptions:
+                if c not in known:
+                    raise ConfigError(f"grid.corruptions: unknown corruption {c!r}; known: {', '.join(known)}")

@@ -1,0 +1,59 @@
+"""Representations compared by a run, registered by name.
+
+A representation turns the raw projector (or backbone) output of a pretrained encoder into the
+features that are probed and measured. It names the pretraining objective it needs ("cl" or
+"ncl"), and may fit a post-hoc map on the training features (a sparse autoencoder, say).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from monorobust.registry import Registry
+
+FeatureMap = Callable[[torch.Tensor], torch.Tensor]
+
+
+class Representation:
+    """Base class: the identity map on the raw features of the ``objective`` encoder."""
+
+    name: str = ""
+    objective: str = "cl"
+    label: str = ""
+    """Human-readable name for tables and plots."""
+    monosemantic: bool = False
+    """Whether the paper counts it as monosemantic."""
+
+    def fit(self, train_raw: torch.Tensor, seed: int, workdir: Path, cfg: Any) -> FeatureMap:
+        """Return the map from raw features (N, D_raw) to probed features (N, D)."""
+        return lambda raw: raw
+
+
+REPRESENTATIONS: Registry[Representation] = Registry("representation")
+
+
+def register(cls: type[Representation]) -> type[Representation]:
+    REPRESENTATIONS.register(cls.name)(cls())
+    return cls
+
+
+@register
+class CL(Representation):
+    """SimCLR: the projector output g(f(x)) (polysemantic)."""
+
+    name, objective, label, monosemantic = "cl", "cl", "CL (poly)", False
+
+
+@register
+class NCL(Representation):
+    """Non-negative contrastive learning: relu(g(f(x))) of an NCL-pretrained encoder."""
+
+    name, objective, label, monosemantic = "ncl", "ncl", "NCL (mono)", True
+
+    def fit(self, train_raw, seed, workdir, cfg) -> FeatureMap:
+        return F.relu

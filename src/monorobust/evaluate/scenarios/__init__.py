@@ -1,0 +1,6 @@
+"""The scenario registry (one file per scenario)."""
+
+from monorobust.evaluate.scenarios import clean, domain_shift, few_shot, input_noise, label_noise  # noqa: F401
+from monorobust.evaluate.scenarios.base import SCENARIOS, Scenario, TrainSet
+
+__all__ = ["SCENARIOS", "Scenario", "TrainSet"]

@@ -1,0 +1,35 @@
+"""Few-shot: the probe sees k labelled training examples per class.
+
+Its validation set is k examples per class from the validation split too (or all of a class
+when it has fewer): a k-shot practitioner has no large labelled set to select with.
+"""
+
+import torch
+
+from monorobust.errors import ConfigError
+from monorobust.evaluate.scenarios.base import Scenario, TrainSet, register
+from monorobust.perturb import few_shot_indices
+
+
+@register
+class FewShot(Scenario):
+    name = "few_shot"
+    kind = "train"
+    severity_name = "examples per class"
+    integer_severity = True
+
+    def check(self, severities, num_classes, min_class_size=None):
+        super().check(severities, num_classes)
+        for k in severities:
+            if k < 1:
+                raise ConfigError(f"grid.scenarios.few_shot: k must be >= 1, got {k}")
+            if min_class_size is not None and k > min_class_size:
+                raise ConfigError(f"grid.scenarios.few_shot: k={int(k)} exceeds the smallest class "
+                                  f"of the training split ({min_class_size} examples); lower k")
+
+    def train_set(self, train_labels, val_labels, severity, num_classes, gen) -> TrainSet:
+        k = int(severity)
+        train_idx = few_shot_indices(train_labels, k, num_classes, gen)
+        k_val = min(k, int(torch.bincount(val_labels, minlength=num_classes).min()))
+        val_idx = few_shot_indices(val_labels, k_val, num_classes, gen)
+        return TrainSet(train_idx, train_labels[train_idx], val_idx, val_labels[val_idx], 0.0)

@@ -1,0 +1,41 @@
+"""The test sets of a run: the clean test split and one perturbed copy per test-time scenario."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from monorobust.data import ImageSplit, stratified_split
+from monorobust.evaluate.config import GridConfig
+from monorobust.evaluate.grid import grid_points, test_key
+from monorobust.evaluate.scenarios import SCENARIOS
+
+
+def _subset(test: ImageSplit, size: int | None) -> ImageSplit:
+    if size is None or size >= len(test):
+        return test
+    # The same stratified subset for every seed and representation.
+    _, keep = stratified_split(test.labels, size / len(test), seed=0)
+    return test.subset(keep)
+
+
+def iter_test_sets(test: ImageSplit, grid: GridConfig, seed: int
+                   ) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
+    """Yield ``(key, images, labels)``: float images in [0, 1] for every test-time grid point.
+
+    Perturbations are drawn from ``seed``; the clean set comes first.
+    """
+    for name, severity in grid_points(grid):
+        scenario = SCENARIOS.get(name)
+        if scenario.kind != "test":
+            continue
+        split = _subset(test, scenario.test_subset(grid))
+        images = scenario.test_images(split.images, severity, seed, grid)
+        repeats = images.shape[0] // len(split)
+        yield test_key(name, severity), images, split.labels.repeat(repeats)
+
+
+def build_test_sets(test: ImageSplit, grid: GridConfig, seed: int
+                    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    return {key: (x, y) for key, x, y in iter_test_sets(test, grid, seed)}

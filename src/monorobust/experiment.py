@@ -1,0 +1,150 @@
+"""``monorobust run``: pretrain every representation, run the robustness grid, summarise.
+
+For every seed: pretrain one encoder per objective the chosen representations need (resuming
+from checkpoints), extract its features once per test set, map them to each representation,
+measure monosemanticity, then run every scenario x severity. Each result row is appended
+atomically as soon as it exists; rerunning the same command skips finished rows and resumes
+pretraining from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from safetensors.torch import save as st_save
+
+from monorobust import results as store
+from monorobust.config import RunConfig, dump_yaml
+from monorobust.data import Splits, load_dataset, make_splits, stratified_split
+from monorobust.errors import ConfigError
+from monorobust.evaluate import (
+    REPRESENTATIONS, FeatureSet, check_grid, evaluate_features, extract, grid_points, model_encoder,
+)
+from monorobust.evaluate.testsets import iter_test_sets
+from monorobust.io import append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl, write_json
+from monorobust.metrics import summarize
+from monorobust.train import pretrain
+
+
+class RunResult(NamedTuple):
+    out: Path
+    summary: "object"
+    seconds: float
+
+
+def prepare_data(cfg: RunConfig) -> Splits:
+    """Load the dataset, subsample as configured and hold out the validation split."""
+    ds = load_dataset(cfg.data.name, cfg.data.data_dir)
+    if cfg.data.train_size and cfg.data.train_size < len(ds.train):
+        _, keep = stratified_split(ds.train.labels, cfg.data.train_size / len(ds.train), seed=0)
+        ds = ds._replace(train=ds.train.subset(keep))
+    if cfg.data.test_size and cfg.data.test_size < len(ds.test):
+        _, keep = stratified_split(ds.test.labels, cfg.data.test_size / len(ds.test), seed=0)
+        ds = ds._replace(test=ds.test.subset(keep))
+    return make_splits(ds, cfg.data.val_fraction, seed=0)
+
+
+def make_fabric(cfg: RunConfig):
+    from lightning.fabric import Fabric
+
+    fabric = Fabric(accelerator=cfg.device, devices=cfg.devices, num_nodes=cfg.num_nodes,
+                    strategy=cfg.strategy, precision=cfg.pretrain.precision)
+    if cfg.devices * cfg.num_nodes > 1:
+        fabric.launch()
+    return fabric
+
+
+def _check_out_dir(out: Path, cfg: RunConfig) -> None:
+    previous = out / "config.yaml"
+    if previous.exists() and previous.read_text() != dump_yaml(cfg):
+        raise ConfigError(f"{out} holds a run with a different config; pass a new --out, or "
+                          "delete the folder to start over")
+
+
+def _pending(cfg: RunConfig, done: set[tuple], metrics_done: set[tuple], seed: int) -> list[str]:
+    points = grid_points(cfg.grid)
+    return [rep for rep in cfg.representations
+            if (rep, seed) not in metrics_done
+            or any((rep, s, sev, seed) not in done for s, sev in points)]
+
+
+def run(cfg: RunConfig, progress: bool = True) -> RunResult:
+    """Run the whole grid of ``cfg`` into ``cfg.out``; returns the summary table."""
+    started = time.perf_counter()
+    out = Path(cfg.out)
+    splits = prepare_data(cfg)                       # validation of data before any work
+    check_grid(cfg.grid, splits)
+    _check_out_dir(out, cfg)
+    fabric = make_fabric(cfg)
+    is_main = fabric.global_rank == 0
+    if is_main:
+        atomic_write_text(out / "config.yaml", dump_yaml(cfg))
+    for seed in cfg.seeds:
+        done = store.done_keys(read_jsonl(out / store.RESULTS))
+        metrics_done = {(r["representation"], r["seed"]) for r in read_jsonl(out / store.METRICS)}
+        pending = _pending(cfg, done, metrics_done, seed)
+        if not pending:
+            continue
+        test_sets = None
+        for objective in dict.fromkeys(REPRESENTATIONS.get(r).objective for r in pending):
+            result = pretrain(splits.train.images, cfg.pretrain, objective, seed,
+                              out / "checkpoints" / f"{objective}-seed{seed}", fabric, progress)
+            if not is_main:
+                continue
+            test_sets = test_sets or list(iter_test_sets(splits.test, cfg.grid, seed))
+            encode = model_encoder(result.model.to(fabric.device), cfg.probe.features)
+            raw = _extract_all(encode, splits, test_sets, fabric.device)
+            for rep_name in pending:
+                rep = REPRESENTATIONS.get(rep_name)
+                if rep.objective == objective:
+                    _evaluate(cfg, rep, raw, splits, seed, out, done, metrics_done)
+    summary = store.write_summary(out) if is_main else None
+    seconds = time.perf_counter() - started
+    if is_main:
+        write_json(out / "run.json", _provenance(cfg, seconds))
+    return RunResult(out, summary, seconds)
+
+
+def _extract_all(encode, splits: Splits, test_sets, device) -> FeatureSet:
+    test = {key: extract(encode, x, device=device) for key, x, _ in test_sets}
+    labels = {key: y for key, _, y in test_sets}
+    return FeatureSet(extract(encode, splits.train.images, device=device), splits.train.labels,
+                      extract(encode, splits.val.images, device=device), splits.val.labels,
+                      test, labels)
+
+
+def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, out: Path,
+              done: set[tuple], metrics_done: set[tuple]) -> None:
+    fmap = rep.fit(raw.train, seed, out / "posthoc" / f"{rep.name}-seed{seed}", cfg)
+    fs = FeatureSet(fmap(raw.train), raw.train_labels, fmap(raw.val), raw.val_labels,
+                    {k: fmap(v) for k, v in raw.test.items()}, raw.test_labels)
+    if (rep.name, seed) not in metrics_done:
+        m = summarize(fs.test["clean"], fs.test_labels["clean"], splits.num_classes)
+        append_jsonl(out / store.METRICS, [{"representation": rep.name, "seed": seed, **m._asdict()}])
+        # Clean test features of every representation and seed, for the report's gallery.
+        atomic_write_bytes(out / "features" / f"{rep.name}-seed{seed}-test.safetensors",
+                           st_save({"features": fs.test["clean"].contiguous(),
+                                    "labels": fs.test_labels["clean"].contiguous()}))
+    skip = {(s, sev) for (r, s, sev, sd) in done if r == rep.name and sd == seed}
+    for row in evaluate_features(rep.name, fs, cfg.grid, cfg.probe, splits.num_classes, seed, skip):
+        append_jsonl(out / store.RESULTS, [row])
+
+
+def _provenance(cfg: RunConfig, seconds: float) -> dict:
+    import importlib.metadata as md
+
+    versions = {}
+    for pkg in ("monorobust", "torch", "lightning", "numpy", "pandas", "safetensors"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    return {"seconds": seconds, "seeds": list(cfg.seeds), "versions": versions,
+            "python": platform.python_version(), "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}

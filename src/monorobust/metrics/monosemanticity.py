@@ -1,0 +1,68 @@
+"""How monosemantic is each feature dimension? Pure, vectorised functions of (features, labels).
+
+Shapes: ``features`` (N, D) float, ``labels`` (N,) int64 in [0, C).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+ACTIVE_THRESHOLD = 1e-5
+"""|z| above this counts as active (the authors' threshold)."""
+
+
+def _class_counts(weights: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(N, D) non-negative weights -> (C, D) weighted label counts per dimension."""
+    onehot = F.one_hot(labels, num_classes).to(weights.dtype)        # (N, C)
+    return onehot.T @ weights                                       # (C, D)
+
+
+def active_mask(features: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> torch.Tensor:
+    """(N, D) bool: where a dimension is active on a sample."""
+    return features.abs() > threshold
+
+
+def semantic_consistency_per_dim(features: torch.Tensor, labels: torch.Tensor,
+                                 num_classes: int | None = None,
+                                 threshold: float = ACTIVE_THRESHOLD) -> torch.Tensor:
+    """(D,) share of the majority label among the samples where each dimension is active.
+
+    NaN for dimensions active on no sample. For dense features every dimension is active on
+    every sample, so the value is the majority class's share of the data (about 1/C).
+    """
+    num_classes = num_classes or int(labels.max()) + 1
+    counts = _class_counts(active_mask(features, threshold).float(), labels, num_classes)
+    total = counts.sum(0)
+    return torch.where(total > 0, counts.max(0).values / total.clamp_min(1), torch.nan)
+
+
+def semantic_consistency(features: torch.Tensor, labels: torch.Tensor,
+                         num_classes: int | None = None,
+                         threshold: float = ACTIVE_THRESHOLD) -> float:
+    """The authors' semantic consistency: ``semantic_consistency_per_dim`` averaged over the
+    dimensions that are active on at least one sample (NaN if none is)."""
+    per_dim = semantic_consistency_per_dim(features, labels, num_classes, threshold)
+    return float(per_dim.nanmean())
+
+
+def topk_purity_per_dim(features: torch.Tensor, labels: torch.Tensor, k: int = 100,
+                        num_classes: int | None = None) -> torch.Tensor:
+    """(D,) share of the majority label among each dimension's ``k`` most activated samples.
+
+    Fair to dense features: it asks what a dimension responds to most, not where it is
+    non-zero. Dimensions that are constant over the data get NaN.
+    """
+    num_classes = num_classes or int(labels.max()) + 1
+    k = min(k, features.shape[0])
+    top = features.topk(k, dim=0).indices                          # (k, D)
+    onehot = F.one_hot(labels[top], num_classes)                   # (k, D, C)
+    purity = onehot.sum(0).max(-1).values.float() / k              # (D,)
+    constant = features.amax(0) - features.amin(0) <= 0
+    return torch.where(constant, torch.nan, purity)
+
+
+def topk_purity(features: torch.Tensor, labels: torch.Tensor, k: int = 100,
+                num_classes: int | None = None) -> float:
+    """``topk_purity_per_dim`` averaged over non-constant dimensions."""
+    return float(topk_purity_per_dim(features, labels, k, num_classes).nanmean())

@@ -1,0 +1,55 @@
+"""Symmetric label noise with an exact, recorded rate."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from monorobust.errors import ConfigError
+
+
+class NoisyLabels(NamedTuple):
+    labels: torch.Tensor
+    """(N,) int64, the labels after noise."""
+    flipped: torch.Tensor
+    """(N,) bool, True where the label was changed."""
+
+    @property
+    def realised_rate(self) -> float:
+        return float(self.flipped.float().mean()) if len(self.flipped) else 0.0
+
+
+def check_label_noise_rate(rate: float, num_classes: int) -> None:
+    """Raise unless ``0 <= rate < (C-1)/C``, where the true label stays the most frequent."""
+    limit = (num_classes - 1) / num_classes
+    if not 0.0 <= rate < limit:
+        raise ConfigError(f"label-noise rate {rate} must be in [0, {limit:.3f}) for {num_classes} "
+                          "classes (at (C-1)/C and above the true label is no longer the most "
+                          "frequent one); lower it")
+
+
+def symmetric_label_noise(labels: torch.Tensor, rate: float, num_classes: int,
+                          generator: torch.Generator) -> NoisyLabels:
+    """Move exactly ``round(rate * N)`` labels, chosen uniformly, to a uniformly drawn *other* class.
+
+    Args:
+        labels: (N,) int64 in [0, num_classes).
+        rate: share of labels to change, in [0, (C-1)/C).
+        num_classes: C >= 2.
+        generator: the only source of randomness (the global RNG is never touched).
+
+    Returns:
+        ``NoisyLabels``; ``realised_rate`` equals ``round(rate * N) / N``. A changed label never
+        equals the true one: the new class is ``(y + U{1..C-1}) mod C``.
+    """
+    check_label_noise_rate(rate, num_classes)
+    n = labels.shape[0]
+    n_flip = int(round(rate * n))
+    chosen = torch.randperm(n, generator=generator)[:n_flip]
+    shift = torch.randint(1, num_classes, (n_flip,), generator=generator)
+    noisy = labels.clone()
+    noisy[chosen] = (labels[chosen] + shift) % num_classes
+    flipped = torch.zeros(n, dtype=torch.bool)
+    flipped[chosen] = True
+    return NoisyLabels(noisy, flipped)
