@@ -1,4 +1,20 @@
-"""The results store of a run folder: rows in, summary and table out."""
+"""The results store of a run folder: rows in, summary and table out.
+
+A run folder holds:
+
+- ``config.yaml``: the resolved ``RunConfig``.
+- ``results.jsonl``: one row per representation x scenario x severity x seed with keys
+  representation, scenario, severity, severity_name, seed, accuracy (clean or perturbed test
+  split, 0-1), realised_noise_rate, per_class_accuracy (list of C), train_accuracy and
+  val_accuracy (on the labels the probe saw, possibly noisy), best_step, n_train, n_test.
+- ``metrics.jsonl``: one row per representation x seed: ``metrics.FeatureMetrics`` fields on the
+  clean test features.
+- ``summary.csv``: representation, scenario, severity, mean, std, n, realised_noise_rate.
+- ``features/REP-seedS-test.safetensors``: clean test features ("features", (N, D)) and
+  "labels" of each representation and seed, in the order of ``experiment.prepare_data(cfg).test``.
+- ``checkpoints/OBJECTIVE-seedS/epoch-XXXX.safetensors``: pretraining checkpoints.
+- ``run.json``: wall time, versions, hardware.
+"""
 
 from __future__ import annotations
 

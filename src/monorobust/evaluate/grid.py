@@ -69,6 +69,7 @@ def evaluate_features(representation: str, fs: FeatureSet, grid: GridConfig, pro
             "representation": representation, "scenario": name, "severity": severity,
             "severity_name": scenario.severity_name, "seed": seed,
             "accuracy": p.accuracy(x_test, y_test), "realised_noise_rate": realised,
+            "per_class_accuracy": p.per_class_accuracy(x_test, y_test, num_classes),
             "train_accuracy": p.train_accuracy, "val_accuracy": p.val_accuracy,
             "best_step": p.best_step, "n_train": n_train, "n_test": len(y_test),
         }

@@ -32,6 +32,15 @@ class Probe(NamedTuple):
     def accuracy(self, features: torch.Tensor, labels: torch.Tensor) -> float:
         return accuracy(self.weight, self.bias, features, labels)
 
+    @torch.no_grad()
+    def per_class_accuracy(self, features: torch.Tensor, labels: torch.Tensor,
+                           num_classes: int) -> list[float]:
+        """Accuracy on the samples of each true class (NaN for a class with no sample)."""
+        pred = self.logits(features).argmax(1)
+        hits = torch.bincount(labels[pred == labels], minlength=num_classes).float()
+        total = torch.bincount(labels, minlength=num_classes).float()
+        return (hits / total).tolist()
+
 
 @torch.no_grad()
 def accuracy(weight: torch.Tensor, bias: torch.Tensor, features: torch.Tensor,
