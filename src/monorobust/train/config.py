@@ -43,6 +43,18 @@ class PretrainConfig:
     """SimCLR augmentations."""
     keep_checkpoints: int = 2
     """How many of the latest per-epoch checkpoints to keep on disk."""
+    sync_batchnorm: bool = False
+    """Under DDP (more than one process), turn every BatchNorm into SyncBatchNorm so that batch
+    statistics cover the global batch (needs CUDA devices; a no-op in one process)."""
+    channels_last: bool = False
+    """Keep conv weights and inputs in channels-last memory layout (faster convolutions on
+    GPUs with tensor cores; leave off for the mlp encoder)."""
+    compile: bool = False
+    """Wrap the model in ``torch.compile`` (slow first steps, faster later ones; GPU runs)."""
+    loader_workers: int = 4
+    """DataLoader worker processes decoding images when the training set streams from disk
+    (image folders such as imagenet100); 0 decodes in the main process. In-memory datasets
+    (tensors) never use a DataLoader: they sit on the device and are indexed there."""
 
     def __post_init__(self) -> None:
         from monorobust.models import ENCODERS
@@ -53,6 +65,8 @@ class PretrainConfig:
         for name in ("width", "proj_hidden", "proj_dim", "epochs", "batch_size", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"pretrain.{name} must be >= 1, got {getattr(self, name)}")
+        if self.loader_workers < 0:
+            raise ConfigError(f"pretrain.loader_workers must be >= 0, got {self.loader_workers}")
         if self.lr <= 0 or self.temperature <= 0:
             raise ConfigError("pretrain.lr and pretrain.temperature must be > 0")
         if self.precision not in ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"):

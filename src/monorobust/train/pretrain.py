@@ -1,9 +1,11 @@
 """Contrastive pretraining (SimCLR "cl" or non-negative "ncl") on Lightning Fabric.
 
 Fabric owns the device, precision and strategy (DDP across GPUs and nodes); this loop owns the
-science. Every epoch draws its shuffling and augmentations from a generator seeded with
-``(seed, epoch)``, so a run resumed from the checkpoint of epoch k replays epochs k+1... exactly
-as an uninterrupted run does: no RNG state needs saving.
+science. Every epoch draws its shuffling from a generator seeded with ``(seed, epoch)`` and
+each process's augmentations from one seeded with ``(seed, epoch, rank)``, so a run resumed from
+the checkpoint of epoch k replays epochs k+1... exactly as an uninterrupted run does: no RNG
+state needs saving (the model's initialisation depends on ``seed`` alone). Batches come from a
+tensor on the device or from a DataLoader stream (``train.batches``); the loop is the same.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from typing import NamedTuple
 import torch
 from tqdm.auto import tqdm
 
+from monorobust.errors import ConfigError
 from monorobust.models import ContrastiveModel, build_encoder, projector
 from monorobust.objectives import activity_penalty, embed, nt_xent
 from monorobust.train.augment import simclr_augment
+from monorobust.train.batches import augment_generator, epoch_order, make_source
 from monorobust.train.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
 from monorobust.train.config import PretrainConfig
+from monorobust.train.distributed import gather_with_grad
 from monorobust.train.optim import OPTIMIZERS, warmup_cosine
 
 OBJECTIVES = ("cl", "ncl")
@@ -34,9 +39,18 @@ class PretrainResult(NamedTuple):
     """Wall time of the epochs run in this call."""
 
 
-def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of uint8 images (N, C, H, W), on the [0, 1] scale."""
-    x = images[: min(len(images), 20000)].float().div_(255)
+def channel_stats(images) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 images (N, C, H, W), on the [0, 1] scale.
+
+    From the first 20,000 images of a tensor, or 512 evenly spaced ones of a dataset that
+    decodes from disk (a sample is plenty for a normalisation constant).
+    """
+    if isinstance(images, torch.Tensor):
+        x = images[: min(len(images), 20000)]
+    else:
+        picks = torch.linspace(0, len(images) - 1, min(len(images), 512)).long().unique()
+        x = torch.stack([images[int(i)] for i in picks])
+    x = x.float().div_(255)
     return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
 
 
@@ -51,26 +65,31 @@ def build_model(cfg: PretrainConfig, image_shape: tuple[int, int, int], mean: li
         return ContrastiveModel(backbone, proj, mean, std)
 
 
-def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
-
-
 def contrastive_loss(model: torch.nn.Module, x: torch.Tensor, cfg: PretrainConfig, objective: str,
                      gen: torch.Generator, gather=None) -> torch.Tensor:
     """Two augmented views of ``x`` (N, C, H, W) in [0, 1] -> scalar NT-Xent (+ NCL term)."""
     nonneg = objective == "ncl"
-    z1 = embed(model(simclr_augment(x, cfg.augment, gen)), nonneg)
-    z2 = embed(model(simclr_augment(x, cfg.augment, gen)), nonneg)
+    # float(): under bf16/fp16 autocast the loss and its normalisation stay in fp32.
+    z1 = embed(model(_layout(simclr_augment(x, cfg.augment, gen), cfg)).float(), nonneg)
+    z2 = embed(model(_layout(simclr_augment(x, cfg.augment, gen), cfg)).float(), nonneg)
     loss = nt_xent(z1, z2, cfg.temperature, gather=gather)
     if nonneg and cfg.ncl_activity_weight:
         loss = loss + cfg.ncl_activity_weight * activity_penalty(torch.cat([z1, z2]))
     return loss
 
 
-def pretrain(images: torch.Tensor, cfg: PretrainConfig, objective: str, seed: int,
+def _layout(x: torch.Tensor, cfg: PretrainConfig) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if cfg.channels_last else x
+
+
+def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
              out_dir: str | Path, fabric=None, progress: bool = True,
              stop_after_steps: int | None = None) -> PretrainResult:
     """Pretrain on uint8 ``images`` (N, C, H, W), resuming from ``out_dir``'s last checkpoint.
+
+    ``images`` is a tensor (kept on the device) or a dataset whose items are uint8 (C, H, W)
+    tensors with a ``shape`` attribute (streamed by DataLoader workers, e.g. an image folder);
+    see ``monorobust.train.batches``. The loop is the same for both.
 
     Args:
         objective: "cl" (SimCLR) or "ncl" (ReLU before the normalisation).
@@ -85,38 +104,38 @@ def pretrain(images: torch.Tensor, cfg: PretrainConfig, objective: str, seed: in
         raise ValueError(f"objective must be one of {OBJECTIVES}")
     fabric = fabric or Fabric(accelerator="cpu", devices=1, precision=cfg.precision)
     out_dir = Path(out_dir)
-    mean, std = channel_stats(images)
-    model = build_model(cfg, tuple(images.shape[1:]), mean, std, seed)
-    optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg.lr, cfg.weight_decay)
-    world, rank = fabric.world_size, fabric.global_rank
+    world, rank, device = fabric.world_size, fabric.global_rank, fabric.device
     steps_per_epoch = len(images) // (cfg.batch_size * world)
     if steps_per_epoch < 1:
-        from monorobust.errors import ConfigError
         raise ConfigError(f"pretrain.batch_size {cfg.batch_size} x {world} processes exceeds the "
                           f"{len(images)} training images; lower the batch size")
+    if cfg.sync_batchnorm and world > 1 and device.type == "cpu":
+        raise ConfigError("pretrain.sync_batchnorm needs CUDA devices (SyncBatchNorm has no CPU "
+                          "kernel); set it to false for CPU processes")
+    mean, std = channel_stats(images)
+    model = build_model(cfg, tuple(images.shape[1:]), mean, std, seed)
+    if cfg.sync_batchnorm and world > 1:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)   # same state_dict keys
+    # On the device before the optimiser state is loaded, so that state lands there too.
+    model = model.to(device, memory_format=torch.channels_last if cfg.channels_last
+                     else torch.preserve_format)
+    optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg.lr, cfg.weight_decay)
     scheduler = warmup_cosine(optimizer, int(cfg.warmup_epochs * steps_per_epoch),
                               cfg.epochs * steps_per_epoch)
-    start_epoch, losses = 0, []
-    if (last := latest_checkpoint(out_dir)) is not None:
-        states, meta = load_checkpoint(last)
-        model.load_state_dict(states["model"])
-        optimizer.load_state_dict(states["optimizer"])
-        scheduler.load_state_dict(states["scheduler"])
-        start_epoch, losses = int(meta["epoch"]), list(meta["losses"])
-    fmodel, foptimizer = fabric.setup(model, optimizer)
-    gather = _gather_fn(fabric) if world > 1 else None
-    data = images.to(fabric.device)
+    start_epoch, losses = _resume(out_dir, model, optimizer, scheduler, cfg, objective, seed)
+    fmodel, foptimizer = fabric.setup(torch.compile(model) if cfg.compile else model, optimizer)
+    gather = gather_with_grad if world > 1 else None
+    source = make_source(images, device, world, rank, cfg.batch_size, cfg.loader_workers)
     started, steps_done = time.perf_counter(), 0
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"pretrain {objective} seed {seed}",
                disable=not progress or rank != 0, initial=start_epoch, total=cfg.epochs)
     for epoch in bar:
         fmodel.train()
-        gen = epoch_generator(seed, epoch, fabric.device)
-        perm = torch.randperm(len(data), generator=gen, device=fabric.device)
-        total = torch.zeros((), device=fabric.device)
-        for step in range(steps_per_epoch):
-            idx = perm[(step * world + rank) * cfg.batch_size:(step * world + rank + 1) * cfg.batch_size]
-            x = data[idx].float().div_(255)
+        order = epoch_order(seed, epoch, len(images))
+        gen = augment_generator(seed, epoch, rank, device)
+        total = torch.zeros((), device=device)
+        for batch in source.batches(order, steps_per_epoch, world, rank, cfg.batch_size):
+            x = batch.float().div_(255)
             loss = contrastive_loss(fmodel, x, cfg, objective, gen, gather)
             foptimizer.zero_grad(set_to_none=True)
             fabric.backward(loss)
@@ -134,10 +153,29 @@ def pretrain(images: torch.Tensor, cfg: PretrainConfig, objective: str, seed: in
     return PretrainResult(model, losses, time.perf_counter() - started)
 
 
-def _gather_fn(fabric):
-    from monorobust.train.distributed import gather_with_grad
+# Keys that change speed or bookkeeping but not the numbers a run computes.
+_RESUMABLE_CHANGES = {"keep_checkpoints", "loader_workers", "compile"}
 
-    return gather_with_grad
+
+def _resume(out_dir: Path, model, optimizer, scheduler, cfg: PretrainConfig, objective: str,
+            seed: int) -> tuple[int, list[float]]:
+    """Load the last checkpoint in ``out_dir`` into the objects; ``(next epoch, losses)``."""
+    from dataclasses import asdict
+
+    if (last := latest_checkpoint(out_dir)) is None:
+        return 0, []
+    states, meta = load_checkpoint(last)
+    now = json.loads(json.dumps(asdict(cfg)))
+    then = {**json.loads(json.dumps(asdict(PretrainConfig()))), **meta["config"]}   # older files
+    changed = sorted(k for k in set(now) | set(then)
+                     if k not in _RESUMABLE_CHANGES and now.get(k) != then.get(k))
+    if changed or meta["objective"] != objective or meta["seed"] != seed:
+        raise ConfigError(f"{out_dir} holds checkpoints of a different pretraining (differs in: "
+                          f"{', '.join(changed) or 'objective/seed'}); use a new --out or delete it")
+    model.load_state_dict(states["model"])
+    optimizer.load_state_dict(states["optimizer"])
+    scheduler.load_state_dict(states["scheduler"])
+    return int(meta["epoch"]), list(meta["losses"])
 
 
 def _save(out_dir: Path, epoch: int, model, optimizer, scheduler, cfg: PretrainConfig,
