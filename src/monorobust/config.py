@@ -36,6 +36,9 @@ class DataConfig:
     """Use only this many training images (stratified subset), e.g. for quick runs; null: all."""
     test_size: int | None = None
     """Use only this many test images (stratified subset); null: all."""
+    image_size: int | None = None
+    """Resolution (px) at which datasets read from image files are decoded (imagenet100:
+    224 by default); null: the dataset's own. Fixed-size datasets (CIFAR, MNIST) refuse it."""
 
     def __post_init__(self) -> None:
         from monorobust.data import DATASETS

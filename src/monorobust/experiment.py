@@ -38,7 +38,7 @@ class RunResult(NamedTuple):
 
 def prepare_data(cfg: RunConfig) -> Splits:
     """Load the dataset, subsample as configured and hold out the validation split."""
-    ds = load_dataset(cfg.data.name, cfg.data.data_dir)
+    ds = load_dataset(cfg.data.name, cfg.data.data_dir, cfg.data.image_size)
     if cfg.data.train_size and cfg.data.train_size < len(ds.train):
         _, keep = stratified_split(ds.train.labels, cfg.data.train_size / len(ds.train), seed=0)
         ds = ds._replace(train=ds.train.subset(keep))

@@ -1,6 +1,6 @@
 """Named datasets as uint8 image tensors and int64 labels (see ``DATASETS``)."""
 
-from monorobust.data import digits, fashion_mnist  # noqa: F401  (register the datasets)
+from monorobust.data import cifar, digits, fashion_mnist, imagenet100  # noqa: F401  (register the datasets)
 from monorobust.data.base import (
     DATASETS, ImageDataset, ImageSplit, Splits, load_dataset, make_splits, stratified_split,
 )

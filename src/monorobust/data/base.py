@@ -50,14 +50,23 @@ Loader = Callable[[Path | None], ImageDataset]
 DATASETS: Registry[Loader] = Registry("dataset")
 
 
-def load_dataset(name: str, data_dir: str | Path | None = None) -> ImageDataset:
-    """Load a registered dataset by name, reading from ``data_dir`` where given."""
+def load_dataset(name: str, data_dir: str | Path | None = None,
+                 image_size: int | None = None) -> ImageDataset:
+    """Load a registered dataset by name, reading from ``data_dir`` where given.
+
+    ``image_size``: the resolution to decode at, for datasets read from image files (their
+    loader takes an ``image_size`` argument); None keeps the dataset's own.
+    """
+    import inspect
+
     loader = DATASETS.get(name)
     path = Path(data_dir).expanduser() if data_dir is not None else None
     if path is not None and not path.is_dir():
         raise ConfigError(f"data_dir {str(path)!r} does not exist or is not a directory; "
                           "pass an existing folder with --data-dir or leave it out")
-    ds = loader(path)
+    if image_size is not None and "image_size" not in inspect.signature(loader).parameters:
+        raise ConfigError(f"dataset {name!r} has a fixed resolution; leave data.image_size null")
+    ds = loader(path) if image_size is None else loader(path, image_size=image_size)
     check_dataset(ds)
     return ds
 
