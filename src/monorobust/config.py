@@ -19,6 +19,7 @@ import yaml
 
 from monorobust.errors import ConfigError
 from monorobust.evaluate.config import GridConfig, ProbeConfig
+from monorobust.sae.config import SAEConfig
 from monorobust.train.config import PretrainConfig
 
 PRESETS = ("quick", "smoke")
@@ -60,7 +61,7 @@ class RunConfig:
     """Output folder of the run (config, checkpoints, results, report)."""
     seeds: tuple[int, ...] = (0, 1, 2)
     """Seeds: each pretrains its own encoders and draws its own noise, subsets and probes."""
-    representations: tuple[str, ...] = ("cl", "ncl")
+    representations: tuple[str, ...] = ("cl", "ncl", "cl+sae")
     """Representations to compare, from ``monorobust.evaluate.REPRESENTATIONS``."""
     device: str = "cpu"
     """Accelerator: cpu, cuda, mps, auto."""
@@ -78,6 +79,8 @@ class RunConfig:
     """The linear probe."""
     grid: GridConfig = field(default_factory=GridConfig)
     """The robustness scenarios and their severities."""
+    sae: SAEConfig = field(default_factory=SAEConfig)
+    """The TopK sparse autoencoder of the ``cl+sae`` representation."""
 
     def __post_init__(self) -> None:
         from monorobust.evaluate import REPRESENTATIONS

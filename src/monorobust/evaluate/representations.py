@@ -57,3 +57,15 @@ class NCL(Representation):
 
     def fit(self, train_raw, seed, workdir, cfg) -> FeatureMap:
         return F.relu
+
+
+@register
+class CLSAE(Representation):
+    """TopK sparse-autoencoder latents of the L2-normalised CL projector output (post hoc)."""
+
+    name, objective, label, monosemantic = "cl+sae", "cl", "CL+SAE (mono)", True
+
+    def fit(self, train_raw, seed, workdir, cfg) -> FeatureMap:
+        from monorobust.sae import fit_cached
+
+        return fit_cached(train_raw, cfg.sae, seed, workdir)

@@ -1,0 +1,115 @@
+"""Train the TopK sparse autoencoder on a run's CL features (or a feature file); print FVU, L0, dead.
+
+    monorobust sae runs/quick                      # every seed's CL checkpoint, the run's sae config
+    monorobust sae runs/quick --k 32 --steps 500   # override SAE settings
+    monorobust sae --features feats.npy --test-features test.npy --out runs/my-sae
+
+Features are the projector outputs g(f(x)) of the training split (L2-normalised before the SAE,
+as the authors do). Checkpoints go to OUT/sae-seedS.safetensors (default OUT: RUN_DIR/sae);
+FVU, mean L0 and the dead fraction are printed for the training and the test features.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+_OVERRIDES = ("width", "k", "lr", "batch_size", "epochs", "steps", "aux_k", "aux_weight",
+              "dead_threshold")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", nargs="?", help="a run folder with checkpoints/cl-seedS/")
+    p.add_argument("--features", help="(N, D) training features (.npy, .pt, .safetensors) "
+                   "instead of a run folder")
+    p.add_argument("--test-features", help="(M, D) held-out features to report FVU on")
+    p.add_argument("--out", help="folder for sae-seedS.safetensors (default: RUN_DIR/sae)")
+    p.add_argument("--seeds", type=int, nargs="+", help="default: the run's seeds (or 0)")
+    for name in _OVERRIDES:
+        kind = float if name in ("lr", "aux_weight") else int
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"sae.{name}")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def main(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from monorobust.config import build_dataclass
+    from monorobust.errors import ConfigError
+    from monorobust.sae import SAEConfig, evaluate_sae, save_sae, train_sae
+
+    if (args.run_dir is None) == (args.features is None):
+        raise ConfigError("pass either a run folder (monorobust sae RUN_DIR) or --features FILE")
+    overrides = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
+    if args.run_dir is not None:
+        run_cfg, sources = _run_sources(Path(args.run_dir), args.seeds)
+        cfg = build_dataclass(SAEConfig, {**asdict(run_cfg.sae), **overrides}, "sae")
+        out = Path(args.out or Path(args.run_dir) / "sae")
+    else:
+        from monorobust.evaluate.arrays import check_features, load_array
+
+        if args.out is None:
+            raise ConfigError("--features needs --out FOLDER for the SAE checkpoint")
+        train = check_features(load_array(args.features, "--features", "features"), "--features")
+        test = None
+        if args.test_features:
+            test = check_features(load_array(args.test_features, "--test-features", "features"),
+                                  "--test-features")
+            if test.shape[1] != train.shape[1]:
+                raise ConfigError(f"--test-features has D={test.shape[1]}, --features D={train.shape[1]}")
+        sources = [(seed, lambda t=train, s=test: (t, s)) for seed in (args.seeds or [0])]
+        cfg = build_dataclass(SAEConfig, overrides, "sae")
+        out = Path(args.out)
+    print(f"TopK SAE: width {cfg.width}, k {cfg.k}, aux_k {cfg.aux_k}, batch {cfg.batch_size}, "
+          f"{'steps ' + str(cfg.steps) if cfg.steps else str(cfg.epochs) + ' epochs'}")
+    header = f"{'seed':>4}  {'split':5}  {'FVU':>7}  {'nMSE':>7}  {'L0':>6}  {'dead':>6}  {'samples/s':>9}"
+    lines = []
+    for seed, get in sources:
+        train, test = get()
+        result = train_sae(train, cfg, seed, progress=not args.quiet)
+        path = out / f"sae-seed{seed}.safetensors"
+        extra = {"seed": seed}
+        if test is not None:
+            extra["test_stats"] = evaluate_sae(result.model, test, cfg=cfg)._asdict()
+        save_sae(path, result, cfg, extra)
+        for split, st in (("train", result.stats), ("test", extra.get("test_stats"))):
+            if st is not None:
+                st = st if isinstance(st, dict) else st._asdict()
+                lines.append(f"{seed:>4}  {split:5}  {st['fvu']:7.4f}  {st['nmse']:7.4f}  "
+                             f"{st['mean_l0']:6.1f}  {st['dead_fraction']:6.3f}  "
+                             f"{result.samples_per_second if split == 'train' else float('nan'):9.0f}")
+    print(header, *lines, sep="\n")
+    print(f"(dead: share of latents that fire on no sample of the split)\nwrote {out}/")
+    return 0
+
+
+def _run_sources(run_dir, seeds):
+    """The run's config and, per seed, a loader of (train, test) CL projector features."""
+    from monorobust.config import load_config
+    from monorobust.errors import ConfigError
+    from monorobust.evaluate import extract, model_encoder
+    from monorobust.experiment import prepare_data
+    from monorobust.train.checkpoint import latest_checkpoint
+    from monorobust.train.pretrain import load_pretrained
+
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{run_dir} is not a run folder (no config.yaml); run `monorobust run "
+                          f"--out {run_dir}` first, or pass --features FILE")
+    cfg = load_config(str(run_dir / "config.yaml"))
+    seeds = seeds or list(cfg.seeds)
+    ckpts = {}
+    for seed in seeds:
+        ckpts[seed] = latest_checkpoint(run_dir / "checkpoints" / f"cl-seed{seed}")
+        if ckpts[seed] is None:
+            raise ConfigError(f"no CL checkpoint in {run_dir}/checkpoints/cl-seed{seed}; run "
+                              f"`monorobust pretrain --objective cl --out {run_dir}` first")
+    splits = prepare_data(cfg)
+
+    def loader(seed):
+        def get():
+            model = load_pretrained(ckpts[seed], tuple(splits.train.images.shape[1:]))
+            encode = model_encoder(model, cfg.probe.features)
+            return extract(encode, splits.train.images), extract(encode, splits.test.images)
+        return get
+
+    return cfg, [(seed, loader(seed)) for seed in seeds]

@@ -1,0 +1,263 @@
+"""Bring your own features: metrics and label scenarios on feature arrays you already have.
+
+    from monorobust.evaluate import evaluate_arrays
+    res = evaluate_arrays(train_x, train_y, test_x, test_y, name="mine", out="runs/mine")
+    res.metrics          # monosemanticity metrics of the clean test features
+    res.summary          # accuracy per scenario x severity, mean and std over seeds
+
+Each input is an array / tensor or a file path (.npy; .pt via ``torch.load(weights_only=True)``;
+.safetensors). A file holding several tensors must name them "features" / "labels". The
+validation split is held out of the training features (stratified, ``val_fraction``, fixed
+seed 0, exactly as ``monorobust run`` holds it out of the training images); the scenarios are
+those that need no encoder: clean, label_noise and few_shot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from monorobust.errors import ConfigError
+from monorobust.evaluate.config import GridConfig, ProbeConfig
+from monorobust.evaluate.grid import FeatureSet, evaluate_features, grid_points
+
+ArrayLike = Any
+"""A torch tensor, a NumPy array, or a path to a .npy / .pt / .safetensors file."""
+
+DEFAULT_SCENARIOS = {"clean": (0.0,), "label_noise": (0.2, 0.4, 0.6, 0.8), "few_shot": (1, 5, 10, 50)}
+
+
+class ArraysResult(NamedTuple):
+    rows: list[dict[str, Any]]
+    """One row per scenario x severity x seed (the run folder's results.jsonl rows)."""
+    metrics: Any
+    """``metrics.FeatureMetrics`` of the clean test features."""
+    summary: Any
+    """pandas DataFrame: representation, scenario, severity, mean, std, n, realised_noise_rate."""
+
+
+def load_array(source: ArrayLike, what: str, key: str) -> torch.Tensor:
+    """A tensor from an array, a tensor or a file; ``key`` picks it from a multi-tensor file."""
+    if isinstance(source, torch.Tensor):
+        return source.detach().cpu()
+    if not isinstance(source, (str, Path)):
+        try:
+            import numpy as np
+
+            return torch.from_numpy(np.ascontiguousarray(np.asarray(source)))
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{what}: cannot read {type(source).__name__} as an array ({err}); "
+                              "pass a tensor, a NumPy array or a file path") from None
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{what}: file {str(path)!r} not found; pass an existing .npy, .pt or "
+                          ".safetensors file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            import numpy as np
+
+            return torch.from_numpy(np.load(path, allow_pickle=False))
+        if suffix in (".pt", ".pth"):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        elif suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj = load_file(str(path))
+        else:
+            raise ConfigError(f"{what}: unsupported file type {suffix!r} ({path.name}); use .npy, "
+                              ".pt or .safetensors")
+    except ConfigError:
+        raise
+    except Exception as err:  # unreadable or unsafe (pickled objects) files
+        raise ConfigError(f"{what}: cannot read {str(path)!r} ({type(err).__name__}: "
+                          f"{str(err).splitlines()[0] if str(err) else ''}); save plain tensors "
+                          "or arrays") from None
+    return _pick(obj, what, key, path)
+
+
+def _pick(obj: Any, what: str, key: str, path: Path) -> torch.Tensor:
+    if isinstance(obj, torch.Tensor):
+        return obj
+    if isinstance(obj, dict):
+        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if key in tensors:
+            return tensors[key]
+        if len(tensors) == 1:
+            return next(iter(tensors.values()))
+        raise ConfigError(f"{what}: {path.name} holds tensors {sorted(tensors)}; name the one to "
+                          f"use {key!r}, or save it alone")
+    raise ConfigError(f"{what}: {path.name} holds a {type(obj).__name__}, not a tensor")
+
+
+def check_features(x: torch.Tensor, what: str) -> torch.Tensor:
+    """(N, D) finite floats, or ``ConfigError`` naming the problem."""
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ConfigError(f"{what} must be a non-empty (N, D) matrix, got shape {tuple(x.shape)}; "
+                          "flatten each sample's features into one row")
+    if x.dtype == torch.bool or x.is_complex():
+        raise ConfigError(f"{what} must be real numbers, got {x.dtype}")
+    x = x.float()
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        rows = bad.any(1).nonzero().squeeze(1)
+        raise ConfigError(f"{what} contains NaN or inf in {len(rows)} rows (first: row "
+                          f"{int(rows[0])}); remove or fix those samples")
+    return x
+
+
+def check_labels(y: torch.Tensor, n: int, what: str, num_classes: int | None) -> torch.Tensor:
+    """(N,) int64 labels in [0, num_classes), or ``ConfigError``."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ConfigError(f"{what} must be a 1-D array of class indices, got shape {tuple(y.shape)}")
+    if len(y) != n:
+        raise ConfigError(f"{what} has {len(y)} labels but its features have {n} rows; pass one "
+                          "label per feature row")
+    if y.dtype.is_floating_point:
+        if not torch.isfinite(y).all() or not (y == y.round()).all():
+            raise ConfigError(f"{what} must be integer class indices 0..C-1, got non-integer values")
+    elif y.dtype == torch.bool or y.is_complex():
+        raise ConfigError(f"{what} must be integer class indices 0..C-1, got {y.dtype}")
+    y = y.long()
+    if len(y) and int(y.min()) < 0:
+        raise ConfigError(f"{what} contains negative labels (min {int(y.min())}); use class "
+                          "indices 0..C-1")
+    if num_classes is not None and len(y) and int(y.max()) >= num_classes:
+        raise ConfigError(f"{what} contains label {int(y.max())}, out of range for "
+                          f"{num_classes} classes (0..{num_classes - 1}); remap the labels")
+    return y
+
+
+def prepare(train_features: ArrayLike, train_labels: ArrayLike, test_features: ArrayLike,
+            test_labels: ArrayLike, val_fraction: float = 0.1,
+            num_classes: int | None = None) -> tuple[FeatureSet, int]:
+    """Load and validate the four inputs; hold the validation split out of train."""
+    from monorobust.data import stratified_split
+
+    x_tr = check_features(load_array(train_features, "train features", "features"), "train features")
+    x_te = check_features(load_array(test_features, "test features", "features"), "test features")
+    if x_tr.shape[1] != x_te.shape[1]:
+        raise ConfigError(f"train features have D={x_tr.shape[1]} but test features D={x_te.shape[1]}; "
+                          "extract both with the same encoder")
+    y_tr = check_labels(load_array(train_labels, "train labels", "labels"), len(x_tr), "train labels", num_classes)
+    classes = num_classes or int(y_tr.max()) + 1
+    y_te = check_labels(load_array(test_labels, "test labels", "labels"), len(x_te), "test labels", classes)
+    if classes < 2:
+        raise ConfigError("the train labels hold a single class; a probe needs at least 2")
+    if not 0 < val_fraction < 1:
+        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    counts = torch.bincount(y_tr, minlength=classes)
+    if int(counts.min()) < 2:
+        raise ConfigError(f"class {int(counts.argmin())} has {int(counts.min())} training samples; "
+                          "every class 0..C-1 needs at least 2 (one for validation)")
+    keep, held = stratified_split(y_tr, val_fraction, seed=0)
+    fs = FeatureSet(x_tr[keep], y_tr[keep], x_tr[held], y_tr[held],
+                    {"clean": x_te}, {"clean": y_te})
+    return fs, classes
+
+
+def default_grid(num_classes: int, min_class: int) -> GridConfig:
+    """The label scenarios with the severities that ``num_classes`` and the data allow."""
+    limit = (num_classes - 1) / num_classes
+    return GridConfig(scenarios={
+        "clean": (0.0,),
+        "label_noise": tuple(r for r in DEFAULT_SCENARIOS["label_noise"] if r < limit),
+        "few_shot": tuple(k for k in DEFAULT_SCENARIOS["few_shot"] if k <= min_class) or (1,),
+    })
+
+
+def check_label_grid(grid: GridConfig, num_classes: int, min_class: int) -> None:
+    from monorobust.evaluate.scenarios import SCENARIOS
+
+    for name, severities in grid.scenarios.items():
+        scenario = SCENARIOS.get(name)
+        if scenario.kind == "test" and name != "clean":
+            raise ConfigError(f"scenario {name!r} perturbs test inputs and needs an encoder; use "
+                              "evaluate.robustness(encode, data), or drop it from the grid")
+        scenario.check(tuple(severities), num_classes, min_class)
+
+
+def evaluate_arrays(train_features: ArrayLike, train_labels: ArrayLike, test_features: ArrayLike,
+                    test_labels: ArrayLike, name: str = "custom", seeds: tuple[int, ...] = (0, 1, 2),
+                    out: str | Path | None = None, echo: bool = False,
+                    grid: GridConfig | None = None, probe: ProbeConfig | None = None,
+                    val_fraction: float = 0.1, num_classes: int | None = None) -> ArraysResult:
+    """Metrics and label-scenario accuracies of your features; a run-like folder in ``out``.
+
+    Args:
+        train_features, test_features: (N, D) / (M, D) arrays, tensors or files.
+        train_labels, test_labels: (N,) / (M,) integer class indices 0..C-1.
+        name: the representation name in every row.
+        seeds: each draws its own noise, subsets and probe.
+        out: folder for results.jsonl, metrics.jsonl, summary.csv, arrays-NAME.json (rows already
+            there are kept and skipped, so a rerun resumes); None writes nothing.
+        echo: print the metrics and the accuracy table.
+        grid: scenarios (clean, label_noise, few_shot); default: ``default_grid``.
+        num_classes: C; default: 1 + the largest training label.
+    """
+    from monorobust import results as store
+    from monorobust.io import append_jsonl, read_jsonl, write_json
+    from monorobust.metrics import summarize
+
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds {list(seeds)} must be a non-empty list without duplicates")
+    fs, classes = prepare(train_features, train_labels, test_features, test_labels,
+                          val_fraction, num_classes)
+    min_class = int(torch.bincount(fs.train_labels, minlength=classes).min())
+    grid = grid or default_grid(classes, min_class)
+    probe = probe or ProbeConfig()
+    check_label_grid(grid, classes, min_class)
+    metrics = summarize(fs.test["clean"], fs.test_labels["clean"], classes)
+    out = Path(out) if out is not None else None
+    described = {"name": name, "num_classes": classes, "dims": fs.train.shape[1],
+                 "n_train": len(fs.train_labels), "n_val": len(fs.val_labels),
+                 "n_test": len(fs.test_labels["clean"]), "val_fraction": val_fraction}
+    _check_out(out, described)
+    old = read_jsonl(out / store.RESULTS) if out else []
+    done = store.done_keys(old)
+    rows = [r for r in old if r["representation"] == name]
+    if out and name not in {r["representation"] for r in read_jsonl(out / store.METRICS)}:
+        append_jsonl(out / store.METRICS, [{"representation": name, "seed": None, **metrics._asdict()}])
+    for seed in seeds:
+        skip = {(s, sev) for s, sev in grid_points(grid) if (name, s, sev, seed) in done}
+        for row in evaluate_features(name, fs, grid, probe, classes, seed, skip):
+            rows.append(row)
+            if out:
+                append_jsonl(out / store.RESULTS, [row])
+    import pandas as pd
+
+    summary = store.summarize_results(pd.DataFrame(rows))
+    if out:
+        store.write_summary(out)
+        write_json(out / f"arrays-{name}.json", {**described, "seeds": list(seeds),
+                   "grid": {k: list(v) for k, v in grid.scenarios.items()}})
+    if echo:
+        _echo(name, metrics, summary, out)
+    return ArraysResult(rows, metrics, summary)
+
+
+def _check_out(out: Path | None, described: dict[str, Any]) -> None:
+    """Refuse to mix rows of different features under one name in one folder."""
+    import json
+
+    path = out / f"arrays-{described['name']}.json" if out else None
+    if path is not None and path.exists():
+        before = {k: v for k, v in json.loads(path.read_text()).items() if k in described}
+        if before != described:
+            raise ConfigError(f"{out} holds results for other {described['name']!r} features "
+                              f"({before}); pass another --out or --name, or delete the folder")
+
+
+def _echo(name: str, metrics, summary, out: Path | None) -> None:
+    from monorobust.results import format_table
+
+    print(f"{name}: monosemanticity metrics of the clean test features")
+    for key, value in metrics._asdict().items():
+        print(f"  {key:22s} {value:.4f}" if isinstance(value, float) else f"  {key:22s} {value}")
+    print(f"\naccuracy (%) on the test features, mean ± std over seeds\n{format_table(summary, [name])}")
+    if out:
+        print(f"\nwrote {out}/")

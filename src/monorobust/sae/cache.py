@@ -1,0 +1,39 @@
+"""Fit-once SAEs for the ``cl+sae`` representation: train, or reload the cached checkpoint.
+
+The checkpoint under ``workdir`` records the SAE config and a fingerprint of the training
+features; a rerun with the same config and features reloads it instead of retraining.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from monorobust.sae.config import SAEConfig
+from monorobust.sae.train import latent_map, load_sae, save_sae, train_sae
+
+CHECKPOINT = "sae.safetensors"
+
+
+def fingerprint(features: torch.Tensor) -> str:
+    """SHA-1 of the features' shape and bytes (float32, contiguous)."""
+    x = features.detach().float().contiguous().cpu()
+    digest = hashlib.sha1(str(tuple(x.shape)).encode())
+    digest.update(x.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def fit_cached(train_raw: torch.Tensor, cfg: SAEConfig, seed: int, workdir: str | Path):
+    """The latent map of an SAE trained on ``train_raw`` (N, d); cached in ``workdir``."""
+    path = Path(workdir) / CHECKPOINT
+    fp = fingerprint(train_raw)
+    if path.exists():
+        model, _, meta = load_sae(path)
+        if meta.get("data_sha1") == fp and meta.get("config") == asdict(cfg) and meta.get("seed") == seed:
+            return latent_map(model, cfg)
+    result = train_sae(train_raw, cfg, seed)
+    save_sae(path, result, cfg, {"seed": seed, "data_sha1": fp})
+    return latent_map(result.model, cfg)

@@ -1,0 +1,54 @@
+"""Configuration of the TopK sparse autoencoder (its training included)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from monorobust.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SAEConfig:
+    width: int = 512
+    """Dictionary size (number of latents). The paper uses 2048 = its projector width (not
+    overcomplete); presets scale it with the projector (quick: 512)."""
+    k: int = 64
+    """Latents kept per sample by TopK. The paper: 256 of 2048 (1/8); quick: 64 of 512."""
+    lr: float = 1e-3
+    """Adam learning rate (constant after a short linear warmup)."""
+    batch_size: int = 1024
+    """Samples per step."""
+    epochs: int = 2
+    """Passes over the training features (ignored when ``steps`` is set)."""
+    steps: int | None = None
+    """Optimiser steps; null: ``epochs`` passes over the data."""
+    warmup_steps: int = 20
+    """Linear learning-rate warmup, in steps."""
+    aux_k: int | None = None
+    """Dead latents that the AuxK loss lets reconstruct the residual (openai: d_model / 2);
+    null: no AuxK loss."""
+    aux_weight: float = 1 / 32
+    """Weight of the AuxK loss (openai: 1/32)."""
+    dead_threshold: int = 100_000
+    """A latent that has not fired on this many consecutive training samples counts as dead
+    (openai: 10M tokens at LLM scale; scaled down to the size of image data sets)."""
+    normalize_input: bool = True
+    """L2-normalise every input vector before encoding, as the authors do with CL features."""
+
+    def __post_init__(self) -> None:
+        for name in ("width", "k", "batch_size", "epochs", "dead_threshold"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"sae.{name} must be >= 1, got {getattr(self, name)}")
+        if self.k > self.width:
+            raise ConfigError(f"sae.k ({self.k}) must not exceed sae.width ({self.width}); "
+                              "lower k or widen the dictionary")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"sae.steps must be null or >= 1, got {self.steps}")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"sae.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.lr <= 0:
+            raise ConfigError(f"sae.lr must be > 0, got {self.lr}")
+        if self.aux_k is not None and not 1 <= self.aux_k <= self.width:
+            raise ConfigError(f"sae.aux_k must be null or in [1, width={self.width}], got {self.aux_k}")
+        if self.aux_weight < 0:
+            raise ConfigError(f"sae.aux_weight must be >= 0, got {self.aux_weight}")

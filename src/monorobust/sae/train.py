@@ -1,0 +1,204 @@
+"""Training, evaluation and checkpoints of the TopK sparse autoencoder.
+
+``train_sae(features, cfg, seed)`` fits a ``TopKSAE`` to (N, d) features with Adam on the
+normalised MSE (+ optional AuxK), keeping decoder columns at unit norm and tracking dead
+latents. The same features, config and seed give the same SAE on CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from monorobust.errors import ConfigError
+from monorobust.sae.config import SAEConfig
+from monorobust.sae.loss import RunningFVU, auxk_loss, normalized_mse
+from monorobust.sae.model import TopKSAE
+
+KIND = "monorobust.sae"
+
+
+class SAEStats(NamedTuple):
+    fvu: float
+    """Fraction of variance unexplained on the evaluated features."""
+    nmse: float
+    """Normalised MSE, mean_i ||h_i - recon_i||^2 / ||h_i||^2 (the training loss)."""
+    mean_l0: float
+    """Mean number of non-zero latents per sample (at most k)."""
+    dead_fraction: float
+    """Share of latents that fire on no evaluated sample."""
+
+
+class SAEResult(NamedTuple):
+    model: TopKSAE
+    stats: SAEStats
+    """Measured on the training features after training."""
+    tracked_dead_fraction: float
+    """Share of latents not fired in the last ``cfg.dead_threshold`` training samples."""
+    losses: list[float]
+    """Mean training loss (normalised MSE) per epoch."""
+    steps: int
+    samples: int
+    """Training samples processed (steps x batch size)."""
+    seconds: float
+    """Wall time of the optimisation loop."""
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples / max(self.seconds, 1e-9)
+
+
+def preprocess(features: torch.Tensor, cfg: SAEConfig) -> torch.Tensor:
+    """float32 features, L2-normalised per row when ``cfg.normalize_input`` (the authors' input)."""
+    x = features.float()
+    return F.normalize(x, dim=-1) if cfg.normalize_input else x
+
+
+def check_features(features: torch.Tensor, what: str = "SAE input") -> None:
+    if features.ndim != 2 or features.shape[0] < 1:
+        raise ConfigError(f"{what} must be a non-empty (N, D) matrix, got shape {tuple(features.shape)}")
+    if not torch.isfinite(features).all():
+        raise ConfigError(f"{what} contains NaN or inf; clean or drop those rows first")
+
+
+def total_steps(n: int, cfg: SAEConfig) -> int:
+    return cfg.steps if cfg.steps is not None else cfg.epochs * max(1, n // min(cfg.batch_size, n))
+
+
+def train_sae(features: torch.Tensor, cfg: SAEConfig, seed: int, progress: bool = False) -> SAEResult:
+    """Fit a TopK SAE to ``features`` (N, d) (preprocessed with ``preprocess``)."""
+    check_features(features)
+    h = preprocess(features, cfg)
+    n, d = h.shape
+    gen = torch.Generator().manual_seed(seed)
+    model = TopKSAE(d, cfg.width, cfg.k, generator=gen)
+    with torch.no_grad():
+        # openai starts b_pre at the geometric median; the mean is a close, cheaper start.
+        model.b_pre.copy_(h[torch.randperm(n, generator=gen)[:65536]].mean(0))
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=6.25e-10)
+    steps, batch = total_steps(n, cfg), min(cfg.batch_size, n)
+    warm = max(1, cfg.warmup_steps)
+    since_fired = torch.zeros(cfg.width, dtype=torch.long)
+    losses, epoch_loss, epoch_steps = [], 0.0, 0
+    perm, pos = torch.randperm(n, generator=gen), 0
+    bar = _bar(steps, progress)
+    started = time.perf_counter()
+    for step in range(steps):
+        if pos + batch > n:
+            losses.append(epoch_loss / max(1, epoch_steps))
+            epoch_loss, epoch_steps = 0.0, 0
+            perm, pos = torch.randperm(n, generator=gen), 0
+        x = h[perm[pos:pos + batch]]
+        pos += batch
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * min(1.0, (step + 1) / warm)
+        recon, vals, idx = model(x)
+        loss = normalized_mse(recon, x)
+        fired = torch.zeros(cfg.width, dtype=torch.bool).index_fill_(0, idx[vals > 0], True)
+        since_fired += batch
+        since_fired[fired] = 0
+        dead = since_fired >= cfg.dead_threshold
+        total = loss
+        if cfg.aux_k is not None and cfg.aux_weight > 0 and bool(dead.any()):
+            total = total + cfg.aux_weight * _auxk(model, x, recon.detach(), dead, cfg.aux_k)
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        model.project_decoder_grad_()
+        opt.step()
+        model.normalize_decoder_()
+        epoch_loss += float(loss.detach())
+        epoch_steps += 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(nmse=f"{float(loss.detach()):.4f}", dead=int(dead.sum()))
+    seconds = time.perf_counter() - started
+    if bar is not None:
+        bar.close()
+    if epoch_steps:
+        losses.append(epoch_loss / epoch_steps)
+    stats = evaluate_sae(model, h, preprocessed=True)
+    tracked = float((since_fired >= cfg.dead_threshold).float().mean())
+    return SAEResult(model.eval(), stats, tracked, losses, steps, steps * batch, seconds)
+
+
+def _auxk(model: TopKSAE, x: torch.Tensor, recon: torch.Tensor, dead: torch.Tensor,
+          aux_k: int) -> torch.Tensor:
+    """AuxK loss: the top ``aux_k`` dead latents reconstruct the residual ``x - recon``."""
+    dead_idx = dead.nonzero().squeeze(1)
+    pre = torch.addmm(model.b_lat[dead_idx], x - model.b_pre, model.W_enc[dead_idx].T)
+    vals, j = pre.topk(min(aux_k, len(dead_idx)), dim=-1, sorted=False)
+    lat = torch.zeros_like(pre).scatter(1, j, vals.relu())
+    return auxk_loss(lat @ model.W_dec[:, dead_idx].T, x - recon)
+
+
+@torch.no_grad()
+def evaluate_sae(model: TopKSAE, features: torch.Tensor, batch_size: int = 8192,
+                 preprocessed: bool = False, cfg: SAEConfig | None = None) -> SAEStats:
+    """FVU, normalised MSE, mean L0 and dead fraction of ``model`` on ``features`` (N, d)."""
+    h = features if preprocessed else preprocess(features, cfg or SAEConfig())
+    running, nmse_sum, l0_sum = RunningFVU(), 0.0, 0.0
+    fired = torch.zeros(model.width, dtype=torch.bool)
+    for i in range(0, len(h), batch_size):
+        x = h[i:i + batch_size]
+        lat = model.encode(x)
+        recon = model.decode(lat)
+        running.update(recon, x)
+        nmse_sum += float(normalized_mse(recon, x)) * len(x)
+        active = lat > 0
+        l0_sum += float(active.sum())
+        fired |= active.any(0)
+    n = max(1, len(h))
+    return SAEStats(running.value(), nmse_sum / n, l0_sum / n, float((~fired).float().mean()))
+
+
+def latent_map(model: TopKSAE, cfg: SAEConfig, batch_size: int = 8192):
+    """The feature map raw (N, d) -> dense latents (N, n) of a trained SAE (no gradients)."""
+
+    @torch.no_grad()
+    def fmap(raw: torch.Tensor) -> torch.Tensor:
+        return torch.cat([model.encode(preprocess(raw[i:i + batch_size], cfg))
+                          for i in range(0, len(raw), batch_size)]) if len(raw) else \
+            torch.zeros(0, model.width)
+
+    return fmap
+
+
+def save_sae(path: str | Path, result: SAEResult, cfg: SAEConfig, extra: dict[str, Any] | None = None) -> None:
+    """A self-describing checkpoint: tensors + config, equations, statistics in the header."""
+    from monorobust.train.checkpoint import save_checkpoint
+
+    m = result.model
+    meta = {"kind": KIND, "d_in": m.d_in, "width": m.width, "k": m.k,
+            "model": "latents = ReLU(TopK(W_enc (h - b_pre) + b_lat, k)); recon = W_dec latents + b_pre",
+            "input": "L2-normalised rows" if cfg.normalize_input else "raw rows",
+            "config": asdict(cfg), "stats": result.stats._asdict(),
+            "tracked_dead_fraction": result.tracked_dead_fraction, "losses": result.losses,
+            "steps": result.steps, "seconds": result.seconds, **(extra or {})}
+    save_checkpoint(path, {"model": m.state_dict()}, meta)
+
+
+def load_sae(path: str | Path) -> tuple[TopKSAE, SAEConfig, dict[str, Any]]:
+    """``(model, config, metadata)`` of a checkpoint written by ``save_sae``; never unpickles."""
+    from monorobust.config import build_dataclass
+    from monorobust.train.checkpoint import load_checkpoint
+
+    states, meta = load_checkpoint(path)
+    if meta.get("kind") != KIND:
+        raise ConfigError(f"{path} is not a monorobust SAE checkpoint (kind {meta.get('kind')!r})")
+    cfg = build_dataclass(SAEConfig, meta["config"], "sae")
+    model = TopKSAE(meta["d_in"], meta["width"], meta["k"])
+    model.load_state_dict(states["model"])
+    return model.eval(), cfg, meta
+
+
+def _bar(steps: int, progress: bool):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=steps, desc="sae")

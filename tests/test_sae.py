@@ -1,0 +1,180 @@
+"""TopK sparse autoencoder: the model's equations, training invariants, checkpoints, cache."""
+
+import pytest
+import torch
+
+from monorobust.errors import ConfigError
+from monorobust.sae import (
+    SAEConfig, TopKSAE, evaluate_sae, fit_cached, load_sae, normalized_mse, preprocess,
+    save_sae, train_sae,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny matrices: intra-op threads only add synchronisation (and contention in CI)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def low_rank(n=1024, d=16, rank=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, rank, generator=g) @ torch.randn(rank, d, generator=g)
+
+
+def test_topk_keeps_exactly_k_nonnegative_latents():
+    sae = TopKSAE(16, 32, k=5, generator=torch.Generator().manual_seed(0))
+    h = torch.randn(200, 16)
+    with torch.no_grad():
+        sae.b_lat.fill_(10.0)                       # every pre-activation positive
+    lat = sae.encode(h)
+    assert (lat >= 0).all()
+    assert ((lat > 0).sum(1) == 5).all()            # exactly k survive
+    vals, idx = sae.encode_sparse(h)
+    assert vals.shape == idx.shape == (200, 5)
+    assert all(len(set(row.tolist())) == 5 for row in idx)
+    # the survivors are the k largest pre-activations
+    top = sae.preacts(h).topk(5, dim=1).indices.sort(1).values
+    assert torch.equal(idx.sort(1).values, top)
+
+
+def test_topk_with_negative_preacts_keeps_at_most_k_and_relu_cuts():
+    sae = TopKSAE(16, 32, k=8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        sae.b_lat.fill_(-10.0)                      # every pre-activation negative
+    lat = sae.encode(torch.randn(50, 16))
+    assert (lat == 0).all()
+
+
+def test_fused_backward_matches_autograd():
+    torch.manual_seed(0)
+    sae = TopKSAE(12, 24, k=4).double()
+    h = torch.randn(30, 12, dtype=torch.double)
+    recon, _, _ = sae(h)
+    normalized_mse(recon, h).backward()
+    fused = {n: p.grad.clone() for n, p in sae.named_parameters()}
+    sae.zero_grad()
+    pre = (h - sae.b_pre) @ sae.W_enc.T + sae.b_lat
+    v, i = pre.topk(4, dim=1)
+    ref = torch.zeros_like(pre).scatter(1, i, v.relu()) @ sae.W_dec.T + sae.b_pre
+    assert torch.allclose(ref, recon)
+    normalized_mse(ref, h).backward()
+    for n, p in sae.named_parameters():
+        assert torch.allclose(fused[n], p.grad, atol=1e-12), n
+
+
+def test_decoder_columns_unit_norm_after_a_step():
+    result = train_sae(torch.randn(256, 16), SAEConfig(width=32, k=4, steps=1, batch_size=64,
+                                                       lr=0.5, warmup_steps=0), seed=0)
+    norms = result.model.W_dec.norm(dim=0)
+    assert torch.allclose(norms, torch.ones_like(norms), atol=1e-5)
+
+
+def test_gradient_parallel_to_decoder_columns_is_removed():
+    sae = TopKSAE(8, 16, k=3, generator=torch.Generator().manual_seed(0))
+    sae.W_dec.grad = torch.randn(8, 16)
+    sae.project_decoder_grad_()
+    assert (sae.W_dec.grad * sae.W_dec).sum(0).abs().max() < 1e-5
+
+
+def test_fvu_near_zero_when_k_equals_width_on_low_rank_data():
+    x = low_rank()
+    cfg = SAEConfig(width=16, k=16, lr=1e-2, batch_size=128, steps=400, warmup_steps=10)
+    result = train_sae(x, cfg, seed=0)
+    assert result.stats.fvu < 0.01
+    assert result.stats.mean_l0 <= 16
+
+
+def test_sparse_sae_reports_l0_dead_and_fvu_consistently():
+    x = low_rank(n=512, d=16, rank=8)
+    cfg = SAEConfig(width=64, k=4, batch_size=64, steps=60, aux_k=16, dead_threshold=200)
+    result = train_sae(x, cfg, seed=0)
+    s = result.stats
+    assert 0 < s.mean_l0 <= 4
+    assert 0 <= s.dead_fraction <= 1 and 0 <= result.tracked_dead_fraction <= 1
+    assert 0 < s.fvu < 1
+    assert s == evaluate_sae(result.model, x, cfg=cfg)
+    assert result.samples == 60 * 64 and result.samples_per_second > 0
+
+
+def test_auxk_gives_dead_latents_a_gradient():
+    from monorobust.sae.train import _auxk
+
+    sae = TopKSAE(8, 16, k=2, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(32, 8)
+    recon, _, _ = sae(x)
+    dead = torch.zeros(16, dtype=torch.bool)
+    dead[:5] = True
+    _auxk(sae, x, recon.detach(), dead, aux_k=3).backward()
+    assert sae.W_enc.grad[:5].abs().sum() > 0
+    assert sae.W_enc.grad[5:].abs().sum() == 0
+
+
+def test_same_seed_same_sae():
+    x = low_rank(n=256)
+    cfg = SAEConfig(width=16, k=4, batch_size=32, steps=20)
+    a, b = train_sae(x, cfg, seed=3), train_sae(x, cfg, seed=3)
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(p, q)
+    assert not torch.equal(a.model.W_dec, train_sae(x, cfg, seed=4).model.W_dec)
+
+
+def test_input_is_l2_normalised():
+    x = torch.randn(10, 4) * 7
+    assert torch.allclose(preprocess(x, SAEConfig(width=4, k=2)).norm(dim=1), torch.ones(10))
+    assert torch.equal(preprocess(x, SAEConfig(width=4, k=2, normalize_input=False)), x)
+
+
+def test_checkpoint_describes_itself_and_round_trips(tmp_path):
+    x = low_rank(n=128)
+    cfg = SAEConfig(width=16, k=4, batch_size=32, steps=5)
+    result = train_sae(x, cfg, seed=0)
+    save_sae(tmp_path / "sae.safetensors", result, cfg, {"seed": 0})
+    model, cfg2, meta = load_sae(tmp_path / "sae.safetensors")
+    assert cfg2 == cfg and meta["k"] == 4 and "TopK" in meta["model"]
+    assert meta["stats"]["fvu"] == pytest.approx(result.stats.fvu)
+    h = preprocess(x, cfg)
+    assert torch.equal(model.encode(h), result.model.encode(h))
+    assert (tmp_path / "sae.json").exists()
+
+
+def test_fit_cached_reuses_the_trained_sae(tmp_path, monkeypatch):
+    import monorobust.sae.cache as cache
+
+    x = low_rank(n=128)
+    cfg = SAEConfig(width=16, k=4, batch_size=32, steps=5)
+    fmap = fit_cached(x, cfg, 0, tmp_path)
+    monkeypatch.setattr(cache, "train_sae", lambda *a, **k: pytest.fail("retrained"))
+    assert torch.equal(fit_cached(x, cfg, 0, tmp_path)(x), fmap(x))
+    monkeypatch.undo()
+    fit_cached(x, SAEConfig(width=16, k=2, batch_size=32, steps=5), 0, tmp_path)   # new config: retrains
+    assert load_sae(tmp_path / "sae.safetensors")[1].k == 2
+
+
+@pytest.mark.parametrize("bad, key", [({"k": 9, "width": 8}, "sae.k"), ({"width": 0}, "sae.width"),
+                                      ({"aux_k": 0}, "sae.aux_k"), ({"lr": 0.0}, "sae.lr"),
+                                      ({"steps": 0}, "sae.steps")])
+def test_config_errors_name_the_key(bad, key):
+    with pytest.raises(ConfigError, match=key):
+        SAEConfig(**bad)
+
+
+def test_nan_features_are_refused():
+    x = torch.randn(10, 4)
+    x[3, 1] = float("nan")
+    with pytest.raises(ConfigError, match="NaN"):
+        train_sae(x, SAEConfig(width=4, k=2, steps=1), seed=0)
+
+
+def test_cl_sae_is_a_default_representation():
+    from monorobust.config import RunConfig, load_config
+    from monorobust.evaluate import REPRESENTATIONS
+
+    rep = REPRESENTATIONS.get("cl+sae")
+    assert rep.objective == "cl" and rep.monosemantic
+    assert "cl+sae" in RunConfig().representations
+    for preset in ("quick", "smoke"):
+        cfg = load_config(preset)
+        assert "cl+sae" in cfg.representations and cfg.sae.k <= cfg.sae.width
