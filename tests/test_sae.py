@@ -178,3 +178,10 @@ def test_cl_sae_is_a_default_representation():
     for preset in ("quick", "smoke"):
         cfg = load_config(preset)
         assert "cl+sae" in cfg.representations and cfg.sae.k <= cfg.sae.width
+
+
+def test_null_width_and_k_follow_the_input_like_the_paper():
+    assert SAEConfig().resolve(2048) == (2048, 256)
+    assert SAEConfig(width=64).resolve(16) == (64, 8)
+    with pytest.raises(ConfigError, match="sae.k"):
+        SAEConfig(k=40).resolve(32)

@@ -60,7 +60,8 @@ def main(args: argparse.Namespace) -> int:
         sources = [(seed, lambda t=train, s=test: (t, s)) for seed in (args.seeds or [0])]
         cfg = build_dataclass(SAEConfig, overrides, "sae")
         out = Path(args.out)
-    print(f"TopK SAE: width {cfg.width}, k {cfg.k}, aux_k {cfg.aux_k}, batch {cfg.batch_size}, "
+    print(f"TopK SAE: width {cfg.width or 'D (input width)'}, k {cfg.k or 'width/8'}, "
+          f"aux_k {cfg.aux_k}, batch {cfg.batch_size}, "
           f"{'steps ' + str(cfg.steps) if cfg.steps else str(cfg.epochs) + ' epochs'}")
     header = f"{'seed':>4}  {'split':5}  {'FVU':>7}  {'nMSE':>7}  {'L0':>6}  {'dead':>6}  {'samples/s':>9}"
     lines = []

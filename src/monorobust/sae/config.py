@@ -9,11 +9,12 @@ from monorobust.errors import ConfigError
 
 @dataclass(frozen=True)
 class SAEConfig:
-    width: int = 512
-    """Dictionary size (number of latents). The paper uses 2048 = its projector width (not
-    overcomplete); presets scale it with the projector (quick: 512)."""
-    k: int = 64
-    """Latents kept per sample by TopK. The paper: 256 of 2048 (1/8); quick: 64 of 512."""
+    width: int | None = None
+    """Dictionary size (number of latents); null: the input width, as the paper does (2048 =
+    its projector width, not overcomplete). quick: 512."""
+    k: int | None = None
+    """Latents kept per sample by TopK; null: width // 8, the paper's ratio (256 of 2048).
+    quick: 64 of 512."""
     lr: float = 1e-3
     """Adam learning rate (constant after a short linear warmup)."""
     batch_size: int = 1024
@@ -37,9 +38,9 @@ class SAEConfig:
 
     def __post_init__(self) -> None:
         for name in ("width", "k", "batch_size", "epochs", "dead_threshold"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"sae.{name} must be >= 1, got {getattr(self, name)}")
-        if self.k > self.width:
+        if self.k is not None and self.width is not None and self.k > self.width:
             raise ConfigError(f"sae.k ({self.k}) must not exceed sae.width ({self.width}); "
                               "lower k or widen the dictionary")
         if self.steps is not None and self.steps < 1:
@@ -48,7 +49,15 @@ class SAEConfig:
             raise ConfigError(f"sae.warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.lr <= 0:
             raise ConfigError(f"sae.lr must be > 0, got {self.lr}")
-        if self.aux_k is not None and not 1 <= self.aux_k <= self.width:
-            raise ConfigError(f"sae.aux_k must be null or in [1, width={self.width}], got {self.aux_k}")
+        if self.aux_k is not None and self.aux_k < 1:
+            raise ConfigError(f"sae.aux_k must be null or >= 1, got {self.aux_k}")
         if self.aux_weight < 0:
             raise ConfigError(f"sae.aux_weight must be >= 0, got {self.aux_weight}")
+
+    def resolve(self, d_in: int) -> tuple[int, int]:
+        """``(width, k)`` for inputs of width ``d_in`` (filling in the null defaults)."""
+        width = self.width or d_in
+        k = self.k or max(1, width // 8)
+        if k > width:
+            raise ConfigError(f"sae.k ({k}) exceeds the dictionary width ({width}); lower k")
+        return width, k

@@ -76,14 +76,15 @@ def train_sae(features: torch.Tensor, cfg: SAEConfig, seed: int, progress: bool 
     h = preprocess(features, cfg)
     n, d = h.shape
     gen = torch.Generator().manual_seed(seed)
-    model = TopKSAE(d, cfg.width, cfg.k, generator=gen)
+    width, k = cfg.resolve(d)
+    model = TopKSAE(d, width, k, generator=gen)
     with torch.no_grad():
         # openai starts b_pre at the geometric median; the mean is a close, cheaper start.
         model.b_pre.copy_(h[torch.randperm(n, generator=gen)[:65536]].mean(0))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=6.25e-10)
     steps, batch = total_steps(n, cfg), min(cfg.batch_size, n)
     warm = max(1, cfg.warmup_steps)
-    since_fired = torch.zeros(cfg.width, dtype=torch.long)
+    since_fired = torch.zeros(width, dtype=torch.long)
     losses, epoch_loss, epoch_steps = [], 0.0, 0
     perm, pos = torch.randperm(n, generator=gen), 0
     bar = _bar(steps, progress)
@@ -99,7 +100,7 @@ def train_sae(features: torch.Tensor, cfg: SAEConfig, seed: int, progress: bool 
             group["lr"] = cfg.lr * min(1.0, (step + 1) / warm)
         recon, vals, idx = model(x)
         loss = normalized_mse(recon, x)
-        fired = torch.zeros(cfg.width, dtype=torch.bool).index_fill_(0, idx[vals > 0], True)
+        fired = torch.zeros(width, dtype=torch.bool).index_fill_(0, idx[vals > 0], True)
         since_fired += batch
         since_fired[fired] = 0
         dead = since_fired >= cfg.dead_threshold
