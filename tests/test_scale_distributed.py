@@ -1,0 +1,95 @@
+"""Distributed NT-Xent on CPU with two gloo processes equals NT-Xent on one process.
+
+Each process holds half of a global batch; negatives are gathered from both with the autograd
+all-gather (``train.distributed.gather_with_grad``). The mean of the two processes' losses must
+equal the one-process loss on the whole batch, and, after DDP averages the gradients, a model's
+parameter gradients must equal the one-process gradients.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from monorobust.objectives import nt_xent
+from monorobust.train.distributed import gather_with_grad
+
+WORLD, N, D_IN, D = 2, 6, 10, 8          # per-process batch N, global batch WORLD * N
+
+
+def _inputs():
+    gen = torch.Generator().manual_seed(0)
+    x1, x2 = torch.randn(WORLD * N, D_IN, generator=gen), torch.randn(WORLD * N, D_IN, generator=gen)
+    model = torch.nn.Linear(D_IN, D)
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(D, D_IN, generator=gen))
+        model.bias.copy_(torch.randn(D, generator=gen))
+    return x1, x2, model
+
+
+def _loss(model, x1, x2, gather=None):
+    z1, z2 = F.normalize(model(x1), dim=1), F.normalize(model(x2), dim=1)
+    return nt_xent(z1, z2, temperature=0.2, gather=gather), z1, z2
+
+
+def _worker(rank: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    try:
+        torch.set_num_threads(1)
+        x1, x2, model = _inputs()
+        rows = slice(rank * N, (rank + 1) * N)
+        # 1) the loss's gradient with respect to this process's embeddings
+        e1 = F.normalize(model(x1[rows]), dim=1).detach().requires_grad_()
+        e2 = F.normalize(model(x2[rows]), dim=1).detach().requires_grad_()
+        loss = nt_xent(e1, e2, temperature=0.2, gather=gather_with_grad)
+        loss.backward()
+        # 2) a DDP model's parameter gradients (DDP averages them over the processes)
+        ddp = torch.nn.parallel.DistributedDataParallel(model)
+        ddp_loss, _, _ = _loss(ddp, x1[rows], x2[rows], gather=gather_with_grad)
+        ddp_loss.backward()
+        mean_loss = loss.detach().clone()
+        dist.all_reduce(mean_loss)
+        save_file({"loss": (mean_loss / WORLD).reshape(1), "g1": e1.grad, "g2": e2.grad,
+                   "weight": model.weight.grad, "bias": model.bias.grad},
+                  os.path.join(out, f"rank{rank}.safetensors"))
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_distributed_ntxent_matches_single_process(tmp_path):
+    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    ranks = [load_file(tmp_path / f"rank{r}.safetensors") for r in range(WORLD)]
+
+    x1, x2, model = _inputs()
+    loss, z1, z2 = _loss(model, x1, x2)
+    e1, e2 = z1.detach().requires_grad_(), z2.detach().requires_grad_()
+    nt_xent(e1, e2, temperature=0.2).backward()
+    loss.backward()
+
+    for r, got in enumerate(ranks):
+        torch.testing.assert_close(got["loss"][0], loss.detach(), rtol=1e-6, atol=1e-6)
+        rows = slice(r * N, (r + 1) * N)
+        # Each process's loss is a mean over its own 2N views: the global mean is their average,
+        # so the gradient a process receives is WORLD times its share of the global gradient.
+        torch.testing.assert_close(got["g1"] / WORLD, e1.grad[rows], rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(got["g2"] / WORLD, e2.grad[rows], rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(got["weight"], model.weight.grad, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(got["bias"], model.bias.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_gather_is_identity_without_process_group():
+    z = torch.randn(3, 4)
+    assert gather_with_grad(z) is z

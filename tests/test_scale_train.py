@@ -1,0 +1,112 @@
+"""Paper-scale training pieces at tiny size: LARS, streaming batches, seeds per process, speed options."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from monorobust.config import load_config
+from monorobust.data import load_dataset
+from monorobust.errors import ConfigError
+from monorobust.train import PretrainConfig, pretrain
+from monorobust.train.batches import augment_generator, epoch_order
+from monorobust.train.checkpoint import flatten_state, unflatten_state
+from monorobust.train.optim import LARS, OPTIMIZERS
+
+TINY = dict(width=32, proj_hidden=64, proj_dim=16, epochs=2, batch_size=32, lr=0.3,
+            optimizer="lars")
+
+
+def test_lars_step_matches_solo_learn_formula():
+    w = torch.nn.Parameter(torch.tensor([[3.0, 4.0]]))          # ||w|| = 5
+    b = torch.nn.Parameter(torch.tensor([1.0, -1.0]))            # 1-d: excluded
+    opt = LARS([w, b], lr=0.1, momentum=0.9, weight_decay=0.01, eta=0.02, clip_lr=True)
+    w.grad, b.grad = torch.tensor([[0.0, 1.0]]), torch.tensor([0.5, 0.5])
+    opt.step()
+    trust = min(0.02 * 5.0 / (1.0 + 5.0 * 0.01 + 1e-8) / 0.1, 1.0)
+    expected = torch.tensor([[3.0, 4.0]]) - 0.1 * trust * (torch.tensor([[0.0, 1.0]]) + 0.01 * torch.tensor([[3.0, 4.0]]))
+    torch.testing.assert_close(w.detach(), expected)
+    torch.testing.assert_close(b.detach(), torch.tensor([0.95, -1.05]))   # plain SGD, no decay
+    w.grad, b.grad = torch.zeros_like(w), torch.zeros_like(b)
+    before = b.detach().clone()
+    opt.step()                                     # zero gradient: momentum alone moves it
+    torch.testing.assert_close(b.detach(), before - 0.1 * 0.9 * torch.tensor([0.5, 0.5]))
+    # Its state goes through the safetensors checkpoint format unchanged.
+    tensors: dict = {}
+    restored = unflatten_state(flatten_state(opt.state_dict(), "opt", tensors), tensors)
+    fresh = LARS([w, b], lr=0.1)
+    fresh.load_state_dict(restored)
+    assert torch.equal(fresh.state[b]["momentum_buffer"], opt.state[b]["momentum_buffer"])
+    assert "lars" in OPTIMIZERS
+
+
+def test_epoch_order_is_shared_and_augmentations_are_per_process():
+    assert torch.equal(epoch_order(3, 1, 50), epoch_order(3, 1, 50))
+    assert not torch.equal(epoch_order(3, 1, 50), epoch_order(3, 2, 50))
+    cpu = torch.device("cpu")
+    r0 = torch.rand(4, generator=augment_generator(3, 1, 0, cpu))
+    assert torch.equal(r0, torch.rand(4, generator=augment_generator(3, 1, 0, cpu)))
+    assert not torch.equal(r0, torch.rand(4, generator=augment_generator(3, 1, 1, cpu)))
+
+
+class _Stream:
+    """A dataset of uint8 (C, H, W) images: what a lazy image folder looks like to pretrain."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images, self.shape = images, images.shape
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i]
+
+
+@pytest.fixture(scope="module")
+def digits_images():
+    return load_dataset("digits").train.images[:320]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_streaming_gives_the_in_memory_weights(tmp_path, digits_images, workers):
+    cfg = PretrainConfig(**TINY, loader_workers=workers)
+    a = pretrain(digits_images, cfg, "cl", 0, tmp_path / "a", progress=False)
+    b = pretrain(_Stream(digits_images), cfg, "cl", 0, tmp_path / "b",
+                 progress=False)
+    assert a.losses == b.losses
+    for (k, x), y in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(x, y), k
+
+
+def test_conv_channels_last_bf16_and_resume_guard(tmp_path, digits_images):
+    cfg = PretrainConfig(**{**TINY, "encoder": "conv", "width": 4, "epochs": 1},
+                         channels_last=True, precision="bf16-mixed")
+    result = pretrain(digits_images, cfg, "ncl", 1, tmp_path, progress=False)
+    assert len(result.losses) == 1 and torch.isfinite(torch.tensor(result.losses)).all()
+    changed = PretrainConfig(**{**TINY, "encoder": "conv", "width": 4, "epochs": 1, "lr": 0.1},
+                             channels_last=True, precision="bf16-mixed")
+    with pytest.raises(ConfigError, match="differs in: lr"):
+        pretrain(digits_images, changed, "ncl", 1, tmp_path, progress=False)
+
+
+def test_sync_batchnorm_on_cpu_processes_is_refused():
+    from types import SimpleNamespace
+
+    fabric = SimpleNamespace(world_size=2, global_rank=0, device=torch.device("cpu"))
+    cfg = PretrainConfig(**TINY, sync_batchnorm=True)
+    with pytest.raises(ConfigError, match="sync_batchnorm needs CUDA"):
+        pretrain(torch.zeros(256, 1, 8, 8, dtype=torch.uint8), cfg, "cl", 0, "/nonexistent", fabric)
+
+
+@pytest.mark.parametrize("preset", ["cifar10", "cifar100", "imagenet100", "fmnist-resnet18"])
+def test_paper_presets_follow_the_protocol(preset):
+    cfg = load_config(preset)
+    p = cfg.pretrain
+    assert (p.encoder, p.proj_hidden, p.proj_dim, p.temperature) == ("resnet18", 16384, 2048, 0.2)
+    assert p.optimizer == "lars" and p.precision == "bf16-mixed"
+    assert p.augment.crop_scale == (0.08, 1.0) and p.augment.jitter == (0.8, 0.8, 0.8, 0.2)
+    assert (p.augment.jitter_p, p.augment.grayscale_p, p.augment.blur_p) == (0.8, 0.2, 0.5)
+    if preset == "cifar100":
+        assert (p.epochs, p.batch_size, p.lr) == (200, 256, 0.4)
+    if preset == "imagenet100":
+        assert (p.epochs, p.batch_size, cfg.data.image_size) == (100, 128, 224)
