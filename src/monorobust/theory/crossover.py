@@ -1,0 +1,50 @@
+"""Where two curves over a noise axis cross: the monosemantic code against a polysemantic one."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Crossover(NamedTuple):
+    """One sign change of ``mono - other`` between two neighbouring grid points."""
+
+    at: float
+    """Noise level of the crossing, linearly interpolated between the two grid points."""
+    direction: str
+    """``"mono_overtakes"`` (other was better before, mono after) or ``"other_overtakes"``."""
+    significant: bool
+    """True when the difference on both sides of the crossing exceeds ``z`` standard errors
+    (always True when no errors are given: exact curves)."""
+
+
+def find_crossovers(xs: list[float], mono: list[float], other: list[float],
+                    se_diff: list[float] | None = None, z: float = 2.0) -> list[Crossover]:
+    """Sign changes of ``d = mono - other`` along ``xs`` (ascending).
+
+    Exact ties (``d == 0``, e.g. both codes at chance) carry no sign and are skipped over: a
+    crossing is reported between the last non-zero difference and the next one of opposite
+    sign. ``se_diff`` is the standard error of ``d`` at each point (Monte Carlo error).
+    """
+    d = [m - o for m, o in zip(mono, other)]
+    found: list[Crossover] = []
+    last: int | None = None
+    for i, di in enumerate(d):
+        if di == 0.0:
+            continue
+        if last is not None and (d[last] > 0) != (di > 0):
+            frac = d[last] / (d[last] - di)
+            at = xs[last] + frac * (xs[i] - xs[last])
+            sig = se_diff is None or (abs(d[last]) > z * se_diff[last] and abs(di) > z * se_diff[i])
+            found.append(Crossover(round(at, 6), "mono_overtakes" if di > 0 else "other_overtakes",
+                                   bool(sig)))
+        last = i
+    return found
+
+
+def describe(found: list[Crossover], axis: str, lo: float, hi: float) -> str:
+    """One human line: the crossings, or an explicit statement that there are none."""
+    if not found:
+        return f"no crossover for {axis} in [{lo:g}, {hi:g}]"
+    parts = [f"{c.direction} at {c.at:.3g}{'' if c.significant else ' (within MC error)'}"
+             for c in found]
+    return f"{axis}: " + "; ".join(parts)

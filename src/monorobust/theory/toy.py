@@ -1,0 +1,171 @@
+"""``monorobust toy``: both toy parts, their figures and ``OUT/toy.json``.
+
+``toy.json`` schema (``null`` for a part that was not run)::
+
+    {
+      "figures": ["toy_superposition_weights.png", ...],   # PNG file names in OUT
+      "superposition": {
+        "config": {...},                     # every knob of this part (ToyConfig fields)
+        "seeds": [0, 1, 2],
+        "task": "...",                       # the downstream task, in words
+        "models": {"poly"|"mono": [          # one entry per seed
+            {"seed", "final_loss", "represented", "mean_top_share", "dims_per_feature",
+             "max_interference", "polysemantic_dims", "feature_norms": [n], "top_share": [m],
+             "features_per_dim": [m]}]},
+        "label_noise": {"rates": [...], "realised_rates": [...],
+                        "accuracy": {"poly"|"mono": {"per_seed": [[...]], "mean": [...],
+                                                     "std": [...]}},
+                        "crossovers": [{"at", "direction", "significant"}]},
+        "input_noise": {"stds": [...], "accuracy": {...as above}, "crossovers": [...]},
+        "summary": ["one line per finding", ...]
+      },
+      "two_feature": {
+        "config": {...}, "closed_form": {...}, "measures": {name: description},
+        "label_noise": {"rates": [...], "curves": {measure: {"mono"|"poly"|"weighted":
+                            {"mean": [...], "se": [...]}}},
+                        "crossovers": {measure: {"poly"|"weighted": [{"at", "direction",
+                                                                      "significant"}]}}},
+        "input_noise": {"stds": [...], "curves": ..., "crossovers": ...},
+        "summary": ["<measure>, mono vs <code>: <crossings, or 'no crossover ...'>", ...]
+      }
+    }
+
+A crossover's ``direction`` is ``mono_overtakes`` when the polysemantic code is better before
+and the monosemantic one after; ``significant`` compares the paired difference with 2 standard
+errors (over seeds, repeats or Monte Carlo chunks) on both sides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from monorobust.errors import ConfigError
+from monorobust.io import write_json
+
+PARTS = ("superposition", "two-feature", "all")
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyConfig:
+    """Every knob of ``monorobust toy``; validated before any work."""
+
+    seed: int = 0
+    """Base seed; the superposition part uses seeds ``seed .. seed + n_seeds - 1``."""
+    part: str = "all"
+    """``superposition``, ``two-feature`` or ``all``."""
+    n_features: int = 40
+    """Toy model: number of sparse input features n."""
+    n_hidden: int = 20
+    """Toy model: hidden dimensions m."""
+    sparsity: float = 0.9
+    """Toy model: probability that a feature is zero, in [0, 1)."""
+    importance_decay: float = 0.9
+    """Toy model: importance of feature i is decay**i (1 = all equal)."""
+    steps: int = 3000
+    """Toy model: Adam steps."""
+    batch_size: int = 1024
+    """Toy model: samples per step."""
+    n_seeds: int = 3
+    """Toy model: seeds (independent models, data and noise) for the spread bands."""
+    num_classes: int = 4
+    """Downstream task: classes C (feature groups)."""
+    label_rates: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+    """Downstream task: label-noise rates, each in [0, 1 - 1/C)."""
+    noise_stds: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+    """Downstream task: Gaussian input-noise stds (>= 0) added to x before encoding."""
+    represented_threshold: float = 0.5
+    """A feature is represented when its column norm in W exceeds this."""
+    tf_sparsity: float = 0.5
+    """Two-feature example: probability S that x1 (or x2) is zero, in [0, 1)."""
+    tf_weights: tuple[float, float] = (1.0, 0.5)
+    """Two-feature example: (w1, w2) of the weighted code w1 x1 - w2 x2."""
+    tf_label_rates: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
+    """Two-feature example: label-noise rates, each in [0, 0.5)."""
+    tf_noise_stds: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
+    """Two-feature example: Gaussian noise stds (>= 0) added to each of x1, x2."""
+    tf_n_train: tuple[int, ...] = (100, 1000)
+    """Two-feature example: training-set sizes for the finite-sample threshold classifier."""
+    tf_repeats: int = 200
+    """Two-feature example: training sets per size (Monte Carlo repeats)."""
+    tf_n_pop: int = 200_000
+    """Two-feature example: Monte Carlo samples for the population measures."""
+
+    def __post_init__(self) -> None:
+        if self.part not in PARTS:
+            raise ConfigError(f"--part {self.part!r}: choose one of {', '.join(PARTS)}")
+        for name in ("sparsity", "tf_sparsity"):
+            v = getattr(self, name)
+            if not 0.0 <= v < 1.0:
+                raise ConfigError(f"--{name.replace('_', '-')} {v}: must be in [0, 1) "
+                                  "(probability that a feature is zero)")
+        for name, classes in (("label_rates", self.num_classes), ("tf_label_rates", 2)):
+            limit = 1.0 - 1.0 / classes
+            for r in getattr(self, name):
+                if not 0.0 <= r < limit:
+                    raise ConfigError(f"--{name.replace('_', '-')} {r}: must be in [0, {limit:g}) "
+                                      f"for {classes} classes (1 - 1/C); lower it")
+        for name in ("noise_stds", "tf_noise_stds"):
+            for s in getattr(self, name):
+                if s < 0:
+                    raise ConfigError(f"--{name.replace('_', '-')} {s}: a standard deviation "
+                                      "must be >= 0")
+        for name in ("n_features", "n_hidden", "steps", "batch_size", "n_seeds", "tf_repeats",
+                     "tf_n_pop"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
+        if self.num_classes < 2:
+            raise ConfigError("--num-classes must be >= 2")
+        if any(n < 2 for n in self.tf_n_train):
+            raise ConfigError("--tf-n-train: every training-set size must be >= 2")
+        if len(self.tf_weights) != 2 or self.tf_weights[0] <= 0 or self.tf_weights[1] <= 0:
+            raise ConfigError("--tf-weights: give two positive numbers W1 W2")
+        if self.tf_n_pop < 20 * 100:
+            raise ConfigError("--tf-n-pop must be >= 2000 (20 Monte Carlo chunks)")
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Run with one intra-op thread: the toy tensors are tiny, and on a shared CPU extra threads
+    only spin (measured: 10x slower with 2 threads under load). Restores the old setting."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def run_toy(cfg: ToyConfig, out: str | Path, echo: bool = True) -> dict[str, Any]:
+    """Run the chosen parts, write figures and ``out/toy.json``; return the JSON dict."""
+    from monorobust.theory import plots
+    from monorobust.theory.superposition_part import run_superposition
+    from monorobust.theory.two_feature_sweep import sweep_two_feature
+
+    out = Path(out)
+    result: dict[str, Any] = {"superposition": None, "two_feature": None, "figures": []}
+    with single_thread():
+        if cfg.part in ("superposition", "all"):
+            sp, models = run_superposition(cfg)
+            result["superposition"] = sp
+            result["figures"] += plots.plot_superposition(sp, models, out)
+            if echo:
+                print("superposition:\n  " + "\n  ".join(sp["summary"]), flush=True)
+        if cfg.part in ("two-feature", "all"):
+            two = sweep_two_feature(
+                sparsity=cfg.tf_sparsity, weights=cfg.tf_weights, label_rates=cfg.tf_label_rates,
+                noise_stds=cfg.tf_noise_stds, n_train=cfg.tf_n_train, repeats=cfg.tf_repeats,
+                n_pop=cfg.tf_n_pop, seed=cfg.seed)
+            result["two_feature"] = two
+            result["figures"] += plots.plot_two_feature(two, out)
+            if echo:
+                print("two-feature:\n  " + "\n  ".join(two["summary"]), flush=True)
+    write_json(out / "toy.json", result)
+    if echo:
+        print(f"wrote {out / 'toy.json'} and {len(result['figures'])} figures", flush=True)
+    return result
