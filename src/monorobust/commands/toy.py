@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=1024)
     g.add_argument("--n-seeds", type=int, default=3)
     g.add_argument("--num-classes", type=int, default=4)
+    g.add_argument("--n-train", type=int, default=4000, help="downstream train (= test) samples")
+    g.add_argument("--probe-steps", type=int, default=300, help="linear classifier Adam steps")
     g.add_argument("--label-rates", type=float, nargs="+",
                    default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
     g.add_argument("--noise-stds", type=float, nargs="+",
@@ -46,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
     from monorobust.theory.toy import ToyConfig, run_toy
 
     names = ("seed", "part", "n_features", "n_hidden", "sparsity", "importance_decay", "steps",
-             "batch_size", "n_seeds", "num_classes", "represented_threshold", "tf_sparsity",
+             "batch_size", "n_seeds", "num_classes", "n_train", "probe_steps", "tf_sparsity",
              "tf_repeats", "tf_n_pop")
     kwargs = {k: getattr(args, k) for k in names if hasattr(args, k)}
     for k in ("label_rates", "noise_stds", "tf_weights", "tf_label_rates", "tf_noise_stds",

@@ -13,8 +13,8 @@ class Crossover(NamedTuple):
     direction: str
     """``"mono_overtakes"`` (other was better before, mono after) or ``"other_overtakes"``."""
     significant: bool
-    """True when the difference on both sides of the crossing exceeds ``z`` standard errors
-    (always True when no errors are given: exact curves)."""
+    """True when the nearest grid points on either side where ``|mono - other|`` exceeds ``z``
+    standard errors have opposite signs (always True without errors: exact curves)."""
 
 
 def find_crossovers(xs: list[float], mono: list[float], other: list[float],
@@ -34,11 +34,19 @@ def find_crossovers(xs: list[float], mono: list[float], other: list[float],
         if last is not None and (d[last] > 0) != (di > 0):
             frac = d[last] / (d[last] - di)
             at = xs[last] + frac * (xs[i] - xs[last])
-            sig = se_diff is None or (abs(d[last]) > z * se_diff[last] and abs(di) > z * se_diff[i])
+            sig = se_diff is None or _established(d, se_diff, z, last, i)
             found.append(Crossover(round(at, 6), "mono_overtakes" if di > 0 else "other_overtakes",
                                    bool(sig)))
         last = i
     return found
+
+
+def _established(d: list[float], se: list[float], z: float, left: int, right: int) -> bool:
+    """Do the nearest significant differences left of and right of the crossing differ in sign?"""
+    sig = [abs(v) > z * s for v, s in zip(d, se)]
+    before = next((j for j in range(left, -1, -1) if sig[j]), None)
+    after = next((k for k in range(right, len(d)) if sig[k]), None)
+    return before is not None and after is not None and (d[before] > 0) != (d[after] > 0)
 
 
 def describe(found: list[Crossover], axis: str, lo: float, hi: float) -> str:

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import torch
 
 from monorobust.perturb.label_noise import symmetric_label_noise
-from monorobust.theory.superposition import ToyModel, sample_sparse
+from monorobust.theory.superposition import ToyModel, sample_sparse, single_thread
 
 
 def group_argmax_labels(x: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -83,6 +83,14 @@ def robustness_sweep(model: ToyModel, seed: int, sparsity: float, num_classes: i
     The data, the label flips and the input noise depend only on ``seed`` (not on the code), so
     the poly and mono codes of one seed are compared on the very same samples.
     """
+    with single_thread():
+        return _sweep(model, seed, sparsity, num_classes, label_rates, noise_stds, n_train,
+                      n_test, steps)
+
+
+def _sweep(model: ToyModel, seed: int, sparsity: float, num_classes: int,
+           label_rates: tuple[float, ...], noise_stds: tuple[float, ...], n_train: int,
+           n_test: int, steps: int) -> SeedResult:
     gen = torch.Generator().manual_seed(10_000 + seed)
     n = model.W.shape[1]
     x_train = sample_sparse(n_train, n, sparsity, gen)

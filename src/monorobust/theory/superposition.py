@@ -23,11 +23,25 @@ default); superposition means ``represented > m``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
 
 CODES = ("poly", "mono")
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Run with one intra-op thread: the toy tensors are tiny, and on a shared CPU extra threads
+    only spin (measured: 10x slower with 2 threads under load). Restores the old setting."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def sample_sparse(num: int, n_features: int, sparsity: float,
@@ -69,6 +83,12 @@ def train_toy_models(seeds: tuple[int, ...], n_features: int = 40, n_hidden: int
     interact). For a seed, initialisation and every batch come from ``Generator(seed)``, and the
     two codes see the same batches. Deterministic on CPU. Returns ``{(seed, code): ToyModel}``.
     """
+    with single_thread():
+        return _train(seeds, n_features, n_hidden, sparsity, decay, steps, batch_size, lr)
+
+
+def _train(seeds: tuple[int, ...], n_features: int, n_hidden: int, sparsity: float, decay: float,
+           steps: int, batch_size: int, lr: float) -> dict[tuple[int, str], ToyModel]:
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     scale = (2.0 / (n_hidden + n_features)) ** 0.5
     init = torch.stack([torch.randn(n_hidden, n_features, generator=g) * scale for g in gens])

@@ -23,7 +23,8 @@ TASK = ("label = argmax over C groups (feature i in group i mod C) of the group'
         "softmax regression on the standardised hidden code h = W x")
 
 _KEYS = ("n_features", "n_hidden", "sparsity", "importance_decay", "steps", "batch_size",
-         "n_seeds", "num_classes", "label_rates", "noise_stds", "represented_threshold")
+         "n_seeds", "num_classes", "n_train", "probe_steps", "label_rates", "noise_stds",
+         "represented_threshold")
 
 
 def _curve(per_seed: list[list[float]]) -> dict[str, Any]:
@@ -56,7 +57,8 @@ def run_superposition(cfg: ToyConfig) -> tuple[dict[str, Any], dict[tuple[int, s
                                   "polysemantic_dims": sum(k > 1 for k in ms.features_per_dim),
                                   **ms._asdict()})
             res = robustness_sweep(model, seed, cfg.sparsity, cfg.num_classes, cfg.label_rates,
-                                   cfg.noise_stds)
+                                   cfg.noise_stds, n_train=cfg.n_train, n_test=cfg.n_train,
+                                   steps=cfg.probe_steps)
             acc_label[code].append(res.label_noise)
             acc_input[code].append(res.input_noise)
             realised = res.realised_rates

@@ -37,16 +37,13 @@ errors (over seeds, repeats or Monte Carlo chunks) on both sides.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from monorobust.errors import ConfigError
 from monorobust.io import write_json
+from monorobust.theory.superposition import single_thread
 
 PARTS = ("superposition", "two-feature", "all")
 
@@ -79,6 +76,10 @@ class ToyConfig:
     """Downstream task: label-noise rates, each in [0, 1 - 1/C)."""
     noise_stds: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
     """Downstream task: Gaussian input-noise stds (>= 0) added to x before encoding."""
+    n_train: int = 4000
+    """Downstream task: training (and test) samples per seed."""
+    probe_steps: int = 300
+    """Downstream task: full-batch Adam steps of the linear classifier."""
     represented_threshold: float = 0.5
     """A feature is represented when its column norm in W exceeds this."""
     tf_sparsity: float = 0.5
@@ -115,8 +116,8 @@ class ToyConfig:
                 if s < 0:
                     raise ConfigError(f"--{name.replace('_', '-')} {s}: a standard deviation "
                                       "must be >= 0")
-        for name in ("n_features", "n_hidden", "steps", "batch_size", "n_seeds", "tf_repeats",
-                     "tf_n_pop"):
+        for name in ("n_features", "n_hidden", "steps", "batch_size", "n_seeds", "n_train",
+                     "probe_steps", "tf_repeats", "tf_n_pop"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
         if self.num_classes < 2:
@@ -127,18 +128,6 @@ class ToyConfig:
             raise ConfigError("--tf-weights: give two positive numbers W1 W2")
         if self.tf_n_pop < 20 * 100:
             raise ConfigError("--tf-n-pop must be >= 2000 (20 Monte Carlo chunks)")
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run with one intra-op thread: the toy tensors are tiny, and on a shared CPU extra threads
-    only spin (measured: 10x slower with 2 threads under load). Restores the old setting."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def run_toy(cfg: ToyConfig, out: str | Path, echo: bool = True) -> dict[str, Any]:
