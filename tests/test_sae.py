@@ -52,15 +52,18 @@ def test_fused_backward_matches_autograd():
     torch.manual_seed(0)
     sae = TopKSAE(12, 24, k=4).double()
     h = torch.randn(30, 12, dtype=torch.double)
-    recon, _, _ = sae(h)
-    normalized_mse(recon, h).backward()
+    out = sae(h)
+    out.loss.backward()
+    recon = out.recon
     fused = {n: p.grad.clone() for n, p in sae.named_parameters()}
     sae.zero_grad()
     pre = (h - sae.b_pre) @ sae.W_enc.T + sae.b_lat
     v, i = pre.topk(4, dim=1)
     ref = torch.zeros_like(pre).scatter(1, i, v.relu()) @ sae.W_dec.T + sae.b_pre
     assert torch.allclose(ref, recon)
-    normalized_mse(ref, h).backward()
+    loss = normalized_mse(ref, h)
+    assert torch.allclose(loss, out.loss)
+    loss.backward()
     for n, p in sae.named_parameters():
         assert torch.allclose(fused[n], p.grad, atol=1e-12), n
 
@@ -104,10 +107,9 @@ def test_auxk_gives_dead_latents_a_gradient():
 
     sae = TopKSAE(8, 16, k=2, generator=torch.Generator().manual_seed(0))
     x = torch.randn(32, 8)
-    recon, _, _ = sae(x)
     dead = torch.zeros(16, dtype=torch.bool)
     dead[:5] = True
-    _auxk(sae, x, recon.detach(), dead, aux_k=3).backward()
+    _auxk(sae, x, sae(x).recon, dead, aux_k=3).backward()
     assert sae.W_enc.grad[:5].abs().sum() > 0
     assert sae.W_enc.grad[5:].abs().sum() == 0
 

@@ -7,16 +7,19 @@ h (N, d) are the inputs (L2-normalised CL projector outputs), W_enc (n, d), W_de
 unit-norm columns, b_pre (d,), b_lat (n,). Training keeps the decoder columns at unit norm
 (``project_decoder_grad_`` before each step, ``normalize_decoder_`` after it).
 
-Training runs through ``TopKSAEFunction``: one autograd node that computes the forward and the
-backward by hand. It skips the (N, d) input gradient that generic autograd computes only to
-reach b_pre (here a vector-matrix product), and works on the (N, k) values and indices of the
-TopK instead of dense (N, n) intermediates wherever that is cheaper.
+Training runs through ``TopKSAEFunction``: one autograd node that computes the loss and its
+backward by hand. It decodes sparsely (gathering the k decoder columns of each sample), skips
+the (N, d) input gradient that generic autograd computes only to reach b_pre (here a
+vector-matrix product), and folds the loss's gradient into the forward.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 class TopKSAE(nn.Module):
@@ -49,9 +52,11 @@ class TopKSAE(nn.Module):
         """(N, n) -> (N, d): W_dec latents + b_pre."""
         return torch.addmm(self.b_pre, latents, self.W_dec.T)
 
-    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Differentiable ``(recon (N, d), values (N, k), indices (N, k))``."""
-        return TopKSAEFunction.apply(h, self.W_enc, self.b_lat, self.W_dec, self.b_pre, self.k)
+    def forward(self, h: torch.Tensor) -> "SAEOutput":
+        """Loss (differentiable in the parameters), reconstruction and the TopK of ``h`` (N, d)."""
+        loss, recon, vals, idx = TopKSAEFunction.apply(h, self.W_enc, self.b_lat, self.W_dec,
+                                                       self.b_pre, self.k)
+        return SAEOutput(loss, recon, vals, idx)
 
     @torch.no_grad()
     def normalize_decoder_(self) -> None:
@@ -65,11 +70,23 @@ class TopKSAE(nn.Module):
             g -= (g * self.W_dec).sum(0, keepdim=True) * self.W_dec
 
 
-class TopKSAEFunction(torch.autograd.Function):
-    """recon = W_dec ReLU(TopK(W_enc (h - b_pre) + b_lat)) + b_pre with a hand-written backward.
+class SAEOutput(NamedTuple):
+    loss: torch.Tensor
+    """Normalised MSE, mean_i ||h_i - recon_i||^2 / ||h_i||^2 (scalar, differentiable)."""
+    recon: torch.Tensor
+    """(N, d), without gradient."""
+    values: torch.Tensor
+    """(N, k) >= 0, the kept latents' values."""
+    indices: torch.Tensor
+    """(N, k), the kept latents."""
 
-    Gradients flow to the parameters only (not to h). The TopK values/indices are outputs
-    without gradient (the losses use ``recon``; AuxK takes its own path through autograd).
+
+class TopKSAEFunction(torch.autograd.Function):
+    """normalized_mse(W_dec ReLU(TopK(W_enc (h - b_pre) + b_lat)) + b_pre, h), by hand.
+
+    One node for the encoder, TopK, decoder and loss: a dense encoder product, a sparse
+    (gathered) decoder, and a backward of four products with no (N, d) gradient for h.
+    Gradients flow to the parameters only.
     """
 
     @staticmethod
@@ -77,19 +94,27 @@ class TopKSAEFunction(torch.autograd.Function):
         x = h - b_pre                                          # (N, d)
         vals, idx = torch.addmm(b_lat, x, W_enc.T).topk(k, dim=-1, sorted=False)
         vals.relu_()                                           # (N, k)
-        lat = torch.zeros(x.shape[0], W_dec.shape[1], dtype=x.dtype, device=x.device)
-        lat.scatter_(1, idx, vals)                             # (N, n), k non-zeros per row
-        recon = torch.addmm(b_pre, lat, W_dec.T)               # (N, d)
-        ctx.save_for_backward(x, lat, idx, W_enc, W_dec)
-        ctx.mark_non_differentiable(vals, idx)
-        return recon, vals, idx
+        # Sparse decoding: recon_i = sum_j vals_ij W_dec[:, idx_ij], k columns per row gathered
+        # (N k d work instead of the dense N n d).
+        recon = F.embedding_bag(idx, W_dec.T.contiguous(), per_sample_weights=vals,
+                                mode="sum").add_(b_pre)        # (N, d)
+        err = recon - h
+        # d loss / d recon = 2 (recon - h) / (N ||h_i||^2), the scale folded in now
+        inv = h.pow(2).sum(-1, keepdim=True).clamp_min_(1e-12).reciprocal_()
+        loss = (err.pow(2).sum(-1, keepdim=True) * inv).mean()
+        ctx.save_for_backward(x, vals, idx, W_enc, W_dec, err.mul_(inv.mul_(2.0 / x.shape[0])))
+        ctx.mark_non_differentiable(recon, vals, idx)
+        return loss, recon, vals, idx
 
     @staticmethod
-    def backward(ctx, g_recon, _g_vals, _g_idx):
-        x, lat, idx, W_enc, W_dec = ctx.saved_tensors
+    def backward(ctx, g_loss, _g_recon, _g_vals, _g_idx):
+        x, vals, idx, W_enc, W_dec, g_recon = ctx.saved_tensors
+        g_recon = g_recon * g_loss                             # (N, d)
+        lat = torch.zeros(x.shape[0], W_dec.shape[1], dtype=x.dtype, device=x.device)
+        lat.scatter_(1, idx, vals)                             # (N, n), k non-zeros per row
         g_W_dec = g_recon.T @ lat                              # (d, n)
         # Gradient of the kept latents only: (N, k) gathered from (N, n); zero where ReLU cut.
-        g_lat_k = (g_recon @ W_dec).gather(1, idx) * (lat.gather(1, idx) > 0)
+        g_lat_k = (g_recon @ W_dec).gather(1, idx) * (vals > 0)
         g_pre = torch.zeros_like(lat).scatter_(1, idx, g_lat_k)   # (N, n), k non-zeros per row
         g_W_enc = g_pre.T @ x                                  # (n, d)
         g_b_lat = g_pre.sum(0)

@@ -81,9 +81,8 @@ def train_sae(features: torch.Tensor, cfg: SAEConfig, seed: int, progress: bool 
     with torch.no_grad():
         # openai starts b_pre at the geometric median; the mean is a close, cheaper start.
         model.b_pre.copy_(h[torch.randperm(n, generator=gen)[:65536]].mean(0))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=6.25e-10)
+    opt = make_optimizer(model, cfg)
     steps, batch = total_steps(n, cfg), min(cfg.batch_size, n)
-    warm = max(1, cfg.warmup_steps)
     since_fired = torch.zeros(width, dtype=torch.long)
     losses, epoch_loss, epoch_steps = [], 0.0, 0
     perm, pos = torch.randperm(n, generator=gen), 0
@@ -94,29 +93,14 @@ def train_sae(features: torch.Tensor, cfg: SAEConfig, seed: int, progress: bool 
             losses.append(epoch_loss / max(1, epoch_steps))
             epoch_loss, epoch_steps = 0.0, 0
             perm, pos = torch.randperm(n, generator=gen), 0
-        x = h[perm[pos:pos + batch]]
+        x = h.index_select(0, perm[pos:pos + batch])
         pos += batch
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (step + 1) / warm)
-        recon, vals, idx = model(x)
-        loss = normalized_mse(recon, x)
-        fired = torch.zeros(width, dtype=torch.bool).index_fill_(0, idx[vals > 0], True)
-        since_fired += batch
-        since_fired[fired] = 0
-        dead = since_fired >= cfg.dead_threshold
-        total = loss
-        if cfg.aux_k is not None and cfg.aux_weight > 0 and bool(dead.any()):
-            total = total + cfg.aux_weight * _auxk(model, x, recon.detach(), dead, cfg.aux_k)
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        model.project_decoder_grad_()
-        opt.step()
-        model.normalize_decoder_()
-        epoch_loss += float(loss.detach())
+        loss = sae_step(model, opt, x, since_fired, step, cfg)
+        epoch_loss += loss
         epoch_steps += 1
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(nmse=f"{float(loss.detach()):.4f}", dead=int(dead.sum()))
+            bar.set_postfix(nmse=f"{loss:.4f}")
     seconds = time.perf_counter() - started
     if bar is not None:
         bar.close()
@@ -125,6 +109,38 @@ def train_sae(features: torch.Tensor, cfg: SAEConfig, seed: int, progress: bool 
     stats = evaluate_sae(model, h, preprocessed=True)
     tracked = float((since_fired >= cfg.dead_threshold).float().mean())
     return SAEResult(model.eval(), stats, tracked, losses, steps, steps * batch, seconds)
+
+
+def make_optimizer(model: TopKSAE, cfg: SAEConfig) -> torch.optim.Optimizer:
+    """Adam with openai's epsilon; the fused kernel where this PyTorch has it."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=6.25e-10, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=6.25e-10)
+
+
+def sae_step(model: TopKSAE, opt: torch.optim.Optimizer, x: torch.Tensor,
+             since_fired: torch.Tensor, step: int, cfg: SAEConfig) -> float:
+    """One optimiser step on the batch ``x`` (N, d); updates ``since_fired`` (samples since
+    each latent last fired) in place; returns the batch's normalised MSE."""
+    for group in opt.param_groups:
+        group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    out = model(x)
+    # Latents that fired (value > 0) in this batch restart their count; the others age.
+    fired = torch.zeros(len(since_fired), dtype=x.dtype).index_add_(
+        0, out.indices.flatten(), out.values.flatten()) > 0
+    since_fired.add_(len(x)).masked_fill_(fired, 0)
+    total = out.loss
+    if cfg.aux_k is not None and cfg.aux_weight > 0:
+        dead = since_fired >= cfg.dead_threshold
+        if bool(dead.any()):
+            total = total + cfg.aux_weight * _auxk(model, x, out.recon, dead, cfg.aux_k)
+    opt.zero_grad(set_to_none=True)
+    total.backward()
+    model.project_decoder_grad_()
+    opt.step()
+    model.normalize_decoder_()
+    return float(out.loss.detach())
 
 
 def _auxk(model: TopKSAE, x: torch.Tensor, recon: torch.Tensor, dead: torch.Tensor,
