@@ -18,7 +18,7 @@ import sys
 
 from monorobust.errors import ConfigError
 
-COMMANDS = ["run", "pretrain", "evaluate", "sae", "finetune", "toy"]
+COMMANDS = ["run", "pretrain", "evaluate", "sae", "finetune", "toy", "report"]
 
 
 def _module(name: str):

@@ -1,0 +1,165 @@
+"""Read a run folder into typed pieces for the report, noting what is missing instead of failing.
+
+Only ``results.jsonl`` with at least one row is required (``ConfigError`` otherwise); every
+other file (config.yaml, metrics.jsonl, features/, run.json, finetune.jsonl, toy/toy.json) is
+optional and its absence is listed in ``RunData.missing``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pandas as pd
+
+from monorobust import results as store
+from monorobust.errors import ConfigError
+from monorobust.io import read_jsonl
+
+CANONICAL_SCENARIOS = ("clean", "label_noise", "gaussian_noise", "uniform_noise", "few_shot",
+                       "corrupt", "sketch")
+"""Scenarios the paper's claims need; any other scenario in a run is shown generically."""
+
+
+class RepInfo(NamedTuple):
+    """How the report names and groups one representation."""
+
+    name: str
+    label: str
+    monosemantic: bool | None
+    """From the registry; None for a representation this installation does not know."""
+
+
+class RunData(NamedTuple):
+    """Everything the report draws from one run folder."""
+
+    run_dir: Path
+    results: pd.DataFrame
+    """results.jsonl rows (severity float, seed int)."""
+    summary: pd.DataFrame
+    """``results.summarize_results`` of ``results``."""
+    metrics: pd.DataFrame
+    """metrics.jsonl rows (may be empty)."""
+    reps: list[RepInfo]
+    """Representations in the run's order (config order first, then order of appearance)."""
+    seeds: list[int]
+    config_text: str | None
+    config: Any
+    """The rebuilt ``RunConfig`` or None when config.yaml is missing or no longer loads."""
+    run_info: dict[str, Any] | None
+    finetune: pd.DataFrame
+    toy: dict[str, Any] | None
+    feature_files: dict[tuple[str, int], Path]
+    """(representation, seed) -> features/REP-seedS-test.safetensors."""
+    missing: list[str]
+    """One human-readable line per thing the report cannot show."""
+
+
+def rep_info(name: str) -> RepInfo:
+    """Label and monosemantic flag of ``name`` from the registry (generic when unknown)."""
+    from monorobust.evaluate.representations import REPRESENTATIONS
+
+    try:
+        rep = REPRESENTATIONS.get(name)
+    except (ConfigError, KeyError):
+        return RepInfo(name, name, None)
+    return RepInfo(name, rep.label or name, bool(rep.monosemantic))
+
+
+def _read_config(run_dir: Path, missing: list[str]) -> tuple[str | None, Any]:
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        missing.append("config.yaml: no resolved config (the gallery has no images, the "
+                       "expected grid is unknown)")
+        return None, None
+    text = path.read_text()
+    try:
+        from monorobust.config import load_config
+
+        return text, load_config(str(path))
+    except ConfigError as err:
+        missing.append(f"config.yaml does not load with this version of monorobust ({err}); "
+                       "the gallery has no images")
+        return text, None
+
+
+def _expected_missing(cfg: Any, results: pd.DataFrame) -> list[str]:
+    """Grid points the config asks for that have no row yet."""
+    from monorobust.evaluate.grid import grid_points
+
+    done = set(zip(results["representation"], results["scenario"],
+                   results["severity"].astype(float), results["seed"].astype(int)))
+    lines = []
+    for rep in cfg.representations:
+        for seed in cfg.seeds:
+            todo = [f"{s}@{sev:g}" for s, sev in grid_points(cfg.grid)
+                    if (rep, s, float(sev), int(seed)) not in done]
+            if todo:
+                lines.append(f"{rep}, seed {seed}: {len(todo)} grid point(s) without results "
+                             f"({', '.join(todo[:6])}{' ...' if len(todo) > 6 else ''})")
+    return lines
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read ``run_dir``; ``ConfigError`` when it does not exist or holds no result rows."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"run folder {str(run_dir)!r} does not exist; pass the --out folder "
+                          "of a `monorobust run`")
+    if not (run_dir / store.RESULTS).exists():
+        raise ConfigError(f"{run_dir} has no {store.RESULTS}; run `monorobust run --out "
+                          f"{run_dir}` first")
+    results = store.load_results(run_dir)
+    if results.empty:
+        raise ConfigError(f"{run_dir / store.RESULTS} holds no rows yet; wait for the run to "
+                          "finish its first grid point")
+    results["severity"] = results["severity"].astype(float)
+    results["seed"] = results["seed"].astype(int)
+    missing: list[str] = []
+    config_text, cfg = _read_config(run_dir, missing)
+    metrics = store.load_metrics(run_dir)
+    if metrics.empty:
+        missing.append("metrics.jsonl: no monosemanticity metrics (no metrics table or scatter)")
+    order = list(cfg.representations) if cfg is not None else []
+    order += [r for r in dict.fromkeys(results["representation"]) if r not in order]
+    order = [r for r in order if r in set(results["representation"])]
+    reps = [rep_info(r) for r in order]
+    seeds = sorted(set(results["seed"]))
+    if len(seeds) < 2:
+        missing.append(f"only one seed ({seeds[0]}): no spread over seeds, no error bars, and "
+                       "every verdict is 'cannot tell'")
+    present = set(results["scenario"])
+    for scen in CANONICAL_SCENARIOS:
+        if scen not in present:
+            missing.append(f"scenario {scen}: no results")
+    if cfg is not None:
+        missing += _expected_missing(cfg, results)
+    if not any(r.monosemantic for r in reps):
+        missing.append("no monosemantic representation: the claims cannot be tested")
+    if not any(r.monosemantic is False for r in reps):
+        missing.append("no polysemantic representation: the claims cannot be tested")
+    for r in reps:
+        if r.monosemantic is None:
+            missing.append(f"representation {r.name!r} is not registered here: shown, but left "
+                           "out of the mono-vs-poly verdicts")
+    feature_files = {}
+    for rep in order:
+        for seed in seeds:
+            path = run_dir / "features" / f"{rep}-seed{seed}-test.safetensors"
+            if path.exists():
+                feature_files[(rep, seed)] = path
+    if not feature_files:
+        missing.append("features/: no saved test features (no feature gallery, no per-class "
+                       "purity analysis)")
+    run_info = None
+    if (run_dir / "run.json").exists():
+        run_info = json.loads((run_dir / "run.json").read_text())
+    else:
+        missing.append("run.json: no wall time, versions or hardware (the run has not finished)")
+    finetune = pd.DataFrame(read_jsonl(run_dir / "finetune.jsonl"))
+    toy = None
+    if (run_dir / "toy" / "toy.json").exists():
+        toy = json.loads((run_dir / "toy" / "toy.json").read_text())
+    return RunData(run_dir, results, store.summarize_results(results), metrics, reps, seeds,
+                   config_text, cfg, run_info, finetune, toy, feature_files, missing)

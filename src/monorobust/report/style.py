@@ -1,0 +1,91 @@
+"""Colours, names and figure helpers shared by every chart of the report.
+
+The palette is Okabe & Ito's (colour-blind safe). Each representation keeps its colour in every
+figure (and across runs for the registered ones); polysemantic representations are also drawn
+dashed / hatched so that the grouping survives a grey-scale print.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, NamedTuple
+
+OKABE_ITO = ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
+             "#000000"]
+FIXED = {"cl": "#D55E00", "ncl": "#0072B2", "cl+sae": "#009E73"}
+
+SCENARIO_TITLES = {
+    "clean": "clean",
+    "label_noise": "label noise",
+    "gaussian_noise": "Gaussian input noise",
+    "uniform_noise": "uniform input noise",
+    "few_shot": "few-shot",
+    "corrupt": "corruptions (out of domain)",
+    "sketch": "sketch (out of domain)",
+}
+SEVERITY_AXES = {
+    "label_noise": "share of training labels flipped",
+    "gaussian_noise": "noise std (pixel space, [0, 1])",
+    "uniform_noise": "noise half-width (pixel space, [0, 1])",
+    "few_shot": "labelled examples per class (k)",
+    "corrupt": "corruption severity (0 = clean)",
+}
+
+
+def rep_colors(names: list[str]) -> dict[str, str]:
+    """A colour per representation: fixed for the registered ones, the rest in palette order."""
+    free = [c for c in OKABE_ITO if c not in FIXED.values()]
+    out, i = {}, 0
+    for n in names:
+        if n in FIXED:
+            out[n] = FIXED[n]
+        else:
+            out[n] = free[i % len(free)]
+            i += 1
+    return out
+
+
+def scenario_title(name: str) -> str:
+    return SCENARIO_TITLES.get(name, name.replace("_", " "))
+
+
+class Figure(NamedTuple):
+    """A rendered figure: file stem, caption, PNG and SVG bytes."""
+
+    name: str
+    caption: str
+    png: bytes
+    svg: bytes
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (7, 4),
+               **kw: Any) -> tuple[Any, Any]:
+    """``plt.subplots`` on the Agg backend, with readable defaults; axes always a 2-D array."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10,
+                         "legend.fontsize": 9, "axes.spines.top": False,
+                         "axes.spines.right": False, "svg.fonttype": "none"})
+    return plt.subplots(nrows, ncols, figsize=size, squeeze=False, **kw)
+
+
+def render(fig: Any, name: str, caption: str, dpi: int = 110) -> Figure:
+    """Render ``fig`` to PNG and SVG bytes and close it."""
+    import matplotlib.pyplot as plt
+
+    png, svg = io.BytesIO(), io.BytesIO()
+    fig.savefig(png, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(svg, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    return Figure(name, caption, png.getvalue(), svg.getvalue())
+
+
+def message_figure(name: str, caption: str, text: str) -> Figure:
+    """A small placeholder figure that says why the real one cannot be drawn."""
+    fig, ax = new_figure(1, 1, (6, 1.2))
+    ax[0][0].axis("off")
+    ax[0][0].text(0.5, 0.5, text, ha="center", va="center", wrap=True)
+    return render(fig, name, caption)
