@@ -14,6 +14,8 @@ from monorobust.commands.common import add_run_arguments, config_from_args
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_run_arguments(p)
+    p.add_argument("--no-report", action="store_true",
+                   help="skip writing OUT/report.html (write it later with `monorobust report OUT`)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -27,4 +29,8 @@ def main(args: argparse.Namespace) -> int:
           f" ({cfg.data.name}, {cfg.pretrain.encoder})")
     print(results.format_table(outcome.summary, list(cfg.representations)))
     print(f"\nwrote {outcome.out}/ in {outcome.seconds:.0f} s")
+    if not args.no_report:
+        from monorobust.report import write_report
+
+        print(f"report: {write_report(outcome.out).html}")
     return 0
