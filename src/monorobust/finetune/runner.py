@@ -120,7 +120,8 @@ def summarize(rows: list[dict[str, Any]], cfg: FinetuneConfig | None = None) -> 
         return df
     if cfg is not None:
         keep = {(o, h, s, sev) for o in cfg.objectives for h in cfg.heads for s, sev in cfg.points()}
-        df = df[[k in keep for k in zip(df.objective, df.head, df.scenario, df.severity.astype(float))]]
+        df = df[[k in keep for k in zip(df["objective"], df["head"], df["scenario"],
+                                        df["severity"].astype(float))]]
     cols = ["test_accuracy", "train_accuracy", "val_accuracy", "final_train_accuracy",
             "final_val_accuracy", "best_epoch"]
     g = df.groupby(["scenario", "severity", "objective", "head"], sort=False)
