@@ -123,7 +123,8 @@ def test_cli_bad_input_fails_before_work(tmp_path, capsys) -> None:
 
 def test_run_toy_tiny(tmp_path) -> None:
     cfg = ToyConfig(n_features=8, n_hidden=4, steps=20, batch_size=64, n_seeds=2,
-                    n_train=200, probe_steps=10, label_rates=(0.0, 0.5), noise_stds=(0.0, 0.3), tf_label_rates=(0.0, 0.4),
+                    n_train=200, probe_steps=10, label_rates=(0.0, 0.5), noise_stds=(0.0, 0.3),
+                    tf_label_rates=(0.0, 0.4),
                     tf_noise_stds=(0.0, 1.0), tf_n_train=(20,), tf_repeats=4, tf_n_pop=2000)
     res = run_toy(cfg, tmp_path, echo=False)
     saved = json.loads((tmp_path / "toy.json").read_text())

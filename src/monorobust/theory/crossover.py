@@ -53,6 +53,6 @@ def describe(found: list[Crossover], axis: str, lo: float, hi: float) -> str:
     """One human line: the crossings, or an explicit statement that there are none."""
     if not found:
         return f"no crossover for {axis} in [{lo:g}, {hi:g}]"
-    parts = [f"{c.direction} at {c.at:.3g}{'' if c.significant else ' (within MC error)'}"
-             for c in found]
+    note = " (not significant: within 2 s.e.)"
+    parts = [f"{c.direction} at {c.at:.3g}{'' if c.significant else note}" for c in found]
     return f"{axis}: " + "; ".join(parts)

@@ -58,7 +58,8 @@ def fit_linear(h: torch.Tensor, labels: torch.Tensor, num_classes: int, steps: i
     return w.detach(), b.detach()
 
 
-def accuracy(h: torch.Tensor, labels: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def accuracy(h: torch.Tensor, labels: torch.Tensor, w: torch.Tensor,
+             b: torch.Tensor) -> torch.Tensor:
     """(N, d) code, (N,) labels, (K, d, C), (K, 1, C) -> (K,) accuracies."""
     pred = (h.unsqueeze(0) @ w + b).argmax(dim=2)
     return (pred == labels.unsqueeze(0)).double().mean(dim=1)

@@ -79,7 +79,8 @@ def run_superposition(cfg: ToyConfig) -> tuple[dict[str, Any], dict[tuple[int, s
         found = find_crossovers(xs, curves["mono"]["mean"], curves["poly"]["mean"],
                                 _paired_se(acc["mono"], acc["poly"]))
         result[axis] = {xname: xs, "accuracy": curves, "crossovers": [c._asdict() for c in found]}
-        clean = f"clean accuracy poly {curves['poly']['mean'][0]:.3f}, mono {curves['mono']['mean'][0]:.3f}"
+        clean = (f"clean accuracy poly {curves['poly']['mean'][0]:.3f}, "
+                 f"mono {curves['mono']['mean'][0]:.3f}")
         summary.append(f"{describe(found, axis.replace('_', ' '), xs[0], xs[-1])} ({clean}; "
                        f"at {xs[-1]:g}: poly {curves['poly']['mean'][-1]:.3f}, "
                        f"mono {curves['mono']['mean'][-1]:.3f})")

@@ -16,7 +16,8 @@ Closed forms (clean, derived by hand; the tests check the Monte Carlo against th
     E[x1 1{y=1}]              = (1 - S) (S/2 + (1 - S)/3)
     E[(x1 - x2) 1{y=1}]       = (1 - S) (S/2 + (1 - S)/6),     E[x1 - x2] = 0
     best threshold on x1      t* = (1 - 2S) / (2 (1 - S)) for S < 1/2, else 0 (predict 1 iff x1 > 0)
-    its accuracy              A(t) = (1-S)[S(1-t) + (1-S)(1-t^2)/2] + S + (1-S)t - (1-S)[St + (1-S)t^2/2]
+    its accuracy              A(t) = (1-S)[S(1-t) + (1-S)(1-t^2)/2]
+                                     + S + (1-S)t - (1-S)[St + (1-S)t^2/2]
     best threshold on x1 - x2 0 (accuracy 1: the code separates the classes perfectly)
 
 Label noise with binary labels: a noisy label equals the clean one with probability ``1 - r``.
@@ -34,7 +35,8 @@ import torch
 CODES = ("mono", "poly", "weighted")
 
 
-def sample(num: int, sparsity: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def sample(num: int, sparsity: float,
+           generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """(num, 2) float64 features and (num,) int64 labels ``[x1 > x2]``."""
     values = torch.rand(num, 2, generator=generator, dtype=torch.float64)
     active = torch.rand(num, 2, generator=generator, dtype=torch.float64) >= sparsity
