@@ -59,10 +59,20 @@ def pick_dims(features: torch.Tensor, labels: torch.Tensor, num_classes: int, n:
     return most + [d for d in least if d.index not in {m.index for m in most}]
 
 
-def _thumb(img: torch.Tensor) -> np.ndarray:
-    """(C, H, W) uint8 -> (H, W) or (H, W, 3) for imshow."""
-    a = img.numpy()
-    return a[0] if a.shape[0] == 1 else np.transpose(a[:3], (1, 2, 0))
+def montage(images: torch.Tensor, index: list[int | None], pad: int = 2) -> np.ndarray:
+    """Thumbnails of ``images[i]`` (uint8 (N, C, H, W)) side by side on white; None: blank.
+
+    One image per row of the gallery instead of one axes per thumbnail keeps rendering fast.
+    """
+    c, h, w = images.shape[1:]
+    out = np.full((h, len(index) * (w + pad), 3), 255, dtype=np.uint8)
+    for j, i in enumerate(index):
+        if i is None:
+            continue
+        a = images[i].numpy()
+        a = np.repeat(a[:1], 3, 0) if c == 1 else a[:3]
+        out[:, j * (w + pad): j * (w + pad) + w] = np.transpose(a, (1, 2, 0))
+    return out
 
 
 def gallery_figure(name: str, title: str, feats: Features, classes: list[str],
@@ -72,41 +82,45 @@ def gallery_figure(name: str, title: str, feats: Features, classes: list[str],
     true label above each) and the label histogram of the dimension's top-k activations."""
     x, y = feats.features, feats.labels
     C = len(classes)
+    kk = min(k, len(y))
     dims = pick_dims(x, y, C, n_dims, k)
     caption = (f"{title}: rows are the {n_dims} most and {n_dims} least class-pure dimensions "
-               f"(top-{min(k, len(y))} purity, among dimensions active on at least that many "
-               "samples where there are enough); images are each dimension's most activating "
-               "clean test images with their true label (blank: not active); bars count the "
-               f"true labels among its top-{min(k, len(y))} activations (majority class dark).")
+               f"(top-{kk} purity, among dimensions active on at least that many samples "
+               "where there are enough); images are each dimension's most activating clean "
+               "test images with their true label (blank: not active); bars count the true "
+               f"labels among its top-{kk} activations (majority class dark).")
     show = images is not None
-    cols = (n_images if show else 0) + 1
-    ratios = [1.0] * (cols - 1) + [3.2]
-    fig, axes = new_figure(len(dims), cols, (0.95 * (cols - 1) + 3.6, 1.5 * len(dims) + 0.6),
-                           gridspec_kw={"width_ratios": ratios, "wspace": 0.1, "hspace": 0.45})
+    cols = 2 if show else 1
+    ratios = [n_images * 0.95, 3.2] if show else [1.0]
+    fig, axes = new_figure(len(dims), cols, (sum(ratios) + 1.2 if show else 5, 1.5 * len(dims) + 0.6),
+                           gridspec_kw={"width_ratios": ratios, "wspace": 0.08, "hspace": 0.5})
     for r, d in enumerate(dims):
         col = x[:, d.index]
         top = torch.argsort(col, descending=True, stable=True)
         active = float((col.abs() > ACTIVE_THRESHOLD).float().mean())
         if show:
-            for c in range(n_images):
-                ax = axes[r][c]
-                ax.set_xticks([])
-                ax.set_yticks([])
-                for s in ax.spines.values():
-                    s.set_visible(False)
-                if c >= len(top) or abs(float(col[top[c]])) <= ACTIVE_THRESHOLD:
-                    continue                  # fewer active samples than thumbnails
-                i = int(top[c])
-                ax.imshow(_thumb(images[i]), cmap="gray", interpolation="nearest")
-                ax.set_title(classes[int(y[i])][:10], fontsize=7, pad=2)
-            axes[r][0].set_ylabel(f"{d.kind}\ndim {d.index}\npurity {d.purity:.2f}", fontsize=8,
-                                  rotation=0, ha="right", va="center")
+            ax = axes[r][0]
+            # Blank where fewer samples are active than there are thumbnails.
+            idx = [int(top[c]) if c < len(top) and abs(float(col[top[c]])) > ACTIVE_THRESHOLD
+                   else None for c in range(n_images)]
+            ax.imshow(montage(images, idx), interpolation="nearest")
+            step = images.shape[3] + 2
+            for j, i in enumerate(idx):
+                if i is not None:
+                    ax.text(j * step + images.shape[3] / 2, -1, classes[int(y[i])][:10],
+                            ha="center", va="bottom", fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for s in ax.spines.values():
+                s.set_visible(False)
+            ax.set_ylabel(f"{d.kind}\ndim {d.index}\npurity {d.purity:.2f}", fontsize=8,
+                          rotation=0, ha="right", va="center")
         ax = axes[r][cols - 1]
-        kk = min(k, len(y))
         counts = torch.bincount(y[top[:kk]], minlength=C).numpy()
         shade = ["#0072B2" if v == counts.max() else "#9BC4E2" for v in counts]
         ax.bar(range(C), counts, color=shade)
-        ax.set_title(f"labels of top {kk}; active on {active:.0%}", fontsize=8)
+        ax.set_title(f"labels of top {kk}; active on {active:.0%}"
+                     + ("" if show else f" (dim {d.index}, {d.kind})"), fontsize=8)
         ax.set_yticks([])
         if C <= 20 and r == len(dims) - 1:
             ax.set_xticks(range(C), [c[:10] for c in classes], rotation=60, fontsize=7,

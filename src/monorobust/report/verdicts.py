@@ -96,7 +96,7 @@ def contrast(results: pd.DataFrame, mono: list[str], poly: list[str],
     if len(common) >= 2:
         d = a[common] - b[common]
         se = float(d.std(ddof=1)) / math.sqrt(len(d))
-        if se == 0:             # identical differences: no spread to size an interval with
+        if se <= 1e-12:         # identical differences: no spread to size an interval with
             return Comparison(what, float(d.mean()), math.nan, math.nan, len(d),
                               f"paired over {len(d)} seeds, zero spread")
         half = _t_crit(len(d) - 1) * se
@@ -106,7 +106,7 @@ def contrast(results: pd.DataFrame, mono: list[str], poly: list[str],
         va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
         se = math.sqrt(va + vb)
         diff = float(a.mean() - b.mean())
-        if se == 0:
+        if se <= 1e-12:
             return Comparison(what, diff, math.nan, math.nan, min(len(a), len(b)),
                               f"Welch, {len(a)} vs {len(b)} seeds, zero spread")
         df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
