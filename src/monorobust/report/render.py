@@ -30,7 +30,7 @@ th,td{border:1px solid #ccd;padding:.25rem .55rem;text-align:left;vertical-align
 th{background:#eef2f6}tbody tr:nth-child(even){background:#f8f9fb}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85rem;color:#555;max-width:900px}
-pre{background:#f4f4f4;padding:.8rem;overflow-x:auto;font-size:.8rem;max-height:30rem}
+pre{background:#f4f4f4;padding:.8rem;overflow-x:auto;font-size:.8rem}
 .v-sup{background:#cfe6f7;font-weight:600}.v-con{background:#f9d8c4;font-weight:600}
 .v-unk{background:#e8e8e8}.missing li{color:#8a4b00}.note{color:#555;font-size:.9rem}
 """
@@ -39,7 +39,7 @@ pre{background:#f4f4f4;padding:.8rem;overflow-x:auto;font-size:.8rem;max-height:
 class Section(NamedTuple):
     """One titled part of the report: a list of blocks, drawn in order.
 
-    Blocks are ``("text", str)``, ``("list", [str])``, ``("table", DataFrame)``,
+    Blocks are ``("text", str)``, ``("h3", str)``, ``("list", [str])``, ``("missing", [str])``, ``("table", DataFrame)``,
     ``("figure", Figure)``, ``("image", (relative_path, png_bytes, caption))``, ``("pre", str)``.
     """
 
@@ -56,6 +56,8 @@ def _img(png: bytes, alt: str) -> str:
 def _block_html(kind: str, value: Any) -> str:
     if kind == "text":
         return f"<p>{html.escape(value)}</p>"
+    if kind == "h3":
+        return f"<h3>{html.escape(value)}</h3>"
     if kind == "list":
         items = "".join(f"<li>{html.escape(v)}</li>" for v in value)
         return f"<ul>{items}</ul>"
@@ -96,6 +98,8 @@ def to_html_page(title: str, subtitle: str, sections: list[Section]) -> str:
 def _block_md(kind: str, value: Any) -> str:
     if kind == "text":
         return value
+    if kind == "h3":
+        return f"### {value}"
     if kind in ("list", "missing"):
         return "\n".join(f"- {v}" for v in value)
     if kind == "table":

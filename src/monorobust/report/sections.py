@@ -99,7 +99,8 @@ def verdict_section(vs: list[verdicts.Verdict], verdict_df: pd.DataFrame) -> Sec
     ]
     for v in vs:
         lines = [f"verdict: {v.verdict} ({v.reason})"] + [c.text() for c in v.details]
-        blocks += [("text", f"{v.claim} (paper: {v.expectation})"), ("list", lines)]
+        blocks += [("h3", f"{v.claim}: {v.verdict}"), ("text", f"Paper: {v.expectation}."),
+                   ("list", lines)]
     return Section("verdicts", "Verdicts per claim", blocks)
 
 
@@ -170,8 +171,12 @@ def per_class(ctx: Context) -> Section:
     fig = perclass.per_class_figure(table, ctx.reps, ctx.labels, ctx.colors, ctx.classes)
     blocks: list[tuple[str, Any]] = [("figure", fig)]
     if not table.empty:
-        corr = perclass.correlations(table)
+        corr = perclass.correlations(table).set_index("representation")
+        corr = corr.reindex([r for r in ctx.reps if r in corr.index]).reset_index()
         corr["representation"] = [ctx.labels.get(r, r) for r in corr.representation]
+        corr = corr.rename(columns={"rho_noisy_acc": "rho (purity, noisy acc)",
+                                    "p_noisy_acc": "p", "rho_drop": "rho (purity, drop)",
+                                    "p_drop": "p "})
         blocks += [
             ("text", "The paper (Section 4.1) expects classes whose top dimensions are less "
                      "pure to suffer most: a positive rho for accuracy and a negative rho for "
