@@ -120,7 +120,8 @@ def gallery_figure(name: str, title: str, feats: Features, classes: list[str],
         shade = ["#0072B2" if v == counts.max() else "#9BC4E2" for v in counts]
         ax.bar(range(C), counts, color=shade)
         ax.set_title(f"labels of top {kk}; active on {active:.0%}"
-                     + ("" if show else f" (dim {d.index}, {d.kind})"), fontsize=8)
+                     + ("" if show else f" (dim {d.index}, {d.kind}, purity {d.purity:.2f})"),
+                     fontsize=8)
         ax.set_yticks([])
         if C <= 20 and r == len(dims) - 1:
             ax.set_xticks(range(C), [c[:10] for c in classes], rotation=60, fontsize=7,

@@ -22,7 +22,7 @@ def _per_class(results: pd.DataFrame, rep: str, seed: int, scen: str, sev: float
     m = ((results.representation == rep) & (results.seed == seed) & (results.scenario == scen)
          & np.isclose(results.severity, sev))
     rows = results.loc[m, "per_class_accuracy"] if "per_class_accuracy" in results else []
-    return None if len(rows) == 0 or rows.iloc[0] is None else list(rows.iloc[0])
+    return list(rows.iloc[0]) if len(rows) and isinstance(rows.iloc[0], list) else None
 
 
 def per_class_table(results: pd.DataFrame, features: Callable[[str, int], Features | None],
@@ -36,9 +36,10 @@ def per_class_table(results: pd.DataFrame, features: Callable[[str, int], Featur
     for rep, seed in keys:
         noisy = _per_class(results, rep, seed, "label_noise", sev)
         feats = features(rep, seed)
-        if noisy is None or feats is None:
+        if noisy is None or feats is None or len(noisy) != num_classes:
             continue
-        clean = _per_class(results, rep, seed, "clean", 0.0) or [np.nan] * num_classes
+        clean = _per_class(results, rep, seed, "clean", 0.0)
+        clean = clean if clean is not None and len(clean) == num_classes else [np.nan] * num_classes
         purity = class_top_dim_purity(feats.features, feats.labels, num_classes, m)
         for c in range(num_classes):
             out.append({"representation": rep, "seed": seed, "class": c,
