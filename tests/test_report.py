@@ -132,6 +132,9 @@ def test_unknown_representation_finetune_rows_and_toy_section(tmp_path):
          "test_accuracy": 0.7, "train_accuracy": 0.6, "val_accuracy": 0.5,
          "final_train_accuracy": 0.9, "final_val_accuracy": 0.4}
         for o in ("cl", "ncl") for h in ("standard", "mono") for s in (0, 1)])
+    # Bring-your-own arrays (evaluate_arrays) write metrics rows without a seed.
+    append_jsonl(out / "metrics.jsonl", [{"representation": "mystery", "seed": None,
+                                          "topk_purity": 0.5, "semantic_consistency": 0.4}])
     (out / "toy").mkdir()
     _tiny_png(out / "toy" / "t.png")
     (out / "toy" / "toy.json").write_text(json.dumps(

@@ -154,7 +154,8 @@ def robustness_points(results: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFr
                 continue
             sub = results[(results.scenario == scen) & np.isclose(results.severity, sev)]
             acc = sub.groupby(["representation", "seed"])["accuracy"].mean()
-            out[col] = [acc.get((r, int(s)), np.nan) for r, s in zip(out.representation, out.seed)]
+            out[col] = [np.nan if pd.isna(s) else acc.get((r, int(s)), np.nan)
+                        for r, s in zip(out.representation, out.seed)]
             out.attrs[col] = f"{scenario_title(scen)} {sev:g}"
             break
     return out

@@ -119,6 +119,8 @@ def load_run(run_dir: str | Path) -> RunData:
     missing: list[str] = []
     config_text, cfg = _read_config(run_dir, missing)
     metrics = store.load_metrics(run_dir)
+    if "seed" in metrics:               # null for bring-your-own arrays
+        metrics["seed"] = pd.to_numeric(metrics["seed"], errors="coerce")
     if metrics.empty:
         missing.append("metrics.jsonl: no monosemanticity metrics (no metrics table or scatter)")
     order = list(cfg.representations) if cfg is not None else []
