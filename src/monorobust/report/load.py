@@ -92,6 +92,9 @@ def _expected_missing(cfg: Any, results: pd.DataFrame) -> list[str]:
                    results["severity"].astype(float), results["seed"].astype(int)))
     lines = []
     for rep in cfg.representations:
+        if rep not in set(results["representation"]):
+            lines.append(f"representation {rep} (in config.yaml): no results yet")
+            continue
         for seed in cfg.seeds:
             todo = [f"{s}@{sev:g}" for s, sev in grid_points(cfg.grid)
                     if (rep, s, float(sev), int(seed)) not in done]

@@ -23,8 +23,8 @@ background:#fafafa;line-height:1.45}
 main{max-width:1100px;margin:0 auto;padding:1.5rem 2rem 4rem;background:#fff}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{border-bottom:2px solid #0072B2;padding-bottom:.2rem;
 margin-top:2.4rem}h3{margin-top:1.6rem}
-nav{font-size:.9rem;background:#f0f4f8;padding:.6rem 1rem;border-radius:6px}
-nav a{margin-right:1rem;color:#0072B2;text-decoration:none;white-space:nowrap}
+nav{font-size:.9rem;background:#f0f4f8;padding:.6rem 1rem;border-radius:6px;display:flex;
+flex-wrap:wrap;gap:.3rem 1.2rem}nav a{color:#0072B2;text-decoration:none;white-space:nowrap}
 table{border-collapse:collapse;margin:.8rem 0;font-size:.85rem}
 th,td{border:1px solid #ccd;padding:.25rem .55rem;text-align:left;vertical-align:top}
 th{background:#eef2f6}tbody tr:nth-child(even){background:#f8f9fb}
