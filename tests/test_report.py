@@ -112,7 +112,10 @@ def test_complete_run_renders_every_section_and_figure(full_run):
 def test_incomplete_run_renders_and_names_what_is_missing(tmp_path):
     out = make_run(tmp_path, seeds=(0,), scenarios={"clean", "label_noise"}, features=False,
                    metrics=False, provenance=False)
+    (out / "figures").mkdir()
+    (out / "figures" / "gallery_dropped.png").write_bytes(b"stale")
     paths = write_report(out)
+    assert not (out / "figures" / "gallery_dropped.png").exists()
     page = paths.html.read_text()
     for sid in SECTIONS:
         assert f'<section id="{sid}">' in page

@@ -1,7 +1,8 @@
 """``write_report(run_dir)``: read a run folder, build every section, write the report files.
 
 Writes (atomically) ``RUN_DIR/report.html`` (self-contained), ``RUN_DIR/report.md`` and every
-figure as ``RUN_DIR/figures/NAME.png`` and ``NAME.svg``.
+figure as ``RUN_DIR/figures/NAME.png`` and ``NAME.svg`` (PNG and SVG files there that this report
+did not write, left from an earlier one, are removed: the folder belongs to the report).
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ def write_report(run_dir: str | Path) -> ReportPaths:
                 path = out / "figures" / f"{value.name}.{ext}"
                 atomic_write_bytes(path, payload)
                 written.append(path)
+    for stale in (out / "figures").glob("*"):    # figures of an earlier report, e.g. a
+        if stale.suffix in (".png", ".svg") and stale not in written:   # dropped representation
+            stale.unlink()
     title, sub = _title(data)
     atomic_write_text(out / "report.html", to_html_page(title, sub, sections))
     atomic_write_text(out / "report.md", to_markdown_page(title, sub, sections))

@@ -26,7 +26,8 @@ RULE = (
     "otherwise 'cannot tell'. Clean parity expects |mono - poly| <= 2 accuracy points (the "
     "paper's clean gaps are 0.1-1.7 points): 'supports' when the whole interval lies within "
     "+-2 points, 'contradicts' when it lies entirely outside, otherwise 'cannot tell'. One "
-    "seed, or differences with zero spread, give 'cannot tell'."
+    "seed, or differences with zero spread, give 'cannot tell'. Each claim is tested on its "
+    "own at 95%, without a correction for testing five claims."
 )
 
 CLAIMS = {
