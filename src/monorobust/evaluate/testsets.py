@@ -24,9 +24,13 @@ def iter_test_sets(test: ImageSplit, grid: GridConfig, seed: int
                    ) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
     """Yield ``(key, images, labels)``: float images in [0, 1] for every test-time grid point.
 
-    Perturbations are drawn from ``seed``; the clean set comes first.
+    Perturbations are drawn from ``seed``. The clean set comes first, always: scenarios that
+    perturb training are scored on it.
     """
-    for name, severity in grid_points(grid):
+    points = grid_points(grid)
+    if ("clean", 0.0) not in points:
+        points = [("clean", 0.0)] + points
+    for name, severity in points:
         scenario = SCENARIOS.get(name)
         if scenario.kind != "test":
             continue

@@ -9,7 +9,7 @@ from monorobust.metrics.monosemanticity import ACTIVE_THRESHOLD, active_mask
 
 def sparsity(features: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> float:
     """Share of entries with |z| <= threshold (0: dense, 1: all zero)."""
-    return float((~active_mask(features, threshold)).float().mean())
+    return int((~active_mask(features, threshold)).sum()) / features.numel()
 
 
 def active_dims(features: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:

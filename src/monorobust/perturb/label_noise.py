@@ -17,7 +17,7 @@ class NoisyLabels(NamedTuple):
 
     @property
     def realised_rate(self) -> float:
-        return float(self.flipped.float().mean()) if len(self.flipped) else 0.0
+        return int(self.flipped.sum()) / len(self.flipped) if len(self.flipped) else 0.0
 
 
 def check_label_noise_rate(rate: float, num_classes: int) -> None:

@@ -1,0 +1,87 @@
+import pytest
+import torch
+
+from monorobust.errors import ConfigError
+from monorobust.perturb import (
+    few_shot_indices, gaussian_noise, sketch, symmetric_label_noise, uniform_noise,
+)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.2, 0.37, 0.8, 0.89])
+def test_label_noise_rate_is_exact_and_never_keeps_the_true_class(rate, gen):
+    labels = torch.randint(0, 10, (1003,), generator=torch.Generator().manual_seed(1))
+    noisy = symmetric_label_noise(labels, rate, 10, gen)
+    changed = noisy.labels != labels
+    assert int(changed.sum()) == round(rate * 1003)
+    assert torch.equal(changed, noisy.flipped)          # every chosen label really moved
+    assert noisy.realised_rate == round(rate * 1003) / 1003
+    assert noisy.labels.min() >= 0 and noisy.labels.max() < 10
+
+
+def test_label_noise_targets_are_uniform_over_other_classes(gen):
+    labels = torch.zeros(40000, dtype=torch.long)
+    noisy = symmetric_label_noise(labels, 0.5, 5, gen)
+    counts = torch.bincount(noisy.labels[noisy.flipped], minlength=5).float()
+    assert counts[0] == 0
+    assert torch.allclose(counts[1:] / counts[1:].sum(), torch.full((4,), 0.25), atol=0.01)
+
+
+def test_label_noise_is_reproducible_and_leaves_global_rng_alone():
+    labels = torch.arange(100) % 10
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = symmetric_label_noise(labels, 0.3, 10, torch.Generator().manual_seed(7))
+    after = torch.rand(1)
+    b = symmetric_label_noise(labels, 0.3, 10, torch.Generator().manual_seed(7))
+    assert torch.equal(a.labels, b.labels)
+    assert torch.equal(before, after)
+
+
+@pytest.mark.parametrize("rate", [0.9, 1.0, -0.1])
+def test_label_noise_rejects_rates_at_or_above_the_limit(rate, gen):
+    with pytest.raises(ConfigError, match="rate"):
+        symmetric_label_noise(torch.zeros(10, dtype=torch.long), rate, 10, gen)
+
+
+def test_gaussian_noise_is_zero_mean_with_the_requested_std_and_clipped(gen):
+    x = torch.full((200, 1, 28, 28), 0.5)
+    y = gaussian_noise(x, 0.05, gen)                     # 10 std from the bounds: no clipping
+    d = y - x
+    assert abs(float(d.mean())) < 1e-3
+    assert abs(float(d.std()) - 0.05) < 1e-3
+    big = gaussian_noise(x, 2.0, gen)
+    assert big.min() >= 0 and big.max() <= 1
+    assert float((big == 0).float().mean()) > 0.3       # clipping did happen
+
+
+def test_uniform_noise_is_zero_mean_bounded_and_clipped(gen):
+    x = torch.full((200, 1, 28, 28), 0.5)
+    d = uniform_noise(x, 0.2, gen) - x
+    assert abs(float(d.mean())) < 1e-3
+    assert float(d.abs().max()) <= 0.2 + 1e-6
+    assert abs(float(d.var()) - 0.2**2 / 3) < 1e-3      # variance of U(-a, a)
+    y = uniform_noise(torch.rand(10, 3, 8, 8, generator=gen), 0.9, gen)
+    assert y.min() >= 0 and y.max() <= 1
+
+
+def test_noise_rejects_uint8_images(gen):
+    with pytest.raises(ConfigError, match="float"):
+        gaussian_noise(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), 0.1, gen)
+
+
+def test_few_shot_draws_exactly_k_per_class(gen):
+    labels = torch.arange(300) % 3
+    idx = few_shot_indices(labels, 7, 3, gen)
+    assert torch.equal(torch.bincount(labels[idx]), torch.tensor([7, 7, 7]))
+    assert len(idx.unique()) == 21
+    with pytest.raises(ConfigError, match="k=101"):
+        few_shot_indices(labels, 101, 3, gen)
+
+
+def test_sketch_keeps_shape_and_range():
+    x = torch.zeros(2, 1, 16, 16)
+    x[:, :, 4:12, 4:12] = 1.0
+    s = sketch(x)
+    assert s.shape == x.shape and s.min() >= 0 and s.max() <= 1
+    assert s[0, 0, 8, 8] == 0 and s[0, 0, 4, 8] > 0     # flat inside, edge on the border

@@ -1,0 +1,61 @@
+import torch
+
+from monorobust.data import load_dataset
+from monorobust.train import PretrainConfig, load_pretrained, pretrain
+from monorobust.train.augment import AugmentConfig, simclr_augment
+from monorobust.train.checkpoint import latest_checkpoint, load_checkpoint
+
+CFG = PretrainConfig(encoder="mlp", width=32, proj_hidden=32, proj_dim=16, epochs=3,
+                     batch_size=128, lr=2e-3,
+                     augment=AugmentConfig(crop_scale=(0.5, 1.0), flip_p=0.0, blur_p=0.0))
+
+
+def _images():
+    return load_dataset("digits").train.images[:600]
+
+
+def test_resumed_pretraining_ends_with_the_same_weights(tmp_path):
+    images = _images()
+    full = pretrain(images, CFG, "ncl", seed=3, out_dir=tmp_path / "full", progress=False)
+    # Crash in the middle of the second epoch (after the first epoch's checkpoint), then resume.
+    try:
+        pretrain(images, CFG, "ncl", seed=3, out_dir=tmp_path / "cut", progress=False,
+                 stop_after_steps=6)
+    except InterruptedError:
+        pass
+    assert latest_checkpoint(tmp_path / "cut").name == "epoch-0001.safetensors"
+    resumed = pretrain(images, CFG, "ncl", seed=3, out_dir=tmp_path / "cut", progress=False)
+    assert resumed.losses == full.losses
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoint_is_self_describing_and_reloads(tmp_path):
+    images = _images()
+    result = pretrain(images, CFG, "cl", seed=0, out_dir=tmp_path, progress=False)
+    path = latest_checkpoint(tmp_path)
+    states, meta = load_checkpoint(path)
+    assert meta["epoch"] == 3 and meta["objective"] == "cl" and meta["config"]["width"] == 32
+    assert path.with_suffix(".json").exists()
+    assert len(list(tmp_path.glob("epoch-*.safetensors"))) == CFG.keep_checkpoints
+    model = load_pretrained(path, tuple(images.shape[1:]))
+    x = images[:5].float() / 255
+    assert torch.allclose(model(x), result.model.eval()(x))
+
+
+def test_same_seed_same_weights_different_seed_different(tmp_path):
+    images = _images()
+    a = pretrain(images, CFG, "cl", seed=1, out_dir=tmp_path / "a", progress=False)
+    b = pretrain(images, CFG, "cl", seed=1, out_dir=tmp_path / "b", progress=False)
+    c = pretrain(images, CFG, "cl", seed=2, out_dir=tmp_path / "c", progress=False)
+    assert a.losses == b.losses and a.losses != c.losses
+
+
+def test_augmentations_keep_shape_range_and_follow_the_generator():
+    x = torch.rand(64, 3, 16, 16)
+    cfg = AugmentConfig()
+    a = simclr_augment(x, cfg, torch.Generator().manual_seed(0))
+    b = simclr_augment(x, cfg, torch.Generator().manual_seed(0))
+    c = simclr_augment(x, cfg, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1
+    assert torch.equal(a, b) and not torch.equal(a, c)
