@@ -79,7 +79,8 @@ def contrast(results: pd.DataFrame, mono: list[str], poly: list[str],
     """mono - poly over ``points`` (scenario, severity); None when there is no spread to use."""
     if not mono or not poly or not points:
         return None
-    keep = results[[(s, float(v)) in set(points) for s, v in zip(results.scenario, results.severity)]]
+    wanted = {(s, float(v)) for s, v in points}
+    keep = results[[(s, float(v)) in wanted for s, v in zip(results.scenario, results.severity)]]
     if keep.empty:
         return None
     cell = keep.groupby(["representation", "seed", "scenario", "severity"])["accuracy"].mean()
