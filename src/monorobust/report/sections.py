@@ -175,8 +175,8 @@ def per_class(ctx: Context) -> Section:
         corr = corr.reindex([r for r in ctx.reps if r in corr.index]).reset_index()
         corr["representation"] = [ctx.labels.get(r, r) for r in corr.representation]
         corr = corr.rename(columns={"rho_noisy_acc": "rho (purity, noisy acc)",
-                                    "p_noisy_acc": "p", "rho_drop": "rho (purity, drop)",
-                                    "p_drop": "p "})
+                                    "p_noisy_acc": "p (noisy acc)", "rho_drop": "rho (purity, drop)",
+                                    "p_drop": "p (drop)"})
         blocks += [
             ("text", "The paper (Section 4.1) expects classes whose top dimensions are less "
                      "pure to suffer most: a positive rho for accuracy and a negative rho for "
