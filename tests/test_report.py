@@ -52,7 +52,7 @@ def make_run(out, seeds=(0, 1), scenarios=None, features=True, metrics=True, pro
                     continue
                 drop = 0.0 if scen == "clean" else 0.2 + 0.3 * min(sev, 1.0)
                 acc = float(np.clip(0.9 - drop + (bonus if scen != "clean" else 0)
-                                    + rng.normal(0, 0.01), 0, 1))
+                                    + rng.normal(0, 0.003), 0, 1))
                 per_class = np.clip(acc + rng.normal(0, 0.05, 10), 0, 1).tolist()
                 rows.append({"representation": rep, "scenario": scen, "severity": sev,
                              "severity_name": "x", "seed": seed, "accuracy": acc,
