@@ -6,15 +6,25 @@
     from monorobust.adapters import MonoLoraConfig, adapter_sparsity
     model = get_peft_model(base, MonoLoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]))
 
-Importing this package imports PEFT; the experiment modules (``classify``, ``align``) are imported
-only by their commands.
+Names are imported lazily (PEP 562), so that importing a config module of this package for
+``monorobust lora --help`` does not import PEFT and transformers.
 """
 
-from monorobust.adapters.monolora import (RELU_POSITIONS, MonoLoraConfig, MonoLoraLinear,
-                                          MonoLoraMergeError, MonoLoraVariant, mono_relu)
-from monorobust.adapters.persist import load_adapter, save_adapter
-from monorobust.adapters.sparsity import SparsityMeter, adapter_sparsity, sparsity_meter
+from __future__ import annotations
 
-__all__ = ["RELU_POSITIONS", "MonoLoraConfig", "MonoLoraLinear", "MonoLoraMergeError", "MonoLoraVariant",
-           "SparsityMeter", "adapter_sparsity", "load_adapter", "mono_relu", "save_adapter",
-           "sparsity_meter"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "RELU_POSITIONS": "monolora", "MonoLoraConfig": "monolora", "MonoLoraLinear": "monolora",
+    "MonoLoraMergeError": "monolora", "MonoLoraVariant": "monolora", "mono_relu": "monolora",
+    "load_adapter": "persist", "save_adapter": "persist",
+    "SparsityMeter": "sparsity", "adapter_sparsity": "sparsity", "sparsity_meter": "sparsity",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"monorobust.adapters.{_EXPORTS[name]}"), name)

@@ -1,0 +1,176 @@
+"""``monorobust lora classify``: a MiniLM encoder + linear head fine-tuned with LoRA or MonoLoRA.
+
+    features = mean_t(encoder_adapted(tokens))   # (B, H), padding excluded
+    logits   = W_head features + b_head          # (B, C); the head is trained in full
+
+Per (dataset, k, noise rate, seed) every method sees the same k-per-class subset and the same
+noisy labels. Validation (noised like training, as a user would have it) picks the step whose
+weights are tested on the clean test split. Rows go to ``results.jsonl`` as each run ends.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from monorobust.adapters.classify_config import ClassifyConfig
+from monorobust.adapters.hf_models import check_model_source, load_encoder
+from monorobust.adapters.methods import adapter_config
+from monorobust.adapters.report import format_table, summarise, write_summary_csv
+from monorobust.adapters.sparsity import SparsityMeter, sparsity_meter
+from monorobust.adapters.text_data import TextDataset, class_balanced_splits, load_text_dataset
+from monorobust.errors import ConfigError
+from monorobust.io import append_jsonl, atomic_write_text, read_jsonl, write_json
+from monorobust.perturb.few_shot import few_shot_indices
+from monorobust.perturb.label_noise import check_label_noise_rate, symmetric_label_noise
+
+KEYS = ("dataset", "shots", "noise", "method")
+METRICS = ("test_acc", "val_acc", "train_acc", "sparsity")
+HEADERS = {"shots": "k/class", "noise": "noise", "test_acc": "test acc %", "val_acc": "val acc %",
+           "train_acc": "train acc % (given labels)", "sparsity": "adapter zeros %"}
+
+
+class TextClassifier(nn.Module):
+    """Mean-pooled encoder (with adapters) and a linear head."""
+
+    def __init__(self, encoder: nn.Module, hidden: int, num_classes: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra: Any) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)                        # (B, T, 1)
+        return self.head((hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0))       # (B, C)
+
+
+def _batches(tokenizer: Any, texts: list[str], max_length: int, size: int):
+    for i in range(0, len(texts), size):
+        yield i, tokenizer(texts[i:i + size], truncation=True, max_length=max_length, padding=True,
+                           return_tensors="pt")
+
+
+@torch.no_grad()
+def accuracy(model: TextClassifier, tokenizer: Any, texts: list[str], labels: torch.Tensor, max_length: int,
+             meter: SparsityMeter | None = None) -> float:
+    """Share of ``texts`` classified as ``labels`` (model in eval mode)."""
+    model.eval()
+    correct = 0
+    for i, enc in _batches(tokenizer, texts, max_length, 64):
+        if meter is not None:
+            meter.set_mask(enc["attention_mask"])
+        correct += int((model(**enc).argmax(-1) == labels[i:i + len(enc["input_ids"])]).sum())
+    return correct / max(len(texts), 1)
+
+
+def run_one(cfg: ClassifyConfig, data: TextDataset, splits: Any, encoder: nn.Module, tokenizer: Any,
+            dataset: str, k: int, rate: float, method: str, seed: int) -> dict[str, Any]:
+    """Train one adapter (one grid cell, one seed) and return its result row."""
+    from peft import get_peft_model
+
+    start = time.time()
+    C = len(data.class_names)
+    g = torch.Generator().manual_seed(seed)              # data: identical for every method
+    pool = splits.train_pool
+    train = pool[few_shot_indices(data.labels[pool], k, C, g)]
+    noisy = symmetric_label_noise(data.labels[train], rate, C, g)
+    val_noisy = symmetric_label_noise(data.labels[splits.val], rate, C, g)
+    texts = [data.texts[i] for i in train.tolist()]
+    val_texts = [data.texts[i] for i in splits.val.tolist()]
+    test_texts = [data.texts[i] for i in splits.test.tolist()]
+
+    torch.manual_seed(seed)                               # adapter init (PEFT), head init, dropout
+    peft_cfg = adapter_config(method, r=cfg.r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                              target_modules=list(cfg.target_modules))
+    enc = get_peft_model(copy.deepcopy(encoder), peft_cfg)
+    model = TextClassifier(enc, encoder.config.hidden_size, C)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    order_gen = torch.Generator().manual_seed(seed + 10_000)
+    order = torch.randperm(len(texts), generator=order_gen)
+    cursor, best = 0, (-1.0, 0, None)
+    for step in range(1, cfg.steps + 1):
+        if cursor + cfg.batch_size > len(order):          # next epoch: a fresh permutation
+            order, cursor = torch.randperm(len(texts), generator=order_gen), 0
+        idx = order[cursor:cursor + cfg.batch_size]
+        cursor += cfg.batch_size
+        model.train()
+        batch = tokenizer([texts[i] for i in idx.tolist()], truncation=True, max_length=cfg.max_length,
+                          padding=True, return_tensors="pt")
+        loss = nn.functional.cross_entropy(model(**batch), noisy.labels[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            val_acc = accuracy(model, tokenizer, val_texts, val_noisy.labels, cfg.max_length)
+            if val_acc > best[0]:                         # ties keep the earlier step
+                best = (val_acc, step, [p.detach().clone() for p in params])
+    with torch.no_grad():
+        for p, saved in zip(params, best[2]):
+            p.copy_(saved)
+    with sparsity_meter(model) as meter:
+        test_acc = accuracy(model, tokenizer, test_texts, data.labels[splits.test], cfg.max_length, meter)
+    train_acc = accuracy(model, tokenizer, texts, noisy.labels, cfg.max_length)
+    return {"dataset": dataset, "shots": k, "noise": rate, "method": method, "seed": seed,
+            "test_acc": test_acc, "val_acc": best[0], "best_step": best[1], "train_acc": train_acc,
+            "sparsity": meter.share, "realised_noise": noisy.realised_rate, "n_train": len(texts),
+            "n_test": len(test_texts), "seconds": round(time.time() - start, 1),
+            "fingerprint": cfg.fingerprint()}
+
+
+def prepare(cfg: ClassifyConfig) -> dict[str, tuple[TextDataset, Any]]:
+    """Load the corpora, split them, and check every k and rate: all before any training."""
+    check_model_source(cfg.model)
+    prepared = {}
+    for name in cfg.datasets:
+        data = load_text_dataset(name)
+        C = len(data.class_names)
+        splits = class_balanced_splits(data.labels, C, cfg.test_per_class, cfg.val_per_class,
+                                       torch.Generator().manual_seed(cfg.split_seed))
+        smallest = int(torch.bincount(data.labels[splits.train_pool], minlength=C).min())
+        for k in cfg.shots:
+            if k > smallest:
+                raise ConfigError(f"shots k={k} is more than the {name} training pool's smallest class "
+                                  f"({smallest} examples); lower --shots (or --test-per-class/--val-per-class)")
+        for rate in cfg.noise:
+            check_label_noise_rate(rate, C)
+        prepared[name] = (data, splits)
+    return prepared
+
+
+def run_classify(cfg: ClassifyConfig, out_dir: str | Path, log: Callable[[str], None] = print) -> str:
+    """Run the grid (reusing finished rows in ``out_dir/results.jsonl``) and return the table."""
+    out = Path(out_dir)
+    prepared = prepare(cfg)
+    torch.set_num_threads(cfg.threads)
+    write_json(out / "config.json", {**cfg.__dict__, "fingerprint": cfg.fingerprint()})
+    results = out / "results.jsonl"
+    done = {(r["dataset"], r["shots"], r["noise"], r["method"], r["seed"]) for r in read_jsonl(results)
+            if r.get("fingerprint") == cfg.fingerprint()}
+    encoder, tokenizer = load_encoder(cfg.model)
+    for name, (data, splits) in prepared.items():
+        for k in cfg.shots:
+            for rate in cfg.noise:
+                for seed in cfg.seeds:
+                    for method in cfg.methods:
+                        if (name, k, rate, method, seed) in done:
+                            continue
+                        row = run_one(cfg, data, splits, encoder, tokenizer, name, k, rate, method, seed)
+                        append_jsonl(results, [row])
+                        log(f"{name} k={k} noise={rate} {method} seed={seed}: test {row['test_acc']:.3f} "
+                            f"val {row['val_acc']:.3f} zeros {row['sparsity']:.3f} ({row['seconds']} s)")
+    wanted = {(n, k, r, m, s) for n in cfg.datasets for k in cfg.shots for r in cfg.noise
+              for m in cfg.methods for s in cfg.seeds}
+    rows = [r for r in read_jsonl(results) if r.get("fingerprint") == cfg.fingerprint()
+            and (r["dataset"], r["shots"], r["noise"], r["method"], r["seed"]) in wanted]
+    summaries = summarise(rows, KEYS, METRICS)
+    write_summary_csv(out / "summary.csv", summaries)
+    table = format_table(summaries, KEYS, METRICS, HEADERS)
+    atomic_write_text(out / "table.txt", table + "\n")
+    return table
