@@ -188,3 +188,26 @@ def test_null_width_and_k_follow_the_input_like_the_paper():
     assert SAEConfig(width=64).resolve(16) == (64, 8)
     with pytest.raises(ConfigError, match="sae.k"):
         SAEConfig(k=40).resolve(32)
+
+
+def test_sae_command_on_a_feature_file(tmp_path, capsys):
+    import numpy as np
+
+    from monorobust.cli import main
+
+    np.save(tmp_path / "f.npy", low_rank(n=300).numpy())
+    code = main(["sae", "--features", str(tmp_path / "f.npy"), "--test-features",
+                 str(tmp_path / "f.npy"), "--out", str(tmp_path / "sae"), "--width", "16", "--k",
+                 "4", "--steps", "20", "--batch-size", "64", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "FVU" in out and "test" in out
+    _, cfg, meta = load_sae(tmp_path / "sae" / "sae-seed0.safetensors")
+    assert cfg.k == 4 and 0 <= meta["test_stats"]["fvu"] < 1
+
+
+def test_sae_command_errors_before_work(tmp_path, capsys):
+    from monorobust.cli import main
+
+    assert main(["sae", str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    assert main(["sae"]) == 2

@@ -76,9 +76,9 @@ def main(args: argparse.Namespace) -> int:
         for split, st in (("train", result.stats), ("test", extra.get("test_stats"))):
             if st is not None:
                 st = st if isinstance(st, dict) else st._asdict()
+                speed = f"{result.samples_per_second:9.0f}" if split == "train" else f"{'-':>9}"
                 lines.append(f"{seed:>4}  {split:5}  {st['fvu']:7.4f}  {st['nmse']:7.4f}  "
-                             f"{st['mean_l0']:6.1f}  {st['dead_fraction']:6.3f}  "
-                             f"{result.samples_per_second if split == 'train' else float('nan'):9.0f}")
+                             f"{st['mean_l0']:6.1f}  {st['dead_fraction']:6.3f}  {speed}")
     print(header, *lines, sep="\n")
     print(f"(dead: share of latents that fire on no sample of the split)\nwrote {out}/")
     return 0
