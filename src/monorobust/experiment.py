@@ -60,9 +60,18 @@ def make_fabric(cfg: RunConfig):
 
 def _check_out_dir(out: Path, cfg: RunConfig) -> None:
     previous = out / "config.yaml"
-    if previous.exists() and previous.read_text() != dump_yaml(cfg):
+    # The folder may have been moved: compare everything but the output path.
+    if previous.exists() and _without_out(previous.read_text()) != _without_out(dump_yaml(cfg)):
         raise ConfigError(f"{out} holds a run with a different config; pass a new --out, or "
                           "delete the folder to start over")
+
+
+def _without_out(text: str) -> dict:
+    import yaml
+
+    tree = yaml.safe_load(text) or {}
+    tree.pop("out", None)
+    return tree
 
 
 def _pending(cfg: RunConfig, done: set[tuple], metrics_done: set[tuple], seed: int) -> list[str]:
