@@ -21,11 +21,11 @@ class FinetuneConfig:
     """Examples per class of few-shot fine-tuning (clean labels)."""
     clean: bool = True
     """Also fine-tune on the clean (sub)set, the reference point."""
-    train_size: int | None = 2000
+    train_size: int | None = 1000
     """Fine-tune on this many training images (stratified subset; CPU budget); null: all."""
-    val_size: int | None = 1000
+    val_size: int | None = 500
     """Validate on this many validation images (stratified subset); null: all."""
-    epochs: int = 30
+    epochs: int = 20
     """Fine-tuning epochs; the kept epoch is the one with the best validation accuracy."""
     batch_size: int = 256
     """Images per step."""

@@ -73,12 +73,15 @@ def _float(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def accuracy(model: FinetuneModel, images: torch.Tensor, labels: torch.Tensor,
-             batch_size: int = 1024) -> float:
+def predict(model: FinetuneModel, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """(N,) predicted classes, in eval mode."""
     model.eval()
-    hits = sum(int((model(_float(images[i:i + batch_size])).argmax(1) == labels[i:i + batch_size]).sum())
-               for i in range(0, len(labels), batch_size))
-    return hits / max(1, len(labels))
+    parts = [model(_float(images[i:i + batch_size])).argmax(1) for i in range(0, len(images), batch_size)]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
+
+
+def accuracy(model: FinetuneModel, images: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((predict(model, images) == labels).float().mean()) if len(labels) else 0.0
 
 
 @torch.no_grad()
@@ -128,8 +131,9 @@ def finetune(encoder: ContrastiveModel, head: str, train_x: torch.Tensor, train_
             opt.step()
             sched.step()
             total += float(loss.detach())
-        rec = EpochRecord(epoch, total / steps, accuracy(model, train_x, train_y),
-                          accuracy(model, train_x, train_true), accuracy(model, val_x, val_y))
+        pred = predict(model, train_x)                 # one pass serves both label sets
+        rec = EpochRecord(epoch, total / steps, float((pred == train_y).float().mean()),
+                          float((pred == train_true).float().mean()), accuracy(model, val_x, val_y))
         history.append(rec)
         if rec.val_accuracy > best[0]:
             best = (rec.val_accuracy, epoch, copy.deepcopy(model.state_dict()))
