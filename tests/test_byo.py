@@ -1,8 +1,6 @@
 """Bring your own features: same numbers as the built-in path, clear errors for bad input."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -132,12 +130,14 @@ def test_bad_grid_and_suffix(tmp_path):
         load_array(tmp_path / "two.pt", "train features", "features")
 
 
-def test_cli_prints_one_error_line(tmp_path):
+def test_cli_prints_one_error_line(tmp_path, capsys):
+    from monorobust.cli import main
+
     np.save(tmp_path / "x.npy", np.full((10, 3), np.nan, dtype=np.float32))
     np.save(tmp_path / "y.npy", np.arange(10) % 2)
-    proc = subprocess.run([sys.executable, "-m", "monorobust.cli", "evaluate", "--train-features",
-                           str(tmp_path / "x.npy"), "--train-labels", str(tmp_path / "y.npy"),
-                           "--test-features", str(tmp_path / "x.npy"), "--test-labels",
-                           str(tmp_path / "y.npy")], capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "NaN or inf" in proc.stderr
+    code = main(["evaluate", "--train-features", str(tmp_path / "x.npy"), "--train-labels",
+                 str(tmp_path / "y.npy"), "--test-features", str(tmp_path / "x.npy"),
+                 "--test-labels", str(tmp_path / "y.npy")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().count("\n") == 0 and err.startswith("error: ") and "NaN or inf" in err
