@@ -18,7 +18,7 @@ import sys
 
 from monorobust.errors import ConfigError
 
-COMMANDS = ["run", "pretrain", "evaluate", "sae", "finetune", "toy", "report"]
+COMMANDS = ["run", "pretrain", "evaluate", "sae", "finetune", "toy", "report", "lora"]
 
 
 def _module(name: str):

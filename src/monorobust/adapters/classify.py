@@ -74,7 +74,7 @@ def run_one(cfg: ClassifyConfig, data: TextDataset, splits: Any, encoder: nn.Mod
     """Train one adapter (one grid cell, one seed) and return its result row."""
     from peft import get_peft_model
 
-    start = time.time()
+    start, start_cpu = time.time(), time.process_time()
     C = len(data.class_names)
     g = torch.Generator().manual_seed(seed)              # data: identical for every method
     pool = splits.train_pool
@@ -121,6 +121,7 @@ def run_one(cfg: ClassifyConfig, data: TextDataset, splits: Any, encoder: nn.Mod
             "test_acc": test_acc, "val_acc": best[0], "best_step": best[1], "train_acc": train_acc,
             "sparsity": meter.share, "realised_noise": noisy.realised_rate, "n_train": len(texts),
             "n_test": len(test_texts), "seconds": round(time.time() - start, 1),
+            "cpu_seconds": round(time.process_time() - start_cpu, 1),
             "fingerprint": cfg.fingerprint()}
 
 
@@ -164,7 +165,8 @@ def run_classify(cfg: ClassifyConfig, out_dir: str | Path, log: Callable[[str], 
                         row = run_one(cfg, data, splits, encoder, tokenizer, name, k, rate, method, seed)
                         append_jsonl(results, [row])
                         log(f"{name} k={k} noise={rate} {method} seed={seed}: test {row['test_acc']:.3f} "
-                            f"val {row['val_acc']:.3f} zeros {row['sparsity']:.3f} ({row['seconds']} s)")
+                            f"val {row['val_acc']:.3f} zeros {row['sparsity']:.3f} ({row['seconds']} s, "
+                            f"{row['cpu_seconds']} s CPU)")
     wanted = {(n, k, r, m, s) for n in cfg.datasets for k in cfg.shots for r in cfg.noise
               for m in cfg.methods for s in cfg.seeds}
     rows = [r for r in read_jsonl(results) if r.get("fingerprint") == cfg.fingerprint()
