@@ -13,11 +13,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,11 @@ import torch
 
 from monorobust.adapters import align_data as D
 from monorobust.adapters.align_config import STAGE1_KEYS, AlignConfig
-from monorobust.adapters.hf_models import check_model_source, default_cache_dir, load_causal_lm
+from monorobust.adapters.hf_models import check_model_source, default_cache_dir, load_causal_lm, local_model_dir
 from monorobust.adapters.judge import summarise_verdicts
 from monorobust.adapters.lm_utils import choose, encode_example, generate, train_lm
 from monorobust.adapters.methods import adapter_config
+from monorobust.adapters.parallel import executor
 from monorobust.adapters.report import format_table, summarise, write_summary_csv
 from monorobust.adapters.sparsity import sparsity_meter
 from monorobust.adapters.text_data import class_balanced_splits, load_tweets
@@ -113,55 +116,87 @@ def stage1(cfg: AlignConfig, prompts: Prompts, cache: Path, log: Callable[[str],
     return target
 
 
-def run_align(cfg: AlignConfig, out_dir: str | Path, cache_dir: str | Path | None = None,
-              log: Callable[[str], None] = print) -> str:
-    """Run both stages and every evaluation (reusing finished rows) and return the table."""
+@functools.lru_cache(maxsize=None)
+def _prompts(cfg: AlignConfig) -> Prompts:
+    return Prompts(cfg)
+
+
+def _timed(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    t, c = time.time(), time.process_time()
+    row = fn()
+    row.update(seconds=round(time.time() - t, 1), cpu_seconds=round(time.process_time() - c, 1))
+    return row
+
+
+def _eval_cell(cfg: AlignConfig, model_dir: str, name: str) -> dict[str, Any]:
+    """Score a model without adapters (the shipped one, the aligned one)."""
+    def work() -> dict[str, Any]:
+        model, tokenizer = load_causal_lm(model_dir)
+        return evaluate(model, tokenizer, _prompts(cfg), cfg, adapters=False)
+    return {**_timed(work), "model": name, "method": "-", "seed": -1}
+
+
+def _finetune_cell(cfg: AlignConfig, aligned_dir: str, method: str, seed: int) -> dict[str, Any]:
+    """Stage 2 for one method and seed: adapter on the aligned model, task training, scoring."""
     from peft import get_peft_model
 
+    def work() -> dict[str, Any]:
+        prompts = _prompts(cfg)
+        base, tokenizer = load_causal_lm(aligned_dir)
+        examples = [encode_example(tokenizer, p, a, cfg.max_length) for p, a in prompts.task_train]
+        torch.manual_seed(seed)                       # adapter init and dropout
+        model = get_peft_model(base, adapter_config(method, r=cfg.r, lora_alpha=cfg.lora_alpha,
+                                                    lora_dropout=cfg.lora_dropout,
+                                                    target_modules=list(cfg.target_modules)))
+        losses = train_lm(model, tokenizer, examples, cfg.finetune_steps, cfg.batch_size, cfg.lr, seed)
+        row = evaluate(model, tokenizer, prompts, cfg, adapters=True)
+        row["final_loss"] = sum(losses[-5:]) / len(losses[-5:])
+        return row
+    return {**_timed(work), "model": "aligned+task", "method": method, "seed": seed}
+
+
+def run_align(cfg: AlignConfig, out_dir: str | Path, cache_dir: str | Path | None = None,
+              log: Callable[[str], None] = print) -> str:
+    """Run both stages and every evaluation (reusing finished rows) and return the table.
+
+    With ``workers`` >= 2 the shipped model is scored while stage 1 trains, and the stage-2 cells
+    run side by side.
+    """
     out, cache = Path(out_dir), Path(cache_dir) if cache_dir else default_cache_dir()
     check_model_source(cfg.model)
-    prompts = Prompts(cfg)                            # all data checks before any model work
+    prompts = _prompts(cfg)                           # all data checks before any model work
     torch.set_num_threads(cfg.threads)
     fp = cfg.fingerprint()
     write_json(out / "config.json", {**cfg.__dict__, "fingerprint": fp})
     results = out / "results.jsonl"
     done = {(r["model"], r["method"], r["seed"]) for r in read_jsonl(results) if r.get("fingerprint") == fp}
+    wanted = [("shipped", "-", -1), ("aligned", "-", -1)] + [("aligned+task", m, s) for s in cfg.seeds
+                                                             for m in cfg.methods]
 
-    def record(model_name: str, method: str, seed: int, row: dict[str, Any], started: tuple[float, float]) -> None:
-        row.update(model=model_name, method=method, seed=seed, fingerprint=fp, seconds=round(time.time() - started[0], 1),
-                   cpu_seconds=round(time.process_time() - started[1], 1))
+    def record(row: dict[str, Any]) -> None:
+        row["fingerprint"] = fp
         append_jsonl(results, [row])
-        log(f"{model_name} {method} seed={seed}: refusal {row['harmful_refusal']:.2f} (degenerate "
-            f"{row['harmful_degenerate']:.2f}), benign refusal {row['benign_refusal']:.2f}, task "
+        log(f"{row['model']} {row['method']} seed={row['seed']}: refusal {row['harmful_refusal']:.2f} "
+            f"(degenerate {row['harmful_degenerate']:.2f}), benign refusal {row['benign_refusal']:.2f}, task "
             f"{row['task_acc']:.3f}, zeros {row['sparsity']:.3f} ({row['seconds']} s, {row['cpu_seconds']} s CPU)")
 
-    if ("shipped", "-", -1) not in done:
-        t = (time.time(), time.process_time())
-        model, tokenizer = load_causal_lm(cfg.model, cache)
-        record("shipped", "-", -1, evaluate(model, tokenizer, prompts, cfg, adapters=False), t)
-    aligned_dir = stage1(cfg, prompts, cache, log)
-    aligned, tokenizer = load_causal_lm(str(aligned_dir))
-    if ("aligned", "-", -1) not in done:
-        t = (time.time(), time.process_time())
-        record("aligned", "-", -1, evaluate(aligned, tokenizer, prompts, cfg, adapters=False), t)
-    task_examples = [encode_example(tokenizer, p, a, cfg.max_length) for p, a in prompts.task_train]
-    for seed in cfg.seeds:
-        for method in cfg.methods:
-            if ("aligned+task", method, seed) in done:
-                continue
-            t = (time.time(), time.process_time())
-            torch.manual_seed(seed)
-            base = load_causal_lm(str(aligned_dir))[0]
-            model = get_peft_model(base, adapter_config(method, r=cfg.r, lora_alpha=cfg.lora_alpha,
-                                                        lora_dropout=cfg.lora_dropout,
-                                                        target_modules=list(cfg.target_modules)))
-            losses = train_lm(model, tokenizer, task_examples, cfg.finetune_steps, cfg.batch_size, cfg.lr, seed)
-            row = evaluate(model, tokenizer, prompts, cfg, adapters=True)
-            row["final_loss"] = sum(losses[-5:]) / len(losses[-5:])
-            record("aligned+task", method, seed, row, t)
-    wanted = {("shipped", "-", -1), ("aligned", "-", -1)} | {("aligned+task", m, s) for m in cfg.methods
-                                                             for s in cfg.seeds}
-    rows = [r for r in read_jsonl(results) if r.get("fingerprint") == fp and (r["model"], r["method"], r["seed"]) in wanted]
+    shipped_dir = local_model_dir(cfg.model, cache)   # dequantised once, before workers read it
+    with executor(cfg.workers, cfg.threads) as ex:
+        futures = []
+        if wanted[0] not in done:
+            futures.append(ex.submit(_eval_cell, cfg, shipped_dir, "shipped"))
+        aligned_dir = str(stage1(cfg, prompts, cache, log))
+        if wanted[1] not in done:
+            futures.append(ex.submit(_eval_cell, cfg, aligned_dir, "aligned"))
+        for _, method, seed in wanted[2:]:
+            if ("aligned+task", method, seed) not in done:
+                futures.append(ex.submit(_finetune_cell, cfg, aligned_dir, method, seed))
+        for future in as_completed(futures):
+            record(future.result())
+    order = {key: i for i, key in enumerate(wanted)}
+    rows = sorted((r for r in read_jsonl(results) if r.get("fingerprint") == fp
+                   and (r["model"], r["method"], r["seed"]) in order),
+                  key=lambda r: order[(r["model"], r["method"], r["seed"])])
     summaries = summarise(rows, KEYS, METRICS)
     write_summary_csv(out / "summary.csv", summaries)
     table = format_table(summaries, KEYS, METRICS, HEADERS)

@@ -66,7 +66,9 @@ class AlignConfig:
     eval_new_tokens: int = 24
     """Greedy tokens generated per judged answer (a refusal shows in its first words)."""
     threads: int = 1
-    """torch CPU threads (1 is fastest on a shared 2-core machine; raise it on an idle one)."""
+    """torch CPU threads per process."""
+    workers: int = 2
+    """Worker processes (2 for a 2-core machine; 1 = everything in this process)."""
 
     def __post_init__(self) -> None:
         check_methods(self.methods)
@@ -90,5 +92,5 @@ class AlignConfig:
         """Hash of the settings that shape results (all but the grid axes and threads), or of ``keys``."""
         d = asdict(self)
         d = {k: d[k] for k in keys} if keys else {k: v for k, v in d.items()
-                                                  if k not in ("methods", "seeds", "threads")}
+                                                  if k not in ("methods", "seeds", "threads", "workers")}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]

@@ -11,8 +11,10 @@ weights are tested on the clean test split. Rows go to ``results.jsonl`` as each
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from torch import nn
 from monorobust.adapters.classify_config import ClassifyConfig
 from monorobust.adapters.hf_models import check_model_source, load_encoder
 from monorobust.adapters.methods import adapter_config
+from monorobust.adapters.parallel import run_cells
 from monorobust.adapters.report import format_table, summarise, write_summary_csv
 from monorobust.adapters.sparsity import SparsityMeter, sparsity_meter
 from monorobust.adapters.text_data import TextDataset, class_balanced_splits, load_text_dataset
@@ -145,32 +148,40 @@ def prepare(cfg: ClassifyConfig) -> dict[str, tuple[TextDataset, Any]]:
     return prepared
 
 
+@functools.lru_cache(maxsize=None)
+def _context(cfg: ClassifyConfig, name: str) -> tuple[TextDataset, Any, nn.Module, Any]:
+    """(data, splits, encoder, tokenizer), loaded once per process."""
+    data, splits = prepare(replace(cfg, datasets=(name,)))[name]
+    encoder, tokenizer = load_encoder(cfg.model)
+    return data, splits, encoder, tokenizer
+
+
+def _cell(cfg: ClassifyConfig, name: str, k: int, rate: float, method: str, seed: int) -> dict[str, Any]:
+    data, splits, encoder, tokenizer = _context(cfg, name)
+    return run_one(cfg, data, splits, encoder, tokenizer, name, k, rate, method, seed)
+
+
 def run_classify(cfg: ClassifyConfig, out_dir: str | Path, log: Callable[[str], None] = print) -> str:
     """Run the grid (reusing finished rows in ``out_dir/results.jsonl``) and return the table."""
     out = Path(out_dir)
-    prepared = prepare(cfg)
-    torch.set_num_threads(cfg.threads)
+    prepare(cfg)                                          # every check before any work
     write_json(out / "config.json", {**cfg.__dict__, "fingerprint": cfg.fingerprint()})
     results = out / "results.jsonl"
     done = {(r["dataset"], r["shots"], r["noise"], r["method"], r["seed"]) for r in read_jsonl(results)
             if r.get("fingerprint") == cfg.fingerprint()}
-    encoder, tokenizer = load_encoder(cfg.model)
-    for name, (data, splits) in prepared.items():
-        for k in cfg.shots:
-            for rate in cfg.noise:
-                for seed in cfg.seeds:
-                    for method in cfg.methods:
-                        if (name, k, rate, method, seed) in done:
-                            continue
-                        row = run_one(cfg, data, splits, encoder, tokenizer, name, k, rate, method, seed)
-                        append_jsonl(results, [row])
-                        log(f"{name} k={k} noise={rate} {method} seed={seed}: test {row['test_acc']:.3f} "
-                            f"val {row['val_acc']:.3f} zeros {row['sparsity']:.3f} ({row['seconds']} s, "
-                            f"{row['cpu_seconds']} s CPU)")
-    wanted = {(n, k, r, m, s) for n in cfg.datasets for k in cfg.shots for r in cfg.noise
-              for m in cfg.methods for s in cfg.seeds}
-    rows = [r for r in read_jsonl(results) if r.get("fingerprint") == cfg.fingerprint()
-            and (r["dataset"], r["shots"], r["noise"], r["method"], r["seed"]) in wanted]
+    grid = [(n, k, r, m, s) for n in cfg.datasets for k in cfg.shots for r in cfg.noise
+            for s in cfg.seeds for m in cfg.methods]
+    todo = [(cfg, *cell) for cell in grid if cell not in done]
+    log(f"lora classify: {len(todo)} runs to do ({len(grid) - len(todo)} reused), {cfg.workers} workers")
+    for row in run_cells(_cell, todo, cfg.workers, cfg.threads):
+        append_jsonl(results, [row])
+        log(f"{row['dataset']} k={row['shots']} noise={row['noise']} {row['method']} seed={row['seed']}: "
+            f"test {row['test_acc']:.3f} val {row['val_acc']:.3f} zeros {row['sparsity']:.3f} "
+            f"({row['seconds']} s, {row['cpu_seconds']} s CPU)")
+    order = {cell: i for i, cell in enumerate(grid)}
+    rows = sorted((r for r in read_jsonl(results) if r.get("fingerprint") == cfg.fingerprint()
+                   and (r["dataset"], r["shots"], r["noise"], r["method"], r["seed"]) in order),
+                  key=lambda r: order[(r["dataset"], r["shots"], r["noise"], r["method"], r["seed"])])
     summaries = summarise(rows, KEYS, METRICS)
     write_summary_csv(out / "summary.csv", summaries)
     table = format_table(summaries, KEYS, METRICS, HEADERS)

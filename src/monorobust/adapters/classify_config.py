@@ -55,7 +55,9 @@ class ClassifyConfig:
     split_seed: int = 0
     """Seed of the fixed test / validation / training-pool split."""
     threads: int = 1
-    """torch CPU threads (1 is fastest on a shared 2-core machine; raise it on an idle one)."""
+    """torch CPU threads per worker process."""
+    workers: int = 2
+    """Worker processes running grid cells side by side (2 for a 2-core machine; 1 = in process)."""
 
     def __post_init__(self) -> None:
         for name in self.datasets:
@@ -71,7 +73,7 @@ class ClassifyConfig:
             raise ConfigError("seeds: give at least one seed (3 or more for mean ± std)")
         positive = {"r": self.r, "steps": self.steps, "batch_size": self.batch_size, "eval_every": self.eval_every,
                     "max_length": self.max_length, "test_per_class": self.test_per_class,
-                    "val_per_class": self.val_per_class, "threads": self.threads}
+                    "val_per_class": self.val_per_class, "threads": self.threads, "workers": self.workers}
         for key, value in positive.items():
             if value < 1:
                 raise ConfigError(f"{key}={value} must be >= 1")
@@ -80,6 +82,6 @@ class ClassifyConfig:
 
     def fingerprint(self) -> str:
         """Hash of everything but the grid axes: rows with another fingerprint are not reused."""
-        skip = {"datasets", "methods", "shots", "noise", "seeds", "threads"}
+        skip = {"datasets", "methods", "shots", "noise", "seeds", "threads", "workers"}
         d = {k: v for k, v in asdict(self).items() if k not in skip}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]

@@ -115,15 +115,20 @@ def _cached_gguf(source: ModelSource, cache_dir: Path) -> Path:
     return target
 
 
+def local_model_dir(spec: str, cache_dir: Optional[Path] = None) -> str:
+    """Folder or Hub id to load ``spec`` from: a GGUF checkpoint is dequantised into the cache first."""
+    source = check_model_source(spec)
+    if source.gguf_file is None:
+        return source.path
+    return str(_cached_gguf(source, cache_dir or default_cache_dir()))
+
+
 def load_causal_lm(spec: str, cache_dir: Optional[Path] = None) -> tuple[Any, Any]:
     """(model in eval mode, tokenizer with left padding and a pad token) for generation and training."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = check_model_source(spec)
-    path = source.path
-    if source.gguf_file is not None:
-        path = str(_cached_gguf(source, cache_dir or default_cache_dir()))
+    path = local_model_dir(spec, cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     if tokenizer.pad_token is None:
