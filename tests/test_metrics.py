@@ -45,3 +45,30 @@ def test_summarize_returns_every_metric():
     s = metrics.summarize(torch.relu(torch.randn(100, 16)), labels)
     assert s.dims == 16 and s.active_dims + s.dead_dims == 16
     assert 0 <= s.sparsity <= 1
+
+
+def test_topk_purity_counts_only_active_samples_of_sparse_dimensions():
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 2, 2])
+    feats = torch.zeros(8, 2)
+    feats[0, 0], feats[1, 0] = 1.0, 2.0          # dim 0 fires on two class-0 samples only
+    feats[:, 1] = torch.arange(8.0)              # dim 1 dense: top 4 are class 2
+    per_dim = metrics.topk_purity_per_dim(feats, labels, k=4)
+    assert per_dim[0] == 1.0 and per_dim[1] == 1.0
+
+
+def test_atomic_writes_leave_ordinary_permissions(tmp_path):
+    import os
+
+    from monorobust.io import atomic_write_text
+
+    atomic_write_text(tmp_path / "a.txt", "x")
+    mode = os.stat(tmp_path / "a.txt").st_mode & 0o777
+    assert mode == 0o666 & ~_umask()
+
+
+def _umask():
+    import os
+
+    current = os.umask(0)
+    os.umask(current)
+    return current

@@ -47,19 +47,25 @@ def semantic_consistency(features: torch.Tensor, labels: torch.Tensor,
 
 
 def topk_purity_per_dim(features: torch.Tensor, labels: torch.Tensor, k: int = 100,
-                        num_classes: int | None = None) -> torch.Tensor:
+                        num_classes: int | None = None,
+                        threshold: float = ACTIVE_THRESHOLD) -> torch.Tensor:
     """(D,) share of the majority label among each dimension's ``k`` most activated samples.
 
     Fair to dense features: it asks what a dimension responds to most, not where it is
-    non-zero. Dimensions that are constant over the data get NaN.
+    non-zero. Only active samples (|z| > threshold) count, so a sparse dimension that fires on
+    fewer than ``k`` samples is judged on those it fires on, not on arbitrary zeros.
+    Dimensions that are constant over the data or never active get NaN.
     """
     num_classes = num_classes or int(labels.max()) + 1
     k = min(k, features.shape[0])
-    top = features.topk(k, dim=0).indices                          # (k, D)
-    onehot = F.one_hot(labels[top], num_classes)                   # (k, D, C)
-    purity = onehot.sum(0).max(-1).values.float() / k              # (D,)
+    top = features.topk(k, dim=0)                                  # values, indices: (k, D)
+    active = (top.values.abs() > threshold).float()                # (k, D)
+    onehot = F.one_hot(labels[top.indices], num_classes).float()   # (k, D, C)
+    counts = (onehot * active.unsqueeze(-1)).sum(0)                # (D, C)
+    n_active = active.sum(0)
+    purity = counts.max(-1).values / n_active.clamp_min(1)
     constant = features.amax(0) - features.amin(0) <= 0
-    return torch.where(constant, torch.nan, purity)
+    return torch.where(constant | (n_active == 0), torch.nan, purity)
 
 
 def topk_purity(features: torch.Tensor, labels: torch.Tensor, k: int = 100,
