@@ -85,8 +85,8 @@ class TopKSAEFunction(torch.autograd.Function):
     """normalized_mse(W_dec ReLU(TopK(W_enc (h - b_pre) + b_lat)) + b_pre, h), by hand.
 
     One node for the encoder, TopK, decoder and loss: a dense encoder product, a sparse
-    (gathered) decoder, and a backward of four products with no (N, d) gradient for h.
-    Gradients flow to the parameters only.
+    (gathered) decoder, and a backward of three matrix products and one vector-matrix
+    product (no (N, d) gradient for h). Gradients flow to the parameters only.
     """
 
     @staticmethod
