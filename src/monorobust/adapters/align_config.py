@@ -43,12 +43,12 @@ class AlignConfig:
     """Stage-1 learning rate."""
     align_r: int = 16
     """Stage-1 LoRA rank (alpha = 2 r)."""
-    task_train: int = 192
+    task_train: int = 120
     """Stage-2 training tweets (balanced over the three sentiments)."""
     task_test: int = 60
     """Clean test tweets (balanced) for task accuracy."""
-    finetune_steps: int = 24
-    """Stage-2 optimiser steps per method and seed."""
+    finetune_steps: int = 15
+    """Stage-2 optimiser steps per method and seed (15 x 8 = one pass over the 120 tweets)."""
     lr: float = 5e-4
     """Stage-2 learning rate (the same for every method)."""
     r: int = 8
@@ -63,7 +63,7 @@ class AlignConfig:
     """Training batch size (both stages)."""
     max_length: int = 128
     """Maximum tokens per training sequence (prompt end kept)."""
-    eval_new_tokens: int = 24
+    eval_new_tokens: int = 20
     """Greedy tokens generated per judged answer (a refusal shows in its first words)."""
     threads: int = 1
     """torch CPU threads per process."""

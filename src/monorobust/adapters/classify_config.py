@@ -40,11 +40,11 @@ class ClassifyConfig:
     """Dropout on the adapter input."""
     lr: float = 1e-3
     """AdamW learning rate for adapter and head (the same for every method)."""
-    steps: int = 30
+    steps: int = 24
     """Optimiser steps per run."""
     batch_size: int = 16
     """Training batch size."""
-    eval_every: int = 10
+    eval_every: int = 8
     """Validation every this many steps; the best validation step's weights are tested."""
     max_length: int = 64
     """Tokens per text (longer texts are truncated; BBC articles start with their headline)."""
