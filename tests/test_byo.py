@@ -15,13 +15,6 @@ PROBE = ProbeConfig(steps=40, eval_every=20, lr=0.01)
 GRID = GridConfig(scenarios={"clean": (0,), "label_noise": (0.4,), "few_shot": (3,)})
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def pixels(x: torch.Tensor) -> torch.Tensor:
     """An encoder whose output does not depend on how rows are batched: flattened pixels."""

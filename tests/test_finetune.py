@@ -13,13 +13,6 @@ from monorobust.train import PretrainConfig, build_model
 TINY = PretrainConfig(encoder="mlp", width=32, proj_hidden=32, proj_dim=16, epochs=1, batch_size=64)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def tiny_encoder(seed=0):
     return build_model(TINY, (1, 8, 8), [0.3], [0.3], seed)

@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from monorobust.data import load_dataset, make_splits
 from monorobust.evaluate import SCENARIOS, GridConfig, ProbeConfig, robustness

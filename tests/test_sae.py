@@ -10,14 +10,6 @@ from monorobust.sae import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices: intra-op threads only add synchronisation (and contention in CI)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def low_rank(n=1024, d=16, rank=4, seed=0):
     g = torch.Generator().manual_seed(seed)
