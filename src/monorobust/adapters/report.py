@@ -58,7 +58,7 @@ def format_table(summaries: Sequence[dict[str, Any]], keys: Sequence[str], metri
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)),
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in body]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def write_summary_csv(path: str | Path, summaries: Sequence[dict[str, Any]]) -> None:
