@@ -32,7 +32,7 @@ case "$target" in
     core) ;;
     test) extras="[test]" ;;
     lora) extras="[lora]" ;;
-    all) extras="[test,lora,corruptions]" ;;
+    all) extras="[test,lora]" ;;
     *) echo "usage: ./install.sh [core|test|lora|all]" >&2; exit 2 ;;
 esac
 if [ -n "$TORCH" ]; then $PIP install -q "$TORCH"; fi
