@@ -55,20 +55,3 @@ def test_topk_purity_counts_only_active_samples_of_sparse_dimensions():
     per_dim = metrics.topk_purity_per_dim(feats, labels, k=4)
     assert per_dim[0] == 1.0 and per_dim[1] == 1.0
 
-
-def test_atomic_writes_leave_ordinary_permissions(tmp_path):
-    import os
-
-    from monorobust.io import atomic_write_text
-
-    atomic_write_text(tmp_path / "a.txt", "x")
-    mode = os.stat(tmp_path / "a.txt").st_mode & 0o777
-    assert mode == 0o666 & ~_umask()
-
-
-def _umask():
-    import os
-
-    current = os.umask(0)
-    os.umask(current)
-    return current

@@ -14,9 +14,6 @@
 from __future__ import annotations
 
 import functools
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import as_completed
@@ -35,7 +32,7 @@ from monorobust.adapters.parallel import executor
 from monorobust.adapters.report import format_table, summarise, write_summary_csv
 from monorobust.adapters.sparsity import sparsity_meter
 from monorobust.adapters.text_data import class_balanced_splits, load_tweets
-from monorobust.io import append_jsonl, atomic_write_text, read_jsonl, write_json
+from monorobust.io import append_jsonl, atomic_directory, atomic_write_text, read_jsonl, write_json
 
 KEYS = ("model", "method")
 METRICS = ("harmful_refusal", "harmful_degenerate", "benign_refusal", "task_acc", "sparsity")
@@ -100,19 +97,11 @@ def stage1(cfg: AlignConfig, prompts: Prompts, cache: Path, log: Callable[[str],
     log(f"stage 1: teaching refusal, {cfg.align_steps} steps on {len(examples)} examples")
     train_lm(peft_model, tokenizer, examples, cfg.align_steps, cfg.batch_size, cfg.align_lr, cfg.split_seed, log)
     merged = peft_model.merge_and_unload()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
+    with atomic_directory(target) as tmp:
         merged.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         write_json(tmp / "stage1_data.json", {"benign_prompts": prompts.benign_train, "benign_answers": benign_answers,
                                               "harmful_train": prompts.harmful_train})
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

