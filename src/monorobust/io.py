@@ -65,10 +65,6 @@ def append_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     atomic_write_bytes(path, old + new)
 
 
-def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    yield from read_jsonl(path)
-
-
 @contextmanager
 def atomic_directory(target: str | Path) -> Iterator[Path]:
     """Yield an empty temporary sibling of ``target``; when the block succeeds it replaces

@@ -39,7 +39,3 @@ def iter_test_sets(test: ImageSplit, grid: GridConfig, seed: int
         repeats = images.shape[0] // len(split)
         yield test_key(name, severity), images, split.labels.repeat(repeats)
 
-
-def build_test_sets(test: ImageSplit, grid: GridConfig, seed: int
-                    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    return {key: (x, y) for key, x, y in iter_test_sets(test, grid, seed)}

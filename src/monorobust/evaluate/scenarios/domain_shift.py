@@ -45,6 +45,3 @@ class Corrupt(Scenario):
 
     def test_subset(self, grid):
         return grid.shift_test_size
-
-    def repeats(self, grid) -> int:
-        return len(grid.corruptions)

@@ -6,23 +6,21 @@ from monorobust.evaluate.scenarios.base import Scenario, register
 from monorobust.perturb import gaussian_noise, uniform_noise
 
 
-@register
-class GaussianNoise(Scenario):
-    name = "gaussian_noise"
+class _PixelNoise(Scenario):
+    """Adds ``noise(images, severity, generator)`` to the test images, seeded by the run's seed."""
+
     kind = "test"
-    severity_name = "noise std"
+    noise = staticmethod(gaussian_noise)
 
     def test_images(self, images, severity, seed, grid):
-        gen = torch.Generator().manual_seed(seed)
-        return gaussian_noise(images.float() / 255, severity, gen)
+        return self.noise(images.float() / 255, severity, torch.Generator().manual_seed(seed))
 
 
 @register
-class UniformNoise(Scenario):
-    name = "uniform_noise"
-    kind = "test"
-    severity_name = "noise half-width"
+class GaussianNoise(_PixelNoise):
+    name, severity_name, noise = "gaussian_noise", "noise std", staticmethod(gaussian_noise)
 
-    def test_images(self, images, severity, seed, grid):
-        gen = torch.Generator().manual_seed(seed)
-        return uniform_noise(images.float() / 255, severity, gen)
+
+@register
+class UniformNoise(_PixelNoise):
+    name, severity_name, noise = "uniform_noise", "noise half-width", staticmethod(uniform_noise)
