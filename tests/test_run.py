@@ -56,8 +56,16 @@ def test_same_seed_gives_the_same_numbers_and_rerun_resumes(smoke_run, tmp_path)
              for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
     assert again == first
     before = (out / "results.jsonl").read_text()
-    main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--seeds", "1"])
+    # A folder written before a config field existed resumes (the field compares at its default).
+    saved = out / "config.yaml"
+    saved.write_text("".join(line for line in saved.read_text().splitlines(keepends=True)
+                             if not line.startswith("dist_timeout_minutes:")))
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--seeds", "1"]) == 0
     assert (out / "results.jsonl").read_text() == before          # nothing recomputed or doubled
+    # A setting that changes the numbers is refused before any work.
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--seeds", "1",
+                 "--set", "probe.lr=0.5"]) == 2
+    assert (out / "results.jsonl").read_text() == before
 
 
 def test_interrupted_grid_resumes_only_missing_rows(smoke_run, tmp_path):

@@ -100,3 +100,30 @@ def test_distributed_ntxent_matches_single_process(tmp_path):
 def test_gather_is_identity_without_process_group():
     z = torch.randn(3, 4)
     assert gather_with_grad(z) is z
+
+
+def test_two_process_run_from_the_cli_writes_every_row_once(tmp_path):
+    """``monorobust run --devices 2`` on CPU: Fabric starts a second process (gloo DDP), both
+    pretrain on halves of each global batch, only rank 0 evaluates and writes."""
+    import json
+    import subprocess
+    import sys
+
+    from monorobust.config import load_config
+    from monorobust.evaluate import grid_points
+    from monorobust.io import read_jsonl
+
+    cmd = [sys.executable, "-m", "monorobust", "run", "--preset", "smoke", "--devices", "2",
+           "--seeds", "0", "--representations", "cl", "ncl", "--out", str(tmp_path), "--quiet",
+           "--no-report"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cfg = load_config(str(tmp_path / "config.yaml"))
+    keys = [(r["representation"], r["scenario"], r["severity"], r["seed"])
+            for r in read_jsonl(tmp_path / "results.jsonl")]
+    assert len(keys) == len(set(keys)) == 2 * len(grid_points(cfg.grid))
+    assert json.loads((tmp_path / "run.json").read_text())["processes"] == 2
+    for objective in ("cl", "ncl"):
+        saved = sorted(p.name for p in (tmp_path / "checkpoints" / f"{objective}-seed0").iterdir())
+        assert saved[-1] == f"epoch-{cfg.pretrain.epochs:04d}.safetensors"

@@ -71,6 +71,10 @@ class RunConfig:
     """Nodes for multi-node DDP."""
     strategy: str = "auto"
     """Lightning Fabric strategy: auto, ddp, ..."""
+    dist_timeout_minutes: float = 360.0
+    """With several processes, how long one waits for the others in a collective before the
+    run fails. Rank 0 evaluates the whole grid alone after each pretraining while the others
+    wait, so this must exceed that evaluation (torch's default, 30 min, may not at paper scale)."""
     data: DataConfig = field(default_factory=DataConfig)
     """The dataset."""
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
@@ -95,6 +99,8 @@ class RunConfig:
             REPRESENTATIONS.get(rep)
         if self.devices < 1 or self.num_nodes < 1:
             raise ConfigError("devices and num_nodes must be >= 1")
+        if self.dist_timeout_minutes <= 0:
+            raise ConfigError("dist_timeout_minutes must be > 0")
 
 
 def _is_dataclass_type(tp: Any) -> bool:

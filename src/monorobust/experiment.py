@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import save as st_save
 
 from monorobust import results as store
-from monorobust.config import RunConfig, dump_yaml
+from monorobust.config import RunConfig, dump_yaml, load_config, to_dict
 from monorobust.data import Splits, load_dataset, make_splits, stratified_split
 from monorobust.errors import ConfigError
 from monorobust.evaluate import (
@@ -49,28 +49,43 @@ def prepare_data(cfg: RunConfig) -> Splits:
 
 
 def make_fabric(cfg: RunConfig):
-    from lightning.fabric import Fabric
+    from datetime import timedelta
 
+    from lightning.fabric import Fabric
+    from lightning.fabric.strategies import DDPStrategy
+
+    many = cfg.devices * cfg.num_nodes > 1
+    strategy = cfg.strategy
+    if many and strategy in ("auto", "ddp"):     # what "auto" picks for several processes
+        strategy = DDPStrategy(timeout=timedelta(minutes=cfg.dist_timeout_minutes))
     fabric = Fabric(accelerator=cfg.device, devices=cfg.devices, num_nodes=cfg.num_nodes,
-                    strategy=cfg.strategy, precision=cfg.pretrain.precision)
-    if cfg.devices * cfg.num_nodes > 1:
+                    strategy=strategy, precision=cfg.pretrain.precision)
+    if many:
         fabric.launch()
     return fabric
 
 
+# Keys that may change between a run and its resumption: they change no number it computes.
+_RESUMABLE_KEYS = ("out", "dist_timeout_minutes")
+
+
 def _check_out_dir(out: Path, cfg: RunConfig) -> None:
     previous = out / "config.yaml"
-    # The folder may have been moved: compare everything but the output path.
-    if previous.exists() and _without_out(previous.read_text()) != _without_out(dump_yaml(cfg)):
+    if not previous.exists():
+        return
+    try:      # through the loader, so that fields added since then compare at their defaults
+        then = _comparable(load_config(str(previous)))
+    except ConfigError:
+        then = None
+    if then != _comparable(cfg):
         raise ConfigError(f"{out} holds a run with a different config; pass a new --out, or "
                           "delete the folder to start over")
 
 
-def _without_out(text: str) -> dict:
-    import yaml
-
-    tree = yaml.safe_load(text) or {}
-    tree.pop("out", None)
+def _comparable(cfg: RunConfig) -> dict:
+    tree = to_dict(cfg)
+    for key in _RESUMABLE_KEYS:
+        tree.pop(key, None)
     return tree
 
 
@@ -114,7 +129,7 @@ def run(cfg: RunConfig, progress: bool = True) -> RunResult:
     summary = store.write_summary(out) if is_main else None
     seconds = time.perf_counter() - started
     if is_main:
-        write_json(out / "run.json", _provenance(cfg, seconds))
+        write_json(out / "run.json", _provenance(cfg, seconds, fabric.world_size))
     return RunResult(out, summary, seconds)
 
 
@@ -143,7 +158,7 @@ def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, o
         append_jsonl(out / store.RESULTS, [row])
 
 
-def _provenance(cfg: RunConfig, seconds: float) -> dict:
+def _provenance(cfg: RunConfig, seconds: float, processes: int) -> dict:
     import importlib.metadata as md
 
     versions = {}
@@ -155,5 +170,5 @@ def _provenance(cfg: RunConfig, seconds: float) -> dict:
     return {"seconds": seconds, "seeds": list(cfg.seeds), "versions": versions,
             "python": platform.python_version(), "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
-            "cpu_threads": torch.get_num_threads(),
+            "processes": processes, "cpu_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
