@@ -66,6 +66,24 @@ def test_same_seed_gives_the_same_numbers_and_rerun_resumes(smoke_run, tmp_path)
     assert main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--seeds", "1",
                  "--set", "probe.lr=0.5"]) == 2
     assert (out / "results.jsonl").read_text() == before
+    # Narrowing (or extending) seeds and representations continues the run; config.yaml keeps
+    # the union, which the report reads.
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--seeds", "1",
+                 "--representations", "cl"]) == 0
+    assert (out / "results.jsonl").read_text() == before
+    recorded = load_config(str(saved))
+    assert recorded.seeds == (1,) and recorded.representations == ("cl", "ncl", "cl+sae")
+
+
+def test_pretrain_writes_a_run_folder_that_sae_and_more_seeds_continue(tmp_path):
+    out = str(tmp_path / "pre")
+    assert main(["pretrain", "--preset", "smoke", "--out", out, "--seeds", "0", "--quiet"]) == 0
+    assert main(["pretrain", "--preset", "smoke", "--out", out, "--seeds", "1", "--quiet"]) == 0
+    assert load_config(str(tmp_path / "pre" / "config.yaml")).seeds == (0, 1)
+    assert main(["sae", out, "--seeds", "1", "--steps", "5", "--quiet"]) == 0
+    assert (tmp_path / "pre" / "sae" / "sae-seed1.safetensors").is_file()
+    assert main(["pretrain", "--preset", "smoke", "--out", out, "--seeds", "0", "--quiet",
+                 "--set", "pretrain.lr=0.1"]) == 2                  # refused, nothing touched
 
 
 def test_interrupted_grid_resumes_only_missing_rows(smoke_run, tmp_path):

@@ -9,6 +9,7 @@ pretraining from the last checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 from pathlib import Path
@@ -65,26 +66,37 @@ def make_fabric(cfg: RunConfig):
     return fabric
 
 
-# Keys that may change between a run and its resumption: they change no number it computes.
+# Keys that may differ between a run and its continuation: ``out`` and the timeout change no
+# number; seeds and representations only add rows (every row names both), so the folder's
+# config.yaml records the union of every invocation's.
 _RESUMABLE_KEYS = ("out", "dist_timeout_minutes")
+_EXTENDABLE_KEYS = ("seeds", "representations")
 
 
-def _check_out_dir(out: Path, cfg: RunConfig) -> None:
+def claim_out_dir(out: Path, cfg: RunConfig) -> RunConfig:
+    """Check that ``out`` is empty or holds a run ``cfg`` may continue; the config to record.
+
+    Raises ConfigError (before any work) when the folder's run differs in anything that changes
+    numbers; fields added to RunConfig since that run compare at their defaults.
+    """
     previous = out / "config.yaml"
     if not previous.exists():
-        return
-    try:      # through the loader, so that fields added since then compare at their defaults
-        then = _comparable(load_config(str(previous)))
+        return cfg
+    try:
+        then = load_config(str(previous))
     except ConfigError:
         then = None
-    if then != _comparable(cfg):
+    if then is None or _comparable(then) != _comparable(cfg):
         raise ConfigError(f"{out} holds a run with a different config; pass a new --out, or "
                           "delete the folder to start over")
+    union = {key: tuple(dict.fromkeys(getattr(then, key) + getattr(cfg, key)))
+             for key in _EXTENDABLE_KEYS}
+    return dataclasses.replace(cfg, **union)
 
 
 def _comparable(cfg: RunConfig) -> dict:
     tree = to_dict(cfg)
-    for key in _RESUMABLE_KEYS:
+    for key in _RESUMABLE_KEYS + _EXTENDABLE_KEYS:
         tree.pop(key, None)
     return tree
 
@@ -102,11 +114,11 @@ def run(cfg: RunConfig, progress: bool = True) -> RunResult:
     out = Path(cfg.out)
     splits = prepare_data(cfg)                       # validation of data before any work
     check_grid(cfg.grid, splits)
-    _check_out_dir(out, cfg)
+    recorded = claim_out_dir(out, cfg)
     fabric = make_fabric(cfg)
     is_main = fabric.global_rank == 0
     if is_main:
-        atomic_write_text(out / "config.yaml", dump_yaml(cfg))
+        atomic_write_text(out / "config.yaml", dump_yaml(recorded))
     for seed in cfg.seeds:
         done = store.done_keys(read_jsonl(out / store.RESULTS))
         metrics_done = {(r["representation"], r["seed"]) for r in read_jsonl(out / store.METRICS)}
@@ -125,7 +137,7 @@ def run(cfg: RunConfig, progress: bool = True) -> RunResult:
             for rep_name in pending:
                 rep = REPRESENTATIONS.get(rep_name)
                 if rep.objective == objective:
-                    _evaluate(cfg, rep, raw, splits, seed, out, done, metrics_done)
+                    _evaluate(cfg, rep, raw, splits, seed, out, done, metrics_done, fabric.device)
     summary = store.write_summary(out) if is_main else None
     seconds = time.perf_counter() - started
     if is_main:
@@ -142,7 +154,8 @@ def _extract_all(encode, splits: Splits, test_sets, device) -> FeatureSet:
 
 
 def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, out: Path,
-              done: set[tuple], metrics_done: set[tuple]) -> None:
+              done: set[tuple], metrics_done: set[tuple], device: torch.device) -> None:
+    """Fit ``rep``'s map (on the CPU), measure, then train every scenario's probe on ``device``."""
     fmap = rep.fit(raw.train, seed, out / "posthoc" / f"{rep.name}-seed{seed}", cfg)
     fs = FeatureSet(fmap(raw.train), raw.train_labels, fmap(raw.val), raw.val_labels,
                     {k: fmap(v) for k, v in raw.test.items()}, raw.test_labels)
@@ -154,7 +167,8 @@ def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, o
                            st_save({"features": fs.test["clean"].contiguous(),
                                     "labels": fs.test_labels["clean"].contiguous()}))
     skip = {(s, sev) for (r, s, sev, sd) in done if r == rep.name and sd == seed}
-    for row in evaluate_features(rep.name, fs, cfg.grid, cfg.probe, splits.num_classes, seed, skip):
+    for row in evaluate_features(rep.name, fs, cfg.grid, cfg.probe, splits.num_classes, seed, skip,
+                                 device):
         append_jsonl(out / store.RESULTS, [row])
 
 

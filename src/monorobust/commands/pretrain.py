@@ -1,6 +1,7 @@
 """Pretrain one representation's encoder (cl or ncl) for each seed, with checkpoints and resume.
 
-Writes OUT/checkpoints/OBJECTIVE-seedS/epoch-XXXX.safetensors (safetensors + JSON metadata).
+Writes OUT/checkpoints/OBJECTIVE-seedS/epoch-XXXX.safetensors (safetensors + JSON metadata)
+and OUT/config.yaml, so that ``monorobust run``, ``sae`` and ``finetune`` on OUT take it from there.
 """
 
 from __future__ import annotations
@@ -18,12 +19,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from monorobust.experiment import make_fabric, prepare_data
+    from monorobust.config import dump_yaml
+    from monorobust.experiment import claim_out_dir, make_fabric, prepare_data
+    from monorobust.io import atomic_write_text
     from monorobust.train import pretrain
 
     cfg = config_from_args(args)
     splits = prepare_data(cfg)
+    recorded = claim_out_dir(Path(cfg.out), cfg)
     fabric = make_fabric(cfg)
+    if fabric.global_rank == 0:
+        atomic_write_text(Path(cfg.out) / "config.yaml", dump_yaml(recorded))
     for seed in cfg.seeds:
         folder = Path(cfg.out) / "checkpoints" / f"{args.objective}-seed{seed}"
         result = pretrain(splits.train.images, cfg.pretrain, args.objective, seed, folder,

@@ -57,6 +57,7 @@ def robustness(encode: Encode, data: str | ImageDataset | Splits, name: str = "c
         encode: float images (N, C, H, W) in [0, 1] -> features (N, D).
         data: a dataset name, an ``ImageDataset`` or ready ``Splits``.
         name: the representation name written in every row.
+        device: where ``encode`` runs and the probes train.
     """
     grid, probe = grid or GridConfig(), probe or ProbeConfig()
     splits = _splits(data, val_fraction)
@@ -64,7 +65,7 @@ def robustness(encode: Encode, data: str | ImageDataset | Splits, name: str = "c
     rows: list[dict[str, Any]] = []
     for seed in seeds:
         fs = encode_feature_set(encode, splits, grid, seed, device)
-        rows += evaluate_features(name, fs, grid, probe, splits.num_classes, seed)
+        rows += evaluate_features(name, fs, grid, probe, splits.num_classes, seed, device=device)
     return rows
 
 

@@ -42,9 +42,16 @@ def grid_points(grid: GridConfig) -> list[tuple[str, float]]:
 
 
 def evaluate_features(representation: str, fs: FeatureSet, grid: GridConfig, probe: ProbeConfig,
-                      num_classes: int, seed: int,
-                      skip: set[tuple[str, float]] = frozenset()) -> Iterator[dict[str, Any]]:
-    """Yield one row per (scenario, severity) not in ``skip``: accuracy and what produced it."""
+                      num_classes: int, seed: int, skip: set[tuple[str, float]] = frozenset(),
+                      device: torch.device | str | None = None) -> Iterator[dict[str, Any]]:
+    """Yield one row per (scenario, severity) not in ``skip``: accuracy and what produced it.
+
+    The probes train on ``device`` (default: the features' own); the scenarios draw their
+    noise and subsets on the CPU, from ``fs``'s labels, so the draws do not depend on it.
+    """
+    dev = torch.device(device) if device is not None else fs.train.device
+    train, train_y = fs.train.to(dev), fs.train_labels.to(dev)      # once, not per point
+    val, val_y = fs.val.to(dev), fs.val_labels.to(dev)
     clean_probe = None
     for name, severity in grid_points(grid):
         if (name, severity) in skip:
@@ -54,17 +61,16 @@ def evaluate_features(representation: str, fs: FeatureSet, grid: GridConfig, pro
         gen = torch.Generator().manual_seed(_stable_seed(seed, name, severity))
         if scenario.kind == "test":
             if clean_probe is None:
-                clean_probe = train_probe(fs.train, fs.train_labels, fs.val, fs.val_labels,
-                                          num_classes, probe, seed)
+                clean_probe = train_probe(train, train_y, val, val_y, num_classes, probe, seed)
             p, realised, n_train = clean_probe, 0.0, len(fs.train_labels)
             key = test_key(name, severity)
-            x_test, y_test = fs.test[key], fs.test_labels[key]
         else:
             ts = scenario.train_set(fs.train_labels, fs.val_labels, severity, num_classes, gen)
-            p = train_probe(fs.train[ts.train_idx], ts.train_labels, fs.val[ts.val_idx],
-                            ts.val_labels, num_classes, probe, seed)
+            p = train_probe(train[ts.train_idx.to(dev)], ts.train_labels.to(dev),
+                            val[ts.val_idx.to(dev)], ts.val_labels.to(dev), num_classes, probe, seed)
             realised, n_train = ts.realised_noise_rate, len(ts.train_idx)
-            x_test, y_test = fs.test["clean"], fs.test_labels["clean"]
+            key = "clean"
+        x_test, y_test = fs.test[key].to(dev), fs.test_labels[key].to(dev)
         yield {
             "representation": representation, "scenario": name, "severity": severity,
             "severity_name": scenario.severity_name, "seed": seed,
