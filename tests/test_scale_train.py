@@ -107,6 +107,8 @@ def test_paper_presets_follow_the_protocol(preset):
     assert p.optimizer == "lars" and p.precision == "bf16-mixed"
     assert p.augment.crop_scale == (0.08, 1.0) and p.augment.jitter == (0.8, 0.8, 0.8, 0.2)
     assert (p.augment.jitter_p, p.augment.grayscale_p, p.augment.blur_p) == (0.8, 0.2, 0.5)
+    assert cfg.representations == ("cl", "ncl", "cl+sae")           # the paper's Figure 1
+    assert (cfg.sae.width, cfg.sae.k) == (None, None)    # 2048 and 256 on the 2048-d projector
     if preset == "cifar100":
         assert (p.epochs, p.batch_size, p.lr) == (200, 256, 0.4)
     if preset == "imagenet100":
