@@ -23,7 +23,8 @@ from monorobust.config import RunConfig, dump_yaml, load_config, to_dict
 from monorobust.data import Splits, load_dataset, make_splits, stratified_split
 from monorobust.errors import ConfigError
 from monorobust.evaluate import (
-    REPRESENTATIONS, FeatureSet, check_grid, evaluate_features, extract, grid_points, model_encoder,
+    REPRESENTATIONS, FeatureSet, check_grid, encode_feature_set, evaluate_features, grid_points,
+    model_encoder,
 )
 from monorobust.evaluate.testsets import iter_test_sets
 from monorobust.io import append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl, write_json
@@ -133,7 +134,7 @@ def run(cfg: RunConfig, progress: bool = True) -> RunResult:
                 continue
             test_sets = test_sets or list(iter_test_sets(splits.test, cfg.grid, seed))
             encode = model_encoder(result.model.to(fabric.device), cfg.probe.features)
-            raw = _extract_all(encode, splits, test_sets, fabric.device)
+            raw = encode_feature_set(encode, splits, test_sets, fabric.device)
             for rep_name in pending:
                 rep = REPRESENTATIONS.get(rep_name)
                 if rep.objective == objective:
@@ -143,14 +144,6 @@ def run(cfg: RunConfig, progress: bool = True) -> RunResult:
     if is_main:
         write_json(out / "run.json", _provenance(cfg, seconds, fabric.world_size))
     return RunResult(out, summary, seconds)
-
-
-def _extract_all(encode, splits: Splits, test_sets, device) -> FeatureSet:
-    test = {key: extract(encode, x, device=device) for key, x, _ in test_sets}
-    labels = {key: y for key, _, y in test_sets}
-    return FeatureSet(extract(encode, splits.train.images, device=device), splits.train.labels,
-                      extract(encode, splits.val.images, device=device), splits.val.labels,
-                      test, labels)
 
 
 def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, out: Path,

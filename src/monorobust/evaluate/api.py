@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -36,11 +37,15 @@ def check_grid(grid: GridConfig, splits: Splits) -> None:
         SCENARIOS.get(name).check(tuple(severities), splits.num_classes, min_class)
 
 
-def encode_feature_set(encode: Encode, splits: Splits, grid: GridConfig, seed: int,
+def encode_feature_set(encode: Encode, splits: Splits, test_sets: Iterable[tuple[str, Any, Any]],
                        device: str | torch.device = "cpu") -> FeatureSet:
-    """Extract features of the train / val splits and of every (perturbed) test set."""
+    """Extract features of the train / val splits and of every (perturbed) test set.
+
+    ``test_sets``: (key, images, labels) triples, e.g. ``iter_test_sets(splits.test, grid, seed)``
+    (a list of them can serve several encoders: perturbing is the costly part).
+    """
     test, test_labels = {}, {}
-    for key, images, labels in iter_test_sets(splits.test, grid, seed):
+    for key, images, labels in test_sets:
         test[key], test_labels[key] = extract(encode, images, device=device), labels
     return FeatureSet(extract(encode, splits.train.images, device=device), splits.train.labels,
                       extract(encode, splits.val.images, device=device), splits.val.labels,
@@ -64,7 +69,7 @@ def robustness(encode: Encode, data: str | ImageDataset | Splits, name: str = "c
     check_grid(grid, splits)
     rows: list[dict[str, Any]] = []
     for seed in seeds:
-        fs = encode_feature_set(encode, splits, grid, seed, device)
+        fs = encode_feature_set(encode, splits, iter_test_sets(splits.test, grid, seed), device)
         rows += evaluate_features(name, fs, grid, probe, splits.num_classes, seed, device=device)
     return rows
 
