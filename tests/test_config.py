@@ -16,6 +16,9 @@ from monorobust.cli import main
     (["--set", "grid.scenarios.wobble=[1]"], "unknown scenario 'wobble'"),
     (["--set", "representations=[cl, xyz]"], "unknown representation 'xyz'"),
     (["--set", "pretrain.epochs=0"], "pretrain.epochs must be >= 1"),
+    (["--devices", "2", "--strategy", "bogus"], "invalid strategy name"),
+    pytest.param(["--device", "cuda"], "CUDAAccelerator", marks=pytest.mark.skipif(
+        __import__("torch").cuda.is_available(), reason="this machine has CUDA")),
 ])
 def test_bad_input_is_one_clear_line_before_any_work(args, message, tmp_path, capsys):
     out = tmp_path / "run"

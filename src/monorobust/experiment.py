@@ -60,8 +60,14 @@ def make_fabric(cfg: RunConfig):
     strategy = cfg.strategy
     if many and strategy in ("auto", "ddp"):     # what "auto" picks for several processes
         strategy = DDPStrategy(timeout=timedelta(minutes=cfg.dist_timeout_minutes))
-    fabric = Fabric(accelerator=cfg.device, devices=cfg.devices, num_nodes=cfg.num_nodes,
-                    strategy=strategy, precision=cfg.pretrain.precision)
+    try:
+        fabric = Fabric(accelerator=cfg.device, devices=cfg.devices, num_nodes=cfg.num_nodes,
+                        strategy=strategy, precision=cfg.pretrain.precision)
+    except (RuntimeError, ValueError) as err:     # Fabric's own checks: no such device, strategy
+        reason = str(err).strip().splitlines()[0]
+        raise ConfigError(f"cannot run on --device {cfg.device} --devices {cfg.devices} "
+                          f"--strategy {cfg.strategy}: {reason} Pick a device this machine has "
+                          "(e.g. --device cpu) and a Fabric strategy name (auto, ddp).") from None
     if many:
         fabric.launch()
     return fabric
