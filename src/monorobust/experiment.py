@@ -10,6 +10,7 @@ pretraining from the last checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 import time
 from pathlib import Path
@@ -126,6 +127,7 @@ def run(cfg: RunConfig, progress: bool = True) -> RunResult:
     is_main = fabric.global_rank == 0
     if is_main:
         atomic_write_text(out / "config.yaml", dump_yaml(recorded))
+    throughput: dict[str, float] = {}
     for seed in cfg.seeds:
         done = store.done_keys(read_jsonl(out / store.RESULTS))
         metrics_done = {(r["representation"], r["seed"]) for r in read_jsonl(out / store.METRICS)}
@@ -138,6 +140,8 @@ def run(cfg: RunConfig, progress: bool = True) -> RunResult:
                               out / "checkpoints" / f"{objective}-seed{seed}", fabric, progress)
             if not is_main:
                 continue
+            if result.images_per_second is not None:
+                throughput[f"{objective}-seed{seed}"] = round(result.images_per_second, 1)
             test_sets = test_sets or list(iter_test_sets(splits.test, cfg.grid, seed))
             encode = model_encoder(result.model.to(fabric.device), cfg.probe.features)
             raw = encode_feature_set(encode, splits, test_sets, fabric.device)
@@ -148,7 +152,12 @@ def run(cfg: RunConfig, progress: bool = True) -> RunResult:
     summary = store.write_summary(out) if is_main else None
     seconds = time.perf_counter() - started
     if is_main:
-        write_json(out / "run.json", _provenance(cfg, seconds, fabric.world_size))
+        info = _provenance(cfg, seconds, fabric.world_size)
+        # Pretraining speed, kept across invocations (a resumed run pretrains only what is left).
+        earlier = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else {}
+        info["pretrain_images_per_second"] = {**earlier.get("pretrain_images_per_second", {}),
+                                              **throughput}
+        write_json(out / "run.json", info)
     return RunResult(out, summary, seconds)
 
 

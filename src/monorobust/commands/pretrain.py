@@ -35,5 +35,7 @@ def main(args: argparse.Namespace) -> int:
         result = pretrain(splits.train.images, cfg.pretrain, args.objective, seed, folder,
                           fabric, progress=not args.quiet)
         if fabric.global_rank == 0:
-            print(f"{args.objective} seed {seed}: final loss {result.losses[-1]:.4f} -> {folder}")
+            speed = "" if result.images_per_second is None else \
+                f", {result.images_per_second:.0f} images/s"
+            print(f"{args.objective} seed {seed}: final loss {result.losses[-1]:.4f}{speed} -> {folder}")
     return 0

@@ -101,9 +101,11 @@ def provenance_table(run_info: dict[str, Any] | None, seeds: list[int]) -> pd.Da
         secs = run_info.get("seconds")
         if secs is not None:
             rows.append(("wall time", f"{secs:.0f} s ({secs / 60:.1f} min)"))
-        for key in ("platform", "processor", "cpu_threads", "cuda", "python"):
+        for key in ("platform", "processor", "processes", "cpu_threads", "cuda", "python"):
             if key in run_info:
                 rows.append((key, str(run_info[key])))
+        for name, rate in (run_info.get("pretrain_images_per_second") or {}).items():
+            rows.append((f"pretraining {name}", f"{rate:,.0f} images/s"))
         for pkg, ver in (run_info.get("versions") or {}).items():
             rows.append((pkg, str(ver)))
     return pd.DataFrame(rows, columns=["key", "value"])

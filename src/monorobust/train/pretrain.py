@@ -36,7 +36,10 @@ class PretrainResult(NamedTuple):
     losses: list[float]
     """Mean training loss of every epoch (including epochs run before a resume)."""
     seconds: float
-    """Wall time of the epochs run in this call."""
+    """Wall time of the epochs run in this call (checkpoint writes included)."""
+    images_per_second: float | None
+    """Training images (both views of each) per second over those epochs, all processes
+    together; None when the checkpoints already held every epoch."""
 
 
 def channel_stats(images) -> tuple[list[float], list[float]]:
@@ -126,10 +129,11 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
     fmodel, foptimizer = fabric.setup(torch.compile(model) if cfg.compile else model, optimizer)
     gather = gather_with_grad if world > 1 else None
     source = make_source(images, device, world, rank, cfg.batch_size, cfg.loader_workers)
-    started, steps_done = time.perf_counter(), 0
+    started, steps_done, epochs_run = time.perf_counter(), 0, 0
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"pretrain {objective} seed {seed}",
                disable=not progress or rank != 0, initial=start_epoch, total=cfg.epochs)
     for epoch in bar:
+        epoch_started = time.perf_counter()
         fmodel.train()
         order = epoch_order(seed, epoch, len(images))
         gen = augment_generator(seed, epoch, rank, device)
@@ -145,12 +149,18 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
             steps_done += 1
             if stop_after_steps is not None and steps_done >= stop_after_steps:
                 raise InterruptedError(f"stopped after {steps_done} steps (requested)")
+        # float() waits for the device, so the epoch's time below is the real one.
         losses.append(float(fabric.all_reduce(total, reduce_op="mean")) / steps_per_epoch)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        per_epoch = steps_per_epoch * cfg.batch_size * world
+        bar.set_postfix(loss=f"{losses[-1]:.4f}",
+                        img_s=f"{per_epoch / (time.perf_counter() - epoch_started):.0f}")
         if rank == 0:
             _save(out_dir, epoch + 1, model, optimizer, scheduler, cfg, objective, seed, losses)
         fabric.barrier()
-    return PretrainResult(model, losses, time.perf_counter() - started)
+        epochs_run += 1
+    seconds = time.perf_counter() - started
+    rate = epochs_run * steps_per_epoch * cfg.batch_size * world / seconds if epochs_run else None
+    return PretrainResult(model, losses, seconds, rate)
 
 
 # Keys that change speed or bookkeeping but not the numbers a run computes.
