@@ -1,0 +1,77 @@
+"""The CUDA paths at tiny size. Skipped without a GPU (as on CI); run them where one is lent:
+``python3 -m pytest -q tests/test_gpu.py``. The same code runs on the CPU in the other tests.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from monorobust.cli import main
+from monorobust.data import load_dataset
+from monorobust.evaluate import train_probe
+from monorobust.evaluate.config import ProbeConfig
+from monorobust.train import PretrainConfig, load_pretrained, pretrain
+from monorobust.train.augment import AugmentConfig, simclr_augment
+from monorobust.train.checkpoint import latest_checkpoint
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+CUDA = torch.device("cuda")
+
+
+def _fabric(precision: str):
+    from lightning.fabric import Fabric
+
+    return Fabric(accelerator="cuda", devices=1, precision=precision)
+
+
+def test_augmentations_on_the_gpu_keep_shape_range_and_follow_the_generator():
+    x = torch.rand(64, 3, 32, 32, device=CUDA)
+    a = simclr_augment(x, AugmentConfig(), torch.Generator(device=CUDA).manual_seed(0))
+    b = simclr_augment(x, AugmentConfig(), torch.Generator(device=CUDA).manual_seed(0))
+    assert a.device.type == "cuda" and a.shape == x.shape
+    assert a.min() >= 0 and a.max() <= 1 and torch.equal(a, b)
+
+
+def test_bf16_channels_last_pretraining_resumes_and_reloads_on_the_cpu(tmp_path):
+    images = load_dataset("digits").train.images[:512]
+    cfg = PretrainConfig(encoder="conv", width=8, proj_hidden=64, proj_dim=32, epochs=2,
+                         batch_size=64, optimizer="lars", lr=0.3, precision="bf16-mixed",
+                         channels_last=True)
+    full = pretrain(images, cfg, "ncl", 0, tmp_path / "full", _fabric(cfg.precision), False)
+    with pytest.raises(InterruptedError):
+        pretrain(images, cfg, "ncl", 0, tmp_path / "cut", _fabric(cfg.precision), False,
+                 stop_after_steps=len(images) // cfg.batch_size + 2)
+    resumed = pretrain(images, cfg, "ncl", 0, tmp_path / "cut", _fabric(cfg.precision), False)
+    # cuDNN may pick non-deterministic kernels: equal up to rounding, not bit for bit.
+    assert torch.allclose(torch.tensor(resumed.losses), torch.tensor(full.losses), rtol=1e-3)
+    model = load_pretrained(latest_checkpoint(tmp_path / "cut"), tuple(images.shape[1:]))
+    x = images[:8].float() / 255
+    on_gpu = resumed.model.eval()(x.to(CUDA)).float().cpu()
+    assert torch.allclose(model(x), on_gpu, atol=1e-4)
+    assert resumed.images_per_second and resumed.images_per_second > 0
+
+
+def test_probe_on_the_gpu_agrees_with_the_cpu():
+    gen = torch.Generator().manual_seed(0)
+    centers = torch.randn(5, 32, generator=gen) * 3
+    y = torch.arange(600) % 5
+    x = centers[y] + torch.randn(600, 32, generator=gen)
+    cfg = ProbeConfig(steps=200, batch_size=128, lr=0.01, eval_every=50)
+    cpu = train_probe(x[:400], y[:400], x[400:], y[400:], 5, cfg, seed=0)
+    gpu = train_probe(x[:400].to(CUDA), y[:400].to(CUDA), x[400:].to(CUDA), y[400:].to(CUDA),
+                      5, cfg, seed=0)
+    assert gpu.weight.device.type == "cuda"
+    assert abs(cpu.val_accuracy - gpu.val_accuracy) <= 0.02
+
+
+def test_smoke_run_on_the_gpu_writes_every_row(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "--preset", "smoke", "--device", "cuda", "--seeds", "0", "--out", str(out),
+                 "--quiet", "--no-report"]) == 0
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert rows and all(0 <= r["accuracy"] <= 1 for r in rows)
+    assert json.loads((out / "run.json").read_text())["cuda"]
