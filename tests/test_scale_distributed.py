@@ -102,6 +102,7 @@ def test_gather_is_identity_without_process_group():
     assert gather_with_grad(z) is z
 
 
+@pytest.mark.slow
 def test_two_process_run_from_the_cli_writes_every_row_once(tmp_path):
     """``monorobust run --devices 2`` on CPU: Fabric starts a second process (gloo DDP), both
     pretrain on halves of each global batch, only rank 0 evaluates and writes."""
