@@ -25,3 +25,18 @@ def test_probe_on_raw_pixels_learns_digits():
     acc = {r["scenario"]: r["accuracy"] for r in rows}
     assert acc["clean"] > 0.9
     assert acc["label_noise"] < acc["clean"]
+
+
+@pytest.mark.parametrize("optimizer, lr", [("adamw", 0.01), ("sgd", 0.05), ("lars", 0.4)])
+def test_probe_learns_digits_with_each_optimizer(optimizer, lr):
+    grid = GridConfig(scenarios={"clean": (0.0,)})
+    rows = robustness(lambda x: x.flatten(1), "digits", "pixels", grid,
+                      ProbeConfig(optimizer=optimizer, steps=300, lr=lr, batch_size=256), seeds=(0,))
+    assert rows[0]["accuracy"] > 0.9
+
+
+def test_unknown_probe_optimizer_is_refused_naming_the_known_ones():
+    from monorobust.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown optimizer 'adam'.*lars"):
+        ProbeConfig(optimizer="adam")

@@ -15,10 +15,13 @@ class ProbeConfig:
     """Optimiser steps (minibatches) of the probe's training."""
     batch_size: int = 1024
     """Minibatch size (the whole training set when it is smaller)."""
+    optimizer: str = "adamw"
+    """``adamw``, ``sgd`` (momentum 0.9) or ``lars`` (solo-learn's; the authors' CIFAR probe uses
+    it with lr 0.4, their ImageNet probe SGD with lr 1.5)."""
     lr: float = 1e-3
-    """AdamW learning rate (cosine decay to zero)."""
+    """Learning rate (cosine decay to zero)."""
     weight_decay: float = 0.0
-    """AdamW weight decay."""
+    """Weight decay."""
     select: str = "val"
     """How the probe's final weights are chosen: "val" keeps the step with the best accuracy on
     the validation split (whose labels carry the same noise as the training labels: only noisy
@@ -34,6 +37,9 @@ class ProbeConfig:
         for name in ("steps", "batch_size", "eval_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"probe.{name} must be >= 1")
+        from monorobust.train.optim import OPTIMIZERS
+
+        OPTIMIZERS.get(self.optimizer)          # an unknown name fails here, listing the known
         if self.lr <= 0 or self.weight_decay < 0:
             raise ConfigError("probe.lr must be > 0 and probe.weight_decay >= 0")
 

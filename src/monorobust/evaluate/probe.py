@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from monorobust.evaluate.config import ProbeConfig
+from monorobust.train.optim import OPTIMIZERS
 
 
 class Probe(NamedTuple):
@@ -65,7 +66,7 @@ def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
     # Initialise at zero: every class equally likely, no dependence on a random init.
     weight = torch.zeros(num_classes, d, device=dev, requires_grad=True)
     bias = torch.zeros(num_classes, device=dev, requires_grad=True)
-    opt = torch.optim.AdamW([weight, bias], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = OPTIMIZERS.get(cfg.optimizer)([weight, bias], cfg.lr, cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
     n = len(train_y)
     batch = min(cfg.batch_size, n)
