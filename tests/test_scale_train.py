@@ -109,6 +109,8 @@ def test_paper_presets_follow_the_protocol(preset):
     assert (p.augment.jitter_p, p.augment.grayscale_p, p.augment.blur_p) == (0.8, 0.2, 0.5)
     assert cfg.representations == ("cl", "ncl", "cl+sae")           # the paper's Figure 1
     assert (cfg.sae.width, cfg.sae.k) == (None, None)    # 2048 and 256 on the 2048-d projector
+    probe = (cfg.probe.optimizer, cfg.probe.lr, cfg.probe.select)      # the authors' probes
+    assert probe == (("sgd", 1.5, "last") if preset == "imagenet100" else ("lars", 0.4, "last"))
     if preset == "cifar100":
         assert (p.epochs, p.batch_size, p.lr) == (200, 256, 0.4)
     if preset == "imagenet100":
