@@ -70,10 +70,15 @@ def _rep_line(ctx: Context) -> str:
     return "; ".join(f"{ctx.labels[r]} = {r} ({kinds[ctx.mono[r]]})" for r in ctx.reps)
 
 
+_PROBE_SELECT = {"val": "step chosen on the validation split", "last": "last step kept"}
+
+
 def overview(ctx: Context, verdict_df: pd.DataFrame) -> Section:
     d = ctx.data
     cfg = d.config
-    what = (f"{cfg.data.name}, {cfg.pretrain.encoder} encoder, probe on {cfg.probe.features}"
+    what = (f"{cfg.data.name}, {cfg.pretrain.encoder} encoder, linear probe on "
+            f"{cfg.probe.features} features ({cfg.probe.optimizer} lr {cfg.probe.lr:g}, "
+            f"{cfg.probe.steps} steps, {_PROBE_SELECT[cfg.probe.select]})"
             if cfg is not None else "config.yaml not available")
     blocks: list[tuple[str, Any]] = [
         ("text", f"Run: {what}. Representations: {_rep_line(ctx)}. Seeds: "
