@@ -49,7 +49,7 @@ def test_smoke_run_writes_every_row_and_file(smoke_run):
     assert (summary["n"] == len(cfg.seeds)).all()
 
 
-def test_same_seed_gives_the_same_numbers_and_rerun_resumes(smoke_run, tmp_path):
+def test_same_seed_gives_the_same_numbers_and_rerun_resumes(smoke_run, tmp_path, capsys):
     out = tmp_path / "again"
     main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--seeds", "1"])
     first = {(r["representation"], r["scenario"], r["severity"]): r["accuracy"]
@@ -67,7 +67,8 @@ def test_same_seed_gives_the_same_numbers_and_rerun_resumes(smoke_run, tmp_path)
     assert (out / "results.jsonl").read_text() == before          # nothing recomputed or doubled
     # A setting that changes the numbers is refused before any work.
     assert main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--seeds", "1",
-                 "--set", "probe.lr=0.5"]) == 2
+                 "--set", "probe.lr=0.5", "--set", "pretrain.epochs=4"]) == 2
+    assert "(differs in: pretrain.epochs, probe.lr)" in capsys.readouterr().err
     assert (out / "results.jsonl").read_text() == before
     # Narrowing (or extending) seeds and representations continues the run; config.yaml keeps
     # the union, which the report reads.

@@ -92,14 +92,29 @@ def claim_out_dir(out: Path, cfg: RunConfig) -> RunConfig:
         return cfg
     try:
         then = load_config(str(previous))
-    except ConfigError:
-        then = None
-    if then is None or _comparable(then) != _comparable(cfg):
-        raise ConfigError(f"{out} holds a run with a different config; pass a new --out, or "
-                          "delete the folder to start over")
+    except ConfigError as err:
+        raise ConfigError(f"{out}/config.yaml is not a config this version reads ({err}); pass a "
+                          "new --out, or delete the folder to start over") from None
+    changed = _differing_keys(_comparable(then), _comparable(cfg))
+    if changed:
+        raise ConfigError(f"{out} holds a run with a different config (differs in: "
+                          f"{', '.join(changed)}); pass a new --out, or delete the folder to "
+                          "start over")
     union = {key: tuple(dict.fromkeys(getattr(then, key) + getattr(cfg, key)))
              for key in _EXTENDABLE_KEYS}
     return dataclasses.replace(cfg, **union)
+
+
+def _differing_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts."""
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            keys += _differing_keys(x, y, f"{prefix}{key}.")
+        elif x != y:
+            keys.append(prefix + key)
+    return keys
 
 
 def _comparable(cfg: RunConfig) -> dict:
