@@ -117,6 +117,8 @@ def test_paper_presets_follow_the_protocol(preset):
         assert (p.epochs, p.batch_size, cfg.data.image_size) == (100, 128, 224)
 
 
+@pytest.mark.skipif(not any(map(__import__("shutil").which, ("g++", "clang++", "c++"))),
+                    reason="torch.compile's CPU backend needs a C++ compiler")
 def test_compiled_model_trains_like_the_eager_one_and_resumes_either_way(tmp_path, digits_images):
     """``pretrain.compile`` (inductor, CPU here): same losses, same checkpoint keys, and a
     compiled run killed in its second epoch resumes uncompiled (a speed-only change)."""
