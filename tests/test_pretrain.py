@@ -59,3 +59,13 @@ def test_augmentations_keep_shape_range_and_follow_the_generator():
     c = simclr_augment(x, cfg, torch.Generator().manual_seed(1))
     assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_hue_rotation_keeps_luma_and_is_the_identity_at_zero():
+    from monorobust.train.augment import _gray, _rotate_hue
+
+    x = torch.rand(16, 3, 8, 8)
+    angle = torch.rand(16) * 6.28
+    assert torch.allclose(_rotate_hue(x, torch.zeros(16)), x, atol=1e-6)
+    assert torch.allclose(_gray(_rotate_hue(x, angle)), _gray(x), atol=1e-6)
+    assert not torch.allclose(_rotate_hue(x, angle), x, atol=1e-2)       # chroma did move

@@ -12,6 +12,7 @@ space), random grayscale, Gaussian blur (sigma 0.1-2, kernel ~10% of the image s
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -76,22 +77,32 @@ def random_resized_crop(x: torch.Tensor, scale: tuple[float, float], flip_p: flo
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
+_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+
+
+@functools.cache
+def _constants(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+    """Luma weights, RGB->YIQ and its inverse on ``device``: built once per device, so that no
+    step copies from the host or waits for it (``linalg.inv`` on a GPU checks its result there)."""
+    to_yiq = torch.tensor(_TO_YIQ, dtype=torch.float64)
+    return tuple(t.to(device, dtype) for t in
+                 (torch.tensor(_LUMA).view(1, 3, 1, 1), to_yiq, torch.linalg.inv(to_yiq)))
+
+
 def _gray(x: torch.Tensor) -> torch.Tensor:
     if x.shape[1] == 1:
         return x
-    w = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
+    return (x * _constants(x.device, x.dtype)[0]).sum(1, keepdim=True)
 
 
 def _rotate_hue(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     """Rotate the chroma of RGB images (N, 3, H, W) by ``angle`` radians in YIQ space."""
-    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-                          device=x.device, dtype=x.dtype)
+    _, to_yiq, from_yiq = _constants(x.device, x.dtype)
     yiq = torch.einsum("ij,njhw->nihw", to_yiq, x)
     c, s = angle.cos().view(-1, 1, 1), angle.sin().view(-1, 1, 1)
     i, q = yiq[:, 1], yiq[:, 2]
     yiq = torch.stack([yiq[:, 0], c * i - s * q, s * i + c * q], dim=1)
-    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(to_yiq), yiq)
+    return torch.einsum("ij,njhw->nihw", from_yiq, yiq)
 
 
 def color_jitter(x: torch.Tensor, strength: tuple[float, float, float, float], p: float,
