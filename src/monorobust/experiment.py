@@ -131,17 +131,24 @@ def _pending(cfg: RunConfig, done: set[tuple], metrics_done: set[tuple], seed: i
             or any((rep, s, sev, seed) not in done for s, sev in points)]
 
 
+def open_run_dir(cfg: RunConfig):
+    """Claim ``cfg.out`` (``claim_out_dir``), start the processes, record config.yaml (rank 0);
+    the launched Fabric."""
+    recorded = claim_out_dir(Path(cfg.out), cfg)
+    fabric = make_fabric(cfg)
+    if fabric.global_rank == 0:
+        atomic_write_text(Path(cfg.out) / "config.yaml", dump_yaml(recorded))
+    return fabric
+
+
 def run(cfg: RunConfig, progress: bool = True) -> RunResult:
     """Run the whole grid of ``cfg`` into ``cfg.out``; returns the summary table."""
     started = time.perf_counter()
     out = Path(cfg.out)
     splits = prepare_data(cfg)                       # validation of data before any work
     check_grid(cfg.grid, splits)
-    recorded = claim_out_dir(out, cfg)
-    fabric = make_fabric(cfg)
+    fabric = open_run_dir(cfg)
     is_main = fabric.global_rank == 0
-    if is_main:
-        atomic_write_text(out / "config.yaml", dump_yaml(recorded))
     throughput: dict[str, float] = {}
     for seed in cfg.seeds:
         done = store.done_keys(read_jsonl(out / store.RESULTS))

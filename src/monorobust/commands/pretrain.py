@@ -19,17 +19,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from monorobust.config import dump_yaml
-    from monorobust.experiment import claim_out_dir, make_fabric, prepare_data
-    from monorobust.io import atomic_write_text
+    from monorobust.experiment import open_run_dir, prepare_data
     from monorobust.train import pretrain
 
     cfg = config_from_args(args)
     splits = prepare_data(cfg)
-    recorded = claim_out_dir(Path(cfg.out), cfg)
-    fabric = make_fabric(cfg)
-    if fabric.global_rank == 0:
-        atomic_write_text(Path(cfg.out) / "config.yaml", dump_yaml(recorded))
+    fabric = open_run_dir(cfg)
     for seed in cfg.seeds:
         folder = Path(cfg.out) / "checkpoints" / f"{args.objective}-seed{seed}"
         result = pretrain(splits.train.images, cfg.pretrain, args.objective, seed, folder,

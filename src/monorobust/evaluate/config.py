@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from monorobust.errors import ConfigError
+from monorobust.train.optim import OPTIMIZERS
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,6 @@ class ProbeConfig:
         for name in ("steps", "batch_size", "eval_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"probe.{name} must be >= 1")
-        from monorobust.train.optim import OPTIMIZERS
-
         OPTIMIZERS.get(self.optimizer)          # an unknown name fails here, listing the known
         if self.lr <= 0 or self.weight_decay < 0:
             raise ConfigError("probe.lr must be > 0 and probe.weight_decay >= 0")

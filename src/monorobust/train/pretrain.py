@@ -129,7 +129,8 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
     fmodel, foptimizer = fabric.setup(torch.compile(model) if cfg.compile else model, optimizer)
     gather = gather_with_grad if world > 1 else None
     source = make_source(images, device, world, rank, cfg.batch_size, cfg.loader_workers)
-    started, steps_done, epochs_run = time.perf_counter(), 0, 0
+    per_epoch = steps_per_epoch * cfg.batch_size * world         # images, all processes
+    started, steps_done = time.perf_counter(), 0
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"pretrain {objective} seed {seed}",
                disable=not progress or rank != 0, initial=start_epoch, total=cfg.epochs)
     for epoch in bar:
@@ -151,15 +152,14 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
                 raise InterruptedError(f"stopped after {steps_done} steps (requested)")
         # float() waits for the device, so the epoch's time below is the real one.
         losses.append(float(fabric.all_reduce(total, reduce_op="mean")) / steps_per_epoch)
-        per_epoch = steps_per_epoch * cfg.batch_size * world
         bar.set_postfix(loss=f"{losses[-1]:.4f}",
                         img_s=f"{per_epoch / (time.perf_counter() - epoch_started):.0f}")
         if rank == 0:
             _save(out_dir, epoch + 1, model, optimizer, scheduler, cfg, objective, seed, losses)
         fabric.barrier()
-        epochs_run += 1
     seconds = time.perf_counter() - started
-    rate = epochs_run * steps_per_epoch * cfg.batch_size * world / seconds if epochs_run else None
+    epochs_run = cfg.epochs - start_epoch
+    rate = epochs_run * per_epoch / seconds if epochs_run else None
     return PretrainResult(model, losses, seconds, rate)
 
 
