@@ -129,8 +129,11 @@ def run_one(cfg: ClassifyConfig, data: TextDataset, splits: Any, encoder: nn.Mod
 
 
 def prepare(cfg: ClassifyConfig) -> dict[str, tuple[TextDataset, Any]]:
-    """Load the corpora, split them, and check every k and rate: all before any training."""
-    check_model_source(cfg.model)
+    """Load the corpora, split them, and check every k and rate, then the model source: all before any training.
+
+    The model is checked last because none of the data checks needs it (they run, and are tested,
+    where the model package is not installed).
+    """
     prepared = {}
     for name in cfg.datasets:
         data = load_text_dataset(name)
@@ -145,6 +148,7 @@ def prepare(cfg: ClassifyConfig) -> dict[str, tuple[TextDataset, Any]]:
         for rate in cfg.noise:
             check_label_noise_rate(rate, C)
         prepared[name] = (data, splits)
+    check_model_source(cfg.model)
     return prepared
 
 
