@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -11,7 +14,8 @@ from torch import nn
 pytest.importorskip("peft")
 transformers = pytest.importorskip("transformers")
 
-from peft import LoraConfig, get_peft_model  # noqa: E402
+from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model  # noqa: E402
+from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING  # noqa: E402
 
 from monorobust.adapters import (MonoLoraConfig, MonoLoraLinear, MonoLoraMergeError,  # noqa: E402
                                  adapter_sparsity, load_adapter, save_adapter, sparsity_meter)
@@ -104,6 +108,66 @@ def test_save_then_load_reproduces_outputs(position: str, tmp_path) -> None:
     assert first_adapted(loaded).relu_position["default"] == position
     torch.testing.assert_close(loaded(TOKENS).logits, expected)
     assert MonoLoraConfig.from_pretrained(str(tmp_path / "adapter")).relu_position == position
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+def test_peft_from_pretrained_rebuilds_monolora(position: str, tmp_path) -> None:
+    base = tiny_llama()
+    model = mono(base, position)
+    randomise_adapters(model)
+    expected = model(TOKENS).logits
+    model.save_pretrained(str(tmp_path))                     # PEFT's own save, not save_adapter
+    assert json.loads((tmp_path / "adapter_config.json").read_text())["peft_type"] == "MONOLORA"
+    loaded = PeftModel.from_pretrained(copy.deepcopy(base), str(tmp_path)).eval()
+    assert isinstance(loaded.peft_config["default"], MonoLoraConfig)
+    assert first_adapted(loaded).relu_position["default"] == position
+    torch.testing.assert_close(loaded(TOKENS).logits, expected)
+    # The same weights read as a plain LoRA (what PEFT did before) give other outputs.
+    plain = PeftModel.from_pretrained(copy.deepcopy(base), str(tmp_path), config=LoraConfig(
+        r=4, lora_alpha=12, target_modules=["q_proj", "v_proj"])).eval()
+    assert not torch.allclose(plain(TOKENS).logits, expected, atol=1e-3)
+    # transformers' own adapter loading goes through the same registry.
+    hf = copy.deepcopy(base)
+    hf.load_adapter(str(tmp_path))
+    torch.testing.assert_close(hf(TOKENS).logits, expected)
+
+
+def test_peft_without_monorobust_refuses_a_monolora_folder(tmp_path, monkeypatch) -> None:
+    model = mono(tiny_llama(), "code")
+    model.save_pretrained(str(tmp_path))
+    monkeypatch.delitem(PEFT_TYPE_TO_CONFIG_MAPPING, "MONOLORA")   # as PEFT is without the import
+    with pytest.raises(KeyError, match="MONOLORA"):
+        PeftModel.from_pretrained(tiny_llama(), str(tmp_path))
+    with pytest.raises(KeyError, match="MONOLORA"):
+        PeftConfig.from_pretrained(str(tmp_path))
+
+
+def test_plain_lora_through_monolora_config_is_saved_as_lora() -> None:
+    assert MonoLoraConfig(relu_position=None).to_dict()["peft_type"] == "LORA"
+
+
+def test_folder_saved_with_peft_type_lora_loads_with_load_adapter(tmp_path) -> None:
+    # adapter_config.json as written before MonoLoRA had its own peft_type: "LORA" + relu_position.
+    base = tiny_llama()
+    model = mono(base, "output")
+    randomise_adapters(model)
+    expected = model(TOKENS).logits
+    model.save_pretrained(str(tmp_path))
+    raw = json.loads((tmp_path / "adapter_config.json").read_text())
+    (tmp_path / "adapter_config.json").write_text(json.dumps({**raw, "peft_type": "LORA"}))
+    torch.testing.assert_close(load_adapter(copy.deepcopy(base), tmp_path).eval()(TOKENS).logits, expected)
+
+
+def test_importing_the_package_registers_with_peft_imported_later() -> None:
+    # A fresh interpreter: the import hook must fire after PEFT is imported, and the package import
+    # itself must not import PEFT or torch (monorobust --help stays fast).
+    code = ("import sys, monorobust.adapters\n"
+            "assert 'peft' not in sys.modules and 'torch' not in sys.modules\n"
+            "from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING as M\n"
+            "print(M['MONOLORA'].__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "MonoLoraConfig"
 
 
 @pytest.mark.parametrize("position", POSITIONS)

@@ -21,6 +21,10 @@ A non-linear adapter has no weight ``Delta W`` with ``Delta W x == s B relu(A x)
 This is not a fork of PEFT: it is a ``LoraVariant`` (PEFT's own extension point for DoRA and
 friends), a ``lora.Linear`` subclass that declares it, and a ``LoraConfig`` subclass that maps
 ``nn.Linear`` (and transformers' ``Conv1D``) to that subclass through PEFT's custom-module hook.
+
+Saved adapters say ``"peft_type": "MONOLORA"`` (see ``MonoLoraConfig.to_dict``); importing this module
+(or ``monorobust.adapters``) registers that name with PEFT, so ``PeftModel.from_pretrained`` rebuilds
+MonoLoRA, while PEFT without monorobust refuses the folder instead of loading a linear LoRA.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from torch import nn
 
 ReluPosition = Literal["code", "output"]
 RELU_POSITIONS: tuple[str, ...] = ("code", "output")
+MONOLORA_PEFT_TYPE = "MONOLORA"
+"""``peft_type`` in a saved MonoLoRA ``adapter_config.json``; in memory the config is a LoRA (``LORA``)."""
 
 
 class MonoLoraMergeError(RuntimeError):
@@ -77,12 +83,38 @@ class MonoLoraConfig(LoraConfig):
             raise ValueError("MonoLoRA cannot be combined with use_dora=True; drop one of them")
         self._register_custom_module(_layer_mapping())
 
+    def to_dict(self) -> dict[str, Any]:
+        # The saved form names peft_type "MONOLORA", not "LORA". PEFT picks the config class of a
+        # folder by peft_type, and for "LORA" it drops keys LoraConfig does not know (relu_position)
+        # with only a warning: a silent linear adapter. No PEFT knows "MONOLORA" by itself, so plain
+        # PEFT (without monorobust imported, or an old version) stops with KeyError: 'MONOLORA';
+        # register_with_peft maps the name to this class. In memory peft_type stays LORA (set by
+        # LoraConfig.__post_init__), so PEFT's LoraModel, "lora_" prefix and state-dict code run as for
+        # LoRA. relu_position=None is plain LoRA and is saved as such.
+        d = super().to_dict()
+        if self.relu_position is not None:
+            d["peft_type"] = MONOLORA_PEFT_TYPE
+        return d
+
     @classmethod
     def from_peft_type(cls, **kwargs: Any) -> "MonoLoraConfig":
-        # PeftConfig.from_peft_type dispatches on peft_type ("LORA") and would build a plain
-        # LoraConfig that silently drops relu_position: build this class instead.
+        # PeftConfig.from_peft_type dispatches on peft_type and, for a folder saved as "LORA" (before
+        # MonoLoRA had its own peft_type), would build a LoraConfig that drops relu_position.
         kwargs.pop("peft_type", None)
         return cls(**kwargs)
+
+
+def register_with_peft() -> None:
+    """Let PEFT's loaders read ``peft_type: "MONOLORA"`` as ``MonoLoraConfig`` (idempotent).
+
+    ``PeftModel.from_pretrained``, ``PeftModel.load_adapter``, ``PeftConfig.from_pretrained`` and
+    transformers' ``model.load_adapter`` all look the config class up in ``PEFT_TYPE_TO_CONFIG_MAPPING``.
+    Only that table gets an entry: ``peft.utils.register_peft_method`` would need a new member of the
+    closed ``PeftType`` enum and its own tuner class and prefix, whereas MonoLoRA runs on LoRA's.
+    """
+    from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
+
+    PEFT_TYPE_TO_CONFIG_MAPPING[MONOLORA_PEFT_TYPE] = MonoLoraConfig  # type: ignore[index]
 
 
 def _layer_mapping() -> dict[type[nn.Module], type[nn.Module]]:
@@ -172,3 +204,6 @@ class MonoLoraLinear(LoraLinear):
         if self.is_mono(adapter):
             raise _merge_refused()
         return super().get_delta_weight(adapter)
+
+
+register_with_peft()

@@ -1,9 +1,10 @@
 """Save and load LoRA / MonoLoRA adapters as safetensors plus ``adapter_config.json``.
 
 Loading never executes code: only ``adapter_model.safetensors`` is accepted (a pickled
-``adapter_model.bin`` is refused). A MonoLoRA adapter's config records ``relu_position``; plain
-PEFT would drop that key with a warning and load a *linear* LoRA, so load MonoLoRA adapters with
-``load_adapter`` here (or pass ``config=MonoLoraConfig.from_pretrained(path)`` to PEFT).
+``adapter_model.bin`` is refused). A MonoLoRA adapter's config records ``relu_position`` and
+``"peft_type": "MONOLORA"``, which ``PeftModel.from_pretrained`` reads once ``monorobust.adapters`` is
+imported (and refuses otherwise). ``load_adapter`` also reads folders written before that, with
+``"peft_type": "LORA"`` and a ``relu_position``, which plain PEFT would load as a *linear* LoRA.
 """
 
 from __future__ import annotations
