@@ -186,10 +186,14 @@ def _set(tree: dict, dotted: str, value: Any) -> None:
 
 def load_config(preset: str = "quick", overrides: dict[str, Any] | None = None) -> RunConfig:
     """The preset's values with ``overrides`` (dotted keys, e.g. ``"data.data_dir"``) applied."""
+    path = preset_path(preset)
     try:
-        tree = yaml.safe_load(preset_path(preset).read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"preset {preset!r} is not valid YAML: {err}") from None
+        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as err:   # binary or damaged files too
+        raise ConfigError(f"{path} is not valid YAML ({err}); fix or delete it") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path} must hold a mapping of config keys, not a "
+                          f"{type(tree).__name__}; fix or delete it")
     tree.pop("preset", None)
     for key, value in (overrides or {}).items():
         if value is not None:

@@ -3,6 +3,10 @@
 Nothing is ever half-written: every file is written to a temporary sibling, flushed, fsynced and
 renamed over the target (``os.replace`` is atomic on POSIX and Windows). Appending a row rewrites
 the whole file the same way, so a reader or a crash never sees a partial line.
+
+Files are still damaged by other means (a copy cut short, a disk error, an editor): reading a
+JSON-lines file drops a damaged last line with a warning, and refuses damage anywhere else with
+a ``ConfigError`` naming the line (``read_jsonl``).
 """
 
 from __future__ import annotations
@@ -11,10 +15,13 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from monorobust.errors import ConfigError
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -49,20 +56,71 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+class IntegrityWarning(UserWarning):
+    """A damaged file (or part of one) was skipped; the work it held will be redone."""
+
+
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """All rows of a JSON-lines file (an empty list when it does not exist)."""
+    """All rows of a JSON-lines file (an empty list when it does not exist).
+
+    A damaged last line is what an interrupted append leaves behind: it is dropped with an
+    ``IntegrityWarning`` (its rows are missing, so a rerun recomputes them). A damaged line
+    anywhere else means the file was edited or corrupted: a ``ConfigError`` naming the line.
+    """
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows, damaged_tail = _parse_rows(path.read_bytes(), path)
+    if damaged_tail is not None:
+        warnings.warn(f"{path} line {damaged_tail} is truncated or damaged (an interrupted "
+                      "write?); dropped, a rerun recomputes its row", IntegrityWarning,
+                      stacklevel=2)
+    return rows
+
+
+def _parse_rows(data: bytes, path: Path) -> tuple[list[dict[str, Any]], int | None]:
+    """``(rows, line number of a damaged last line or None)``; blank lines are skipped."""
+    lines = [(n, line) for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
+    rows = []
+    for i, (n, line) in enumerate(lines):
+        row = _parse_row(line)
+        if row is not None:
+            rows.append(row)
+        elif i == len(lines) - 1:
+            return rows, n
+        else:
+            raise ConfigError(f"{path} line {n} is not a JSON object (damaged file); delete that "
+                              "line, or the whole file to recompute every row, and rerun")
+    return rows, None
+
+
+def _parse_row(line: bytes) -> dict[str, Any] | None:
+    """The JSON object on ``line``, or None when it is not one (bad UTF-8, bad JSON, not a dict)."""
+    try:
+        row = json.loads(line)
+    except ValueError:              # JSONDecodeError and UnicodeDecodeError alike
+        return None
+    return row if isinstance(row, dict) else None
 
 
 def append_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     """Append rows atomically: readers see all of them or none."""
     path = Path(path)
-    old = path.read_bytes() if path.exists() else b""
+    old = _intact_bytes(path.read_bytes()) if path.exists() else b""
     new = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode("utf-8")
     atomic_write_bytes(path, old + new)
+
+
+def _intact_bytes(data: bytes) -> bytes:
+    """``data`` without a damaged last line, ending in a newline (or empty).
+
+    ``read_jsonl`` already reported and dropped that line; appending after it would glue the new
+    row onto it and turn it into damage in the middle of the file.
+    """
+    body, _, last = data.rstrip(b"\n").rpartition(b"\n")
+    if last.strip() and _parse_row(last) is None:
+        return body + b"\n" if body else b""
+    return data if not data or data.endswith(b"\n") else data + b"\n"
 
 
 @contextmanager

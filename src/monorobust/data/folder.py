@@ -17,6 +17,8 @@ a reduced scale: several times faster on large photos), then the centre S x S sq
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,8 +46,12 @@ def decode_image(path: str | Path, size: int) -> torch.Tensor:
             left, top = (img.width - size) // 2, (img.height - size) // 2
             img = img.crop((left, top, left + size, top + size))
             array = np.asarray(img, dtype=np.uint8).copy()
-    except (OSError, UnidentifiedImageError, ValueError) as err:
-        raise ConfigError(f"cannot decode image {path} ({err}); remove or replace the file") from None
+    # PIL reports damaged files in many ways: OSError ("image file is truncated"), SyntaxError
+    # and struct.error from its parsers, zlib.error from PNG data, EOFError, a decompression bomb.
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError, struct.error,
+            zlib.error, Image.DecompressionBombError) as err:
+        raise ConfigError(f"cannot decode image {path} ({err.__class__.__name__}: {err}); "
+                          "remove or replace the file") from None
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 

@@ -1,17 +1,20 @@
 """Fit-once SAEs for the ``cl+sae`` representation: train, or reload the cached checkpoint.
 
 The checkpoint under ``workdir`` records the SAE config and a fingerprint of the training
-features; a rerun with the same config and features reloads it instead of retraining.
+features; a rerun with the same config and features reloads it instead of retraining. A damaged
+checkpoint (truncated, altered: see ``train.checkpoint``) is reported and retrained over.
 """
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from monorobust.io import IntegrityWarning
 from monorobust.sae.config import SAEConfig
 from monorobust.sae.train import latent_map, load_sae, save_sae, train_sae
 
@@ -28,10 +31,17 @@ def fingerprint(features: torch.Tensor) -> str:
 
 def fit_cached(train_raw: torch.Tensor, cfg: SAEConfig, seed: int, workdir: str | Path):
     """The latent map of an SAE trained on ``train_raw`` (N, d); cached in ``workdir``."""
+    from monorobust.train.checkpoint import DamagedCheckpoint   # lazily, as sae.train does
+
     path = Path(workdir) / CHECKPOINT
     fp = fingerprint(train_raw)
     if path.exists():
-        model, _, meta = load_sae(path)
+        try:
+            model, _, meta = load_sae(path)
+        except DamagedCheckpoint as err:
+            warnings.warn(f"SAE checkpoint {path} is damaged ({err.problem}); retraining it",
+                          IntegrityWarning, stacklevel=2)
+            meta = {}
         if meta.get("data_sha1") == fp and meta.get("config") == asdict(cfg) and meta.get("seed") == seed:
             return latent_map(model, cfg)
     result = train_sae(train_raw, cfg, seed)

@@ -21,6 +21,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from monorobust.errors import ConfigError
+
 
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     """The permutation (n,) of epoch ``epoch``: the same on every process and after a resume."""
@@ -89,8 +91,22 @@ class Streaming:
     def batches(self, order: torch.Tensor, steps: int, world: int, rank: int,
                 batch_size: int) -> Iterator[torch.Tensor]:
         self.sampler.order, self.sampler.steps = order, steps
-        for batch in self.loader:
-            yield batch.to(self.device, non_blocking=True)
+        try:
+            for batch in self.loader:
+                yield batch.to(self.device, non_blocking=True)
+        except ConfigError as err:           # e.g. a worker met an image it cannot decode
+            raise ConfigError(worker_error_line(str(err))) from None
+
+
+def worker_error_line(message: str) -> str:
+    """The original one-line message of a ConfigError a DataLoader worker raised.
+
+    DataLoader re-raises a worker's exception with the worker's whole traceback as its message;
+    the user should see the error line alone, as for any other ConfigError.
+    """
+    prefix = f"{ConfigError.__module__}.{ConfigError.__name__}: "
+    lines = [line for line in message.splitlines() if line.startswith(prefix)]
+    return lines[-1].removeprefix(prefix) if lines else message
 
 
 def make_source(images, device: torch.device, world: int, rank: int, batch_size: int,

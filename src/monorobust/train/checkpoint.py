@@ -4,27 +4,51 @@ A checkpoint holds tensors (model, optimiser and scheduler state) and a JSON doc
 config, optimiser hyper-parameters) in the safetensors header, written atomically, plus a
 human-readable ``.json`` sidecar. Loading parses the header and reads raw tensors: no pickle, so
 loading a checkpoint never executes code.
+
+Integrity: the JSON document carries ``tensors_sha256``, a SHA-256 over every tensor's name,
+dtype, shape and bytes (``tensor_checksum``), checked on load. A file that is truncated, not a
+safetensors file, or whose tensors changed after writing raises ``DamagedCheckpoint`` (a
+``ConfigError`` naming the file and the damage). Checkpoints written before the checksum
+existed carry none; they load unchecked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from monorobust.io import atomic_write_bytes, atomic_write_text
+from monorobust.errors import ConfigError
+from monorobust.io import IntegrityWarning, atomic_write_bytes, atomic_write_text
 
 _KEY = "monorobust"
+_CHECKSUM = "tensors_sha256"
 
 
 class Checkpoint(NamedTuple):
     tensors: dict[str, torch.Tensor]
     meta: dict[str, Any]
+
+
+class DamagedCheckpoint(ConfigError):
+    """A checkpoint file that cannot be trusted: truncated, not safetensors, or altered.
+
+    Its own type so that resuming can skip damaged files without hiding other errors.
+    """
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        super().__init__(f"checkpoint {path} is damaged: {problem}; delete it (a run resumes "
+                         "from the checkpoint before it, or starts over)")
+        self.path = Path(path)
+        self.problem = problem
 
 
 def flatten_state(state: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
@@ -53,34 +77,113 @@ def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return skeleton
 
 
+def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 hex digest of each tensor's name, dtype, shape and raw bytes, in sorted key order.
+
+    The bytes are hashed in place (a uint8 view, no copy), so it costs one pass over the data.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
+        # reshape(-1): view(uint8) needs at least one dimension; works for bf16 and fp8 too.
+        digest.update(t.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
 def save_checkpoint(path: str | Path, states: dict[str, Any], meta: dict[str, Any]) -> None:
     """Write ``states`` (name -> state dict, e.g. model/optimizer/scheduler) and ``meta``."""
     tensors: dict[str, torch.Tensor] = {}
     skeletons = {name: flatten_state(s, name, tensors) for name, s in states.items()}
-    doc = dict(meta, states=skeletons)
     # safetensors refuses tensors that share memory; contiguous copies above avoid it.
     tensors = {k: v.clone() for k, v in tensors.items()}
+    checksum = tensor_checksum(tensors)
+    doc = dict(meta, states=skeletons, **{_CHECKSUM: checksum})
     atomic_write_bytes(path, st_save(tensors, metadata={_KEY: json.dumps(doc)}))
-    atomic_write_text(Path(path).with_suffix(".json"), json.dumps(meta, indent=2, default=str) + "\n")
+    sidecar = dict(meta, **{_CHECKSUM: checksum})
+    atomic_write_text(Path(path).with_suffix(".json"),
+                      json.dumps(sidecar, indent=2, default=str) + "\n")
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(states, meta)`` from a file written by ``save_checkpoint``; never unpickles."""
-    raw = Path(path).read_bytes()
-    header_len = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8:8 + header_len])
-    doc = json.loads(header["__metadata__"][_KEY])
-    tensors = st_load(raw)
-    states = {name: unflatten_state(s, tensors) for name, s in doc.pop("states").items()}
+    """``(states, meta)`` from a file written by ``save_checkpoint``; never unpickles.
+
+    Raises ``DamagedCheckpoint`` (a ``ConfigError``) when the file is unreadable, truncated, not
+    safetensors, lacks monorobust metadata, or its tensors fail the checksum.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise DamagedCheckpoint(path, f"cannot be read ({err.strerror or err})") from None
+    try:
+        # safetensors checks the header and that the tensors cover the rest of the file exactly.
+        tensors = st_load(raw)
+    except SafetensorError as err:
+        raise DamagedCheckpoint(path, f"truncated / not a safetensors file ({err})") from None
+    doc = _document(raw, path)
+    expected = doc.pop(_CHECKSUM, None)            # None: written before checksums existed
+    if expected is not None and tensor_checksum(tensors) != expected:
+        raise DamagedCheckpoint(path, "checksum mismatch (its tensors changed after it was "
+                                      "written)")
+    try:
+        states = {name: unflatten_state(s, tensors) for name, s in doc.pop("states").items()}
+    except (KeyError, AttributeError, TypeError, ValueError) as err:
+        raise DamagedCheckpoint(path, f"bad header: unreadable state layout ({err!r})") from None
     return states, doc
+
+
+def _document(raw: bytes, path: str | Path) -> dict[str, Any]:
+    """The monorobust JSON document in the header of a safetensors file ``raw`` already parsed."""
+    header_len = int.from_bytes(raw[:8], "little")
+    metadata = json.loads(raw[8:8 + header_len]).get("__metadata__") or {}
+    if _KEY not in metadata:
+        raise DamagedCheckpoint(path, "bad header: no monorobust metadata (not a checkpoint "
+                                      "this package wrote)")
+    try:
+        doc = json.loads(metadata[_KEY])
+    except ValueError as err:
+        raise DamagedCheckpoint(path, f"bad header: its metadata is not JSON ({err})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("states"), dict):
+        raise DamagedCheckpoint(path, "bad header: its metadata lacks the state layout")
+    return doc
 
 
 def checkpoint_path(folder: str | Path, epoch: int) -> Path:
     return Path(folder) / f"epoch-{epoch:04d}.safetensors"
 
 
+def epoch_checkpoints(folder: str | Path) -> list[Path]:
+    """The ``epoch-XXXX.safetensors`` files in ``folder``, oldest epoch first."""
+    found = [p for p in Path(folder).glob("epoch-*.safetensors")
+             if re.fullmatch(r"epoch-\d{4,}\.safetensors", p.name)]
+    return sorted(found, key=checkpoint_epoch)      # by number: epoch-10000 after epoch-9999
+
+
+def checkpoint_epoch(path: str | Path) -> int:
+    """The epoch number in a checkpoint's file name."""
+    return int(Path(path).stem.removeprefix("epoch-"))
+
+
 def latest_checkpoint(folder: str | Path) -> Path | None:
     """The checkpoint with the highest epoch number in ``folder`` (None if there is none)."""
-    found = sorted(p for p in Path(folder).glob("epoch-*.safetensors")
-                   if re.fullmatch(r"epoch-\d{4,}\.safetensors", p.name))
+    found = epoch_checkpoints(folder)
     return found[-1] if found else None
+
+
+def load_latest_intact(folder: str | Path) -> tuple[Path, dict[str, Any], dict[str, Any]] | None:
+    """``(path, states, meta)`` of the newest checkpoint in ``folder`` that loads and verifies.
+
+    Damaged newer ones are skipped with one ``IntegrityWarning`` each (the run then recomputes
+    their epochs); None, with a warning if any file was there, when no checkpoint is intact.
+    """
+    found = epoch_checkpoints(folder)
+    for path in reversed(found):
+        try:
+            return (path, *load_checkpoint(path))
+        except DamagedCheckpoint as err:
+            warnings.warn(f"checkpoint {path} is damaged ({err.problem}); skipping it, "
+                          "falling back to the one before", IntegrityWarning, stacklevel=2)
+    if found:
+        warnings.warn(f"no intact checkpoint in {folder}; starting over from epoch 0",
+                      IntegrityWarning, stacklevel=2)
+    return None

@@ -23,7 +23,8 @@ from monorobust.models import ContrastiveModel, build_encoder, projector
 from monorobust.objectives import activity_penalty, embed, nt_xent
 from monorobust.train.augment import simclr_augment
 from monorobust.train.batches import augment_generator, epoch_order, make_source
-from monorobust.train.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
+from monorobust.train.checkpoint import (checkpoint_epoch, checkpoint_path, epoch_checkpoints,
+                                         load_checkpoint, load_latest_intact, save_checkpoint)
 from monorobust.train.config import PretrainConfig
 from monorobust.train.distributed import gather_with_grad
 from monorobust.train.optim import OPTIMIZERS, warmup_cosine
@@ -169,12 +170,16 @@ _RESUMABLE_CHANGES = {"keep_checkpoints", "loader_workers", "compile"}
 
 def _resume(out_dir: Path, model, optimizer, scheduler, cfg: PretrainConfig, objective: str,
             seed: int) -> tuple[int, list[float]]:
-    """Load the last checkpoint in ``out_dir`` into the objects; ``(next epoch, losses)``."""
+    """Load the last intact checkpoint in ``out_dir`` into the objects; ``(next epoch, losses)``.
+
+    Damaged newer checkpoints are skipped with a warning (``load_latest_intact``); their epochs
+    are run again, and give the same numbers, since every epoch's randomness is seeded.
+    """
     from dataclasses import asdict
 
-    if (last := latest_checkpoint(out_dir)) is None:
+    if (found := load_latest_intact(out_dir)) is None:
         return 0, []
-    states, meta = load_checkpoint(last)
+    _, states, meta = found
     now = json.loads(json.dumps(asdict(cfg)))
     then = {**json.loads(json.dumps(asdict(PretrainConfig()))), **meta["config"]}   # older files
     changed = sorted(k for k in set(now) | set(then)
@@ -196,9 +201,14 @@ def _save(out_dir: Path, epoch: int, model, optimizer, scheduler, cfg: PretrainC
             "losses": losses, "config": json.loads(json.dumps(asdict(cfg)))}
     states = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
               "scheduler": scheduler.state_dict()}
-    save_checkpoint(checkpoint_path(out_dir, epoch), states, meta)
-    old = sorted(out_dir.glob("epoch-*.safetensors"))[:-cfg.keep_checkpoints]
-    for p in old:
+    path = checkpoint_path(out_dir, epoch)
+    save_checkpoint(path, states, meta)
+    found = epoch_checkpoints(out_dir)
+    # Files of later epochs can only be damaged ones this run fell back from: drop them, so
+    # that resuming never meets them again and they do not count among the kept ones.
+    newer = [p for p in found if checkpoint_epoch(p) > epoch]
+    older = [p for p in found if checkpoint_epoch(p) <= epoch][:-cfg.keep_checkpoints]
+    for p in newer + older:
         p.unlink(missing_ok=True)
         p.with_suffix(".json").unlink(missing_ok=True)
 
