@@ -96,7 +96,7 @@ def _bad(**change):
 @pytest.mark.parametrize("change, message", [
     ({"train_features": torch.full((40, 6), float("nan"))}, "NaN or inf"),
     ({"test_features": torch.tensor([[float("inf")] * 6] * 12)}, "test features contains NaN or inf"),
-    ({"train_labels": torch.arange(39) % 4}, "39 labels but its features have 40 rows"),
+    ({"train_labels": torch.arange(39) % 4}, "39 labels but there are 40 samples"),
     ({"test_labels": torch.arange(12) % 5}, "out of range for 4 classes"),
     ({"test_labels": torch.arange(12) - 1}, "negative labels"),
     ({"train_labels": (torch.arange(40) % 4) + 0.5}, "non-integer"),

@@ -9,12 +9,12 @@ import torch
 
 from monorobust.adapters.align_config import AlignConfig
 from monorobust.adapters.classify_config import ClassifyConfig
-from monorobust.adapters.cli_args import add_dataclass_arguments, dataclass_from_args
 from monorobust.adapters.hf_models import check_model_source
 from monorobust.adapters.judge import is_degenerate, judge, summarise_verdicts
 from monorobust.adapters.report import format_table, mean_std, summarise
 from monorobust.adapters.text_data import class_balanced_splits
 from monorobust.errors import ConfigError
+from monorobust.flags import add_dataclass_arguments, dataclass_from_args
 from monorobust.perturb.label_noise import symmetric_label_noise
 
 
@@ -56,9 +56,9 @@ def test_splits_are_disjoint_balanced_and_seeded() -> None:
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"noise": (1.0,)}, "noise rate 1.0"), ({"noise": (-0.1,)}, "noise rate"), ({"shots": (0,)}, "shots"),
+    ({"noise": (1.0,)}, "noise must be < 1, got 1.0"), ({"noise": (-0.1,)}, "noise must be >= 0"), ({"shots": (0,)}, "shots"),
     ({"methods": ("dora",)}, "unknown adapter method"), ({"datasets": ("imdb",)}, "unknown 'imdb'"),
-    ({"steps": 0}, "steps=0"),
+    ({"steps": 0}, "steps must be >= 1"),
 ])
 def test_classify_config_errors(kwargs: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
@@ -112,7 +112,7 @@ def test_cli_reports_bad_input_as_one_line(capsys) -> None:
 
     assert main(["lora", "classify", "--noise", "1.5", "--out", "/tmp/unused"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: noise rate 1.5") and "\n" not in err
+    assert err.startswith("error: --noise must be < 1, got 1.5") and "\n" not in err
     assert main(["lora", "align", "--model", "./missing-model", "--out", "/tmp/unused"]) == 2
     assert "no such file or folder" in capsys.readouterr().err
 

@@ -25,8 +25,15 @@ def _module(name: str):
     return importlib.import_module(f"monorobust.commands.{name.replace('-', '_')}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a bad flag reported like every other bad input: one ``error:`` line, exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="monorobust",
         description="Train poly- and monosemantic representations and stress-test their robustness.",
     )

@@ -7,17 +7,16 @@ raises ``ConfigError`` naming it, before any work starts.
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import yaml
 
 from monorobust.errors import ConfigError
+from monorobust.fields import (AT_LEAST_1, NON_NEGATIVE, OPEN_UNIT, POSITIVE, Range, build_dataclass, check_fields,
+                               to_dict)
 from monorobust.evaluate.config import GridConfig, ProbeConfig
 from monorobust.sae.config import SAEConfig
 from monorobust.train.config import PretrainConfig
@@ -27,51 +26,53 @@ PRESETS = ("quick", "smoke")
 
 @dataclass(frozen=True)
 class DataConfig:
+    SECTION: ClassVar[str] = "data"
+    """Where this config sits in the run config: errors name keys as SECTION.field."""
+
     name: str = "fashion-mnist"
     """Dataset name from ``monorobust.data.DATASETS``."""
     data_dir: str | None = None
     """Folder to read the dataset from (default: the dataset's own search path)."""
-    val_fraction: float = 0.1
+    val_fraction: Annotated[float, OPEN_UNIT] = 0.1
     """Share of the training data held out (stratified) for every choice made in evaluation."""
-    train_size: int | None = None
+    train_size: Annotated[int, Range(ge=10)] | None = None
     """Use only this many training images (stratified subset), e.g. for quick runs; null: all."""
-    test_size: int | None = None
+    test_size: Annotated[int, Range(ge=10)] | None = None
     """Use only this many test images (stratified subset); null: all."""
-    image_size: int | None = None
+    image_size: Annotated[int, AT_LEAST_1] | None = None
     """Resolution (px) at which datasets read from image files are decoded (imagenet100:
     224 by default); null: the dataset's own. Fixed-size datasets (CIFAR, MNIST) refuse it."""
 
     def __post_init__(self) -> None:
         from monorobust.data import DATASETS
 
+        check_fields(self)
         DATASETS.get(self.name)
-        if not 0 < self.val_fraction < 1:
-            raise ConfigError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.data_dir is not None and not Path(self.data_dir).expanduser().is_dir():
             raise ConfigError(f"data.data_dir {self.data_dir!r} does not exist; pass an existing "
                               "folder with --data-dir or leave it out")
-        for name in ("train_size", "test_size"):
-            if getattr(self, name) is not None and getattr(self, name) < 10:
-                raise ConfigError(f"data.{name} must be null or >= 10")
 
 
 @dataclass(frozen=True)
 class RunConfig:
+    SECTION: ClassVar[str] = ""
+    """Where this config sits in the run config: errors name keys as SECTION.field."""
+
     out: str = "runs/quick"
     """Output folder of the run (config, checkpoints, results, report)."""
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: Annotated[tuple[int, ...], NON_NEGATIVE] = (0, 1, 2)
     """Seeds: each pretrains its own encoders and draws its own noise, subsets and probes."""
     representations: tuple[str, ...] = ("cl", "ncl", "cl+sae")
     """Representations to compare, from ``monorobust.evaluate.REPRESENTATIONS``."""
     device: str = "cpu"
     """Accelerator: cpu, cuda, mps, auto."""
-    devices: int = 1
+    devices: Annotated[int, AT_LEAST_1] = 1
     """Processes / GPUs per node (DDP when > 1)."""
-    num_nodes: int = 1
+    num_nodes: Annotated[int, AT_LEAST_1] = 1
     """Nodes for multi-node DDP."""
     strategy: str = "auto"
     """Lightning Fabric strategy: auto, ddp, ..."""
-    dist_timeout_minutes: float = 360.0
+    dist_timeout_minutes: Annotated[float, POSITIVE] = 360.0
     """With several processes, how long one waits for the others in a collective before the
     run fails. Rank 0 evaluates the whole grid alone after each pretraining while the others
     wait, so this must exceed that evaluation (torch's default, 30 min, may not at paper scale)."""
@@ -89,6 +90,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         from monorobust.evaluate import REPRESENTATIONS
 
+        check_fields(self)
         if not self.seeds:
             raise ConfigError("seeds must list at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
@@ -97,68 +99,6 @@ class RunConfig:
             raise ConfigError("representations must list at least one representation")
         for rep in self.representations:
             REPRESENTATIONS.get(rep)
-        if self.devices < 1 or self.num_nodes < 1:
-            raise ConfigError("devices and num_nodes must be >= 1")
-        if self.dist_timeout_minutes <= 0:
-            raise ConfigError("dist_timeout_minutes must be > 0")
-
-
-def _is_dataclass_type(tp: Any) -> bool:
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
-
-
-def _convert(value: Any, tp: Any, key: str) -> Any:
-    """Coerce a YAML value to the annotated type (tuples, nested dataclasses, optionals)."""
-    origin = typing.get_origin(tp)
-    if _is_dataclass_type(tp):
-        return build_dataclass(tp, value, key)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        if isinstance(value, str) and value.lower() in ("none", "null") and type(None) in args:
-            raise ConfigError(f"{key}: write null, not the string {value!r}")
-        inner = [a for a in args if a is not type(None)]
-        return _convert(value, inner[0], key) if len(inner) == 1 else value
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key} must be a list, got {value!r}")
-        args = typing.get_args(tp)
-        item = args[0] if args else Any
-        if len(args) == 2 and args[1] is Ellipsis or len(args) == 1:
-            return tuple(_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value))
-        if len(args) != len(value):
-            raise ConfigError(f"{key} must have {len(args)} items, got {len(value)}")
-        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key} must be a mapping, got {value!r}")
-        _, vt = typing.get_args(tp)
-        return {str(k): _convert(v, vt, f"{key}.{k}") for k, v in value.items()}
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, float, str, bool) and not (isinstance(value, tp) and
-                                             not (tp is int and isinstance(value, bool))):
-        raise ConfigError(f"{key} must be {tp.__name__}, got {value!r}")
-    return value
-
-
-def build_dataclass(cls: type, values: Any, prefix: str = "") -> Any:
-    """Instantiate dataclass ``cls`` from a (nested) mapping, rejecting unknown keys by name."""
-    if values is None:
-        values = {}
-    if dataclasses.is_dataclass(values):
-        return values
-    if not isinstance(values, dict):
-        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {values!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in values:
-        if key not in names:
-            where = f"{prefix}.{key}" if prefix else key
-            raise ConfigError(f"unknown config key {where!r}; known keys here: {', '.join(sorted(names))}")
-    kwargs = {k: _convert(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in values.items()}
-    return cls(**kwargs)
 
 
 def preset_path(name_or_path: str) -> Path:
@@ -199,21 +139,6 @@ def load_config(preset: str = "quick", overrides: dict[str, Any] | None = None) 
         if value is not None:
             _set(tree, key, value)
     return build_dataclass(RunConfig, tree)
-
-
-def to_dict(cfg: Any) -> dict[str, Any]:
-    """A plain nested dict (tuples as lists) for YAML/JSON output."""
-
-    def plain(v: Any) -> Any:
-        if dataclasses.is_dataclass(v):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        return v
-
-    return plain(cfg)
 
 
 def dump_yaml(cfg: Any) -> str:

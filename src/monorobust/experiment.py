@@ -13,14 +13,16 @@ import dataclasses
 import json
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from safetensors.torch import save as st_save
 
 from monorobust import results as store
-from monorobust.config import RunConfig, dump_yaml, load_config, to_dict
+from monorobust.config import RunConfig, dump_yaml, load_config
 from monorobust.data import Splits, load_dataset, make_splits, stratified_split
 from monorobust.errors import ConfigError
 from monorobust.evaluate import (
@@ -28,9 +30,14 @@ from monorobust.evaluate import (
     model_encoder,
 )
 from monorobust.evaluate.testsets import iter_test_sets
+from monorobust.fields import config_diff
 from monorobust.io import append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl, write_json
+from monorobust.lock import hold_folder
 from monorobust.metrics import summarize
 from monorobust.train import pretrain
+
+if TYPE_CHECKING:
+    from lightning.fabric import Fabric
 
 
 class RunResult(NamedTuple):
@@ -51,7 +58,9 @@ def prepare_data(cfg: RunConfig) -> Splits:
     return make_splits(ds, cfg.data.val_fraction, seed=0)
 
 
-def make_fabric(cfg: RunConfig):
+def make_fabric(cfg: RunConfig, launch: bool = True):
+    """Lightning Fabric for ``cfg``'s devices; with several processes, launched unless ``launch``
+    is False (then the caller calls ``launch_fabric``)."""
     from datetime import timedelta
 
     from lightning.fabric import Fabric
@@ -69,15 +78,26 @@ def make_fabric(cfg: RunConfig):
         raise ConfigError(f"cannot run on --device {cfg.device} --devices {cfg.devices} "
                           f"--strategy {cfg.strategy}: {reason} Pick a device this machine has "
                           "(e.g. --device cpu) and a Fabric strategy name (auto, ddp).") from None
-    if many:
-        fabric.launch()
+    if launch:
+        launch_fabric(fabric, cfg)
     return fabric
 
 
-# Keys that may differ between a run and its continuation: ``out`` and the timeout change no
-# number; seeds and representations only add rows (every row names both), so the folder's
-# config.yaml records the union of every invocation's.
-_RESUMABLE_KEYS = ("out", "dist_timeout_minutes")
+def launch_fabric(fabric, cfg: RunConfig) -> None:
+    """Start the other processes of a multi-process run (nothing to do for one process)."""
+    if cfg.devices * cfg.num_nodes > 1:
+        fabric.launch()
+
+
+# Keys that may differ between a run and its continuation because they change speed or
+# bookkeeping, not what is computed: where the folder is, the timeout, how many checkpoints stay
+# on disk, how many processes decode images, torch.compile (the same maths, fused; the pretraining
+# checkpoints accept the same keys). The device and process count are refused: they change the
+# numbers (another backend's kernels, another split of each batch).
+_RESUMABLE_KEYS = ("out", "dist_timeout_minutes", "pretrain.keep_checkpoints",
+                   "pretrain.loader_workers", "pretrain.compile")
+# Seeds and representations only add rows (every row names both), so the folder's config.yaml
+# records the union of every invocation's.
 _EXTENDABLE_KEYS = ("seeds", "representations")
 
 
@@ -95,7 +115,7 @@ def claim_out_dir(out: Path, cfg: RunConfig) -> RunConfig:
     except ConfigError as err:
         raise ConfigError(f"{out}/config.yaml is not a config this version reads ({err}); pass a "
                           "new --out, or delete the folder to start over") from None
-    changed = _differing_keys(_comparable(then), _comparable(cfg))
+    changed = config_diff(then, cfg, ignore=_RESUMABLE_KEYS + _EXTENDABLE_KEYS)
     if changed:
         raise ConfigError(f"{out} holds a run with a different config (differs in: "
                           f"{', '.join(changed)}); pass a new --out, or delete the folder to "
@@ -105,25 +125,6 @@ def claim_out_dir(out: Path, cfg: RunConfig) -> RunConfig:
     return dataclasses.replace(cfg, **union)
 
 
-def _differing_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested dicts."""
-    keys = []
-    for key in sorted(set(a) | set(b)):
-        x, y = a.get(key), b.get(key)
-        if isinstance(x, dict) and isinstance(y, dict):
-            keys += _differing_keys(x, y, f"{prefix}{key}.")
-        elif x != y:
-            keys.append(prefix + key)
-    return keys
-
-
-def _comparable(cfg: RunConfig) -> dict:
-    tree = to_dict(cfg)
-    for key in _RESUMABLE_KEYS + _EXTENDABLE_KEYS:
-        tree.pop(key, None)
-    return tree
-
-
 def _pending(cfg: RunConfig, done: set[tuple], metrics_done: set[tuple], seed: int) -> list[str]:
     points = grid_points(cfg.grid)
     return [rep for rep in cfg.representations
@@ -131,23 +132,30 @@ def _pending(cfg: RunConfig, done: set[tuple], metrics_done: set[tuple], seed: i
             or any((rep, s, sev, seed) not in done for s, sev in points)]
 
 
-def open_run_dir(cfg: RunConfig):
-    """Claim ``cfg.out`` (``claim_out_dir``), start the processes, record config.yaml (rank 0);
-    the launched Fabric."""
-    recorded = claim_out_dir(Path(cfg.out), cfg)
-    fabric = make_fabric(cfg)
-    if fabric.global_rank == 0:
-        atomic_write_text(Path(cfg.out) / "config.yaml", dump_yaml(recorded))
-    return fabric
+@contextmanager
+def open_run_dir(cfg: RunConfig, command: str) -> Iterator[Fabric]:
+    """Hold ``cfg.out``'s write lock, claim it (``claim_out_dir``), start the processes and
+    record config.yaml (rank 0); yields the launched Fabric, the lock held until the block ends."""
+    fabric = make_fabric(cfg, launch=False)        # a device Fabric cannot use fails here
+    with hold_folder(cfg.out, command):
+        recorded = claim_out_dir(Path(cfg.out), cfg)
+        launch_fabric(fabric, cfg)
+        if fabric.global_rank == 0:
+            atomic_write_text(Path(cfg.out) / "config.yaml", dump_yaml(recorded))
+        yield fabric
 
 
 def run(cfg: RunConfig, progress: bool = True) -> RunResult:
     """Run the whole grid of ``cfg`` into ``cfg.out``; returns the summary table."""
-    started = time.perf_counter()
-    out = Path(cfg.out)
     splits = prepare_data(cfg)                       # validation of data before any work
     check_grid(cfg.grid, splits)
-    fabric = open_run_dir(cfg)
+    with open_run_dir(cfg, "run") as fabric:
+        return _run(cfg, splits, fabric, progress)
+
+
+def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunResult:
+    started = time.perf_counter()
+    out = Path(cfg.out)
     is_main = fabric.global_rank == 0
     throughput: dict[str, float] = {}
     for seed in cfg.seeds:

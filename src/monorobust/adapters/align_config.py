@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from typing import Annotated, ClassVar
 
 from monorobust.adapters.hf_models import SHIPPED_LM
 from monorobust.adapters.methods import check_methods
 from monorobust.errors import ConfigError
+from monorobust.fields import FRACTION, NON_NEGATIVE, POSITIVE, check_fields
 
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 STAGE1_KEYS = ("model", "harmful_train", "split_seed", "benign_train", "benign_answer_tokens", "align_steps",
@@ -19,17 +21,20 @@ STAGE1_KEYS = ("model", "harmful_train", "split_seed", "benign_train", "benign_a
 class AlignConfig:
     """Stage 1 (teach refusal, merged into the weights), stage 2 (adapters on a benign task) x seeds."""
 
+    SECTION: ClassVar[str] = ""
+    """Where this config sits in the run config: errors name keys as SECTION.field."""
+
     model: str = SHIPPED_LM
     """Chat model: the shipped SmolLM2-135M-Instruct (GGUF), a local folder / .gguf file, or a Hub id."""
     methods: tuple[str, ...] = ("lora", "monolora")
     """Stage-2 adapters compared: ``lora``, ``monolora`` (ReLU on the code), ``monolora-output``."""
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: Annotated[tuple[int, ...], NON_NEGATIVE] = (0, 1, 2)
     """Stage-2 seeds (adapter init, batch order); stage 1 is one model, shared by all of them."""
     harmful_train: int = 80
     """HarmBench standard behaviours stage 1 learns to refuse."""
     harmful_heldout: int = 60
     """Other HarmBench standard behaviours: refusal is measured on these only."""
-    split_seed: int = 0
+    split_seed: Annotated[int, NON_NEGATIVE] = 0
     """Seed of the harmful split, the benign prompts and the task split."""
     benign_train: int = 48
     """Benign instructions in stage 1, answered with the starting model's own greedy answers."""
@@ -39,7 +44,7 @@ class AlignConfig:
     """Length of the self-distilled benign answers."""
     align_steps: int = 40
     """Stage-1 optimiser steps (LoRA, then merged into the weights)."""
-    align_lr: float = 5e-4
+    align_lr: Annotated[float, POSITIVE] = 5e-4
     """Stage-1 learning rate."""
     align_r: int = 16
     """Stage-1 LoRA rank (alpha = 2 r)."""
@@ -49,13 +54,13 @@ class AlignConfig:
     """Clean test tweets (balanced) for task accuracy."""
     finetune_steps: int = 15
     """Stage-2 optimiser steps per method and seed (15 x 8 = one pass over the 120 tweets)."""
-    lr: float = 5e-4
+    lr: Annotated[float, POSITIVE] = 5e-4
     """Stage-2 learning rate (the same for every method)."""
     r: int = 8
     """Stage-2 adapter rank."""
-    lora_alpha: float = 16.0
+    lora_alpha: Annotated[float, POSITIVE] = 16.0
     """Stage-2 LoRA alpha (update scaled by alpha / r)."""
-    lora_dropout: float = 0.05
+    lora_dropout: Annotated[float, FRACTION] = 0.05
     """Stage-2 adapter dropout."""
     target_modules: tuple[str, ...] = ALL_LINEAR
     """Linear layers with adapters (Llama names), in both stages."""
@@ -71,9 +76,11 @@ class AlignConfig:
     """Worker processes (2 for a 2-core machine; 1 = everything in this process)."""
 
     def __post_init__(self) -> None:
+        check_fields(self)
         check_methods(self.methods)
         if not self.seeds:
             raise ConfigError("seeds: give at least one seed (3 or more for mean ± std)")
+        # Every other count is >= 1 (one rule for the 15 of them, kept beside the fields' names).
         ints = {k: v for k, v in asdict(self).items() if isinstance(v, int) and k != "split_seed"}
         for key, value in ints.items():
             if value < 1:
@@ -85,8 +92,6 @@ class AlignConfig:
             raise ConfigError("benign_train must be <= 96 and benign_heldout <= 48 (templates x topics); lower them")
         if self.task_train % 3 or self.task_test % 3:
             raise ConfigError("task_train and task_test must be multiples of 3 (balanced sentiments)")
-        if not 0.0 <= self.lora_dropout < 1.0 or min(self.lr, self.align_lr, self.lora_alpha) <= 0:
-            raise ConfigError("lora_dropout must be in [0, 1); lr, align_lr and lora_alpha > 0")
 
     def fingerprint(self, keys: tuple[str, ...] | None = None) -> str:
         """Hash of the settings that shape results (all but the grid axes and threads), or of ``keys``."""

@@ -21,7 +21,7 @@ def _config_classes() -> tuple[type, type]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from monorobust.adapters.cli_args import add_dataclass_arguments
+    from monorobust.flags import add_dataclass_arguments
 
     classify_cls, align_cls = _config_classes()
     sub = p.add_subparsers(dest="lora_command", metavar="{classify,align}", required=True)
@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from monorobust.adapters.cli_args import dataclass_from_args
+    from monorobust.flags import dataclass_from_args
 
     classify_cls, align_cls = _config_classes()
     if args.lora_command == "classify":

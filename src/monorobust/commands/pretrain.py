@@ -17,14 +17,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from monorobust.experiment import open_run_dir, prepare_data
-    from monorobust.train import pretrain
 
     cfg = config_from_args(args)
     splits = prepare_data(cfg)
-    fabric = open_run_dir(cfg)
+    with open_run_dir(cfg, "pretrain") as fabric:
+        _pretrain_seeds(cfg, splits, fabric, args)
+    return 0
+
+
+def _pretrain_seeds(cfg, splits, fabric, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from monorobust.train import pretrain
+
     for seed in cfg.seeds:
         folder = Path(cfg.out) / "checkpoints" / f"{args.objective}-seed{seed}"
         result = pretrain(splits.train.images, cfg.pretrain, args.objective, seed, folder,
@@ -33,4 +39,3 @@ def main(args: argparse.Namespace) -> int:
             speed = "" if result.images_per_second is None else \
                 f", {result.images_per_second:.0f} images/s"
             print(f"{args.objective} seed {seed}: final loss {result.losses[-1]:.4f}{speed} -> {folder}")
-    return 0

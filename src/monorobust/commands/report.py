@@ -16,9 +16,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from monorobust.lock import hold_folder
     from monorobust.report import write_report
 
-    paths = write_report(args.run_dir)
+    with hold_folder(args.run_dir, "report", create=False):
+        paths = write_report(args.run_dir)
     print(f"wrote {paths.html}, {paths.markdown} and {len(paths.figures)} figure files")
     if paths.missing:
         print(f"the run lacks {len(paths.missing)} piece(s); listed under 'At a glance'")

@@ -30,7 +30,9 @@ def main(args: argparse.Namespace) -> int:
     print(results.format_table(outcome.summary, list(cfg.representations)))
     print(f"\nwrote {outcome.out}/ in {outcome.seconds:.0f} s")
     if not args.no_report:
+        from monorobust.lock import hold_folder
         from monorobust.report import write_report
 
-        print(f"report: {write_report(outcome.out).html}")
+        with hold_folder(outcome.out, "run"):
+            print(f"report: {write_report(outcome.out).html}")
     return 0

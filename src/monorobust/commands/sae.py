@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from monorobust.commands.common import seed
+
 _OVERRIDES = ("width", "k", "lr", "batch_size", "epochs", "steps", "aux_k", "aux_weight",
               "dead_threshold")
 
@@ -23,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "instead of a run folder")
     p.add_argument("--test-features", help="(M, D) held-out features to report FVU on")
     p.add_argument("--out", help="folder for sae-seedS.safetensors (default: RUN_DIR/sae)")
-    p.add_argument("--seeds", type=int, nargs="+", help="default: the run's seeds (or 0)")
+    p.add_argument("--seeds", type=seed, nargs="+", help="default: the run's seeds (or 0)")
     for name in _OVERRIDES:
         kind = float if name in ("lr", "aux_weight") else int
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"sae.{name}")
@@ -36,7 +38,8 @@ def main(args: argparse.Namespace) -> int:
 
     from monorobust.config import build_dataclass
     from monorobust.errors import ConfigError
-    from monorobust.sae import SAEConfig, evaluate_sae, save_sae, train_sae
+    from monorobust.lock import hold_folder
+    from monorobust.sae import SAEConfig
 
     if (args.run_dir is None) == (args.features is None):
         raise ConfigError("pass either a run folder (monorobust sae RUN_DIR) or --features FILE")
@@ -46,7 +49,8 @@ def main(args: argparse.Namespace) -> int:
         cfg = build_dataclass(SAEConfig, {**asdict(run_cfg.sae), **overrides}, "sae")
         out = Path(args.out or Path(args.run_dir) / "sae")
     else:
-        from monorobust.evaluate.arrays import check_features, load_array
+        from monorobust.checks import check_features
+        from monorobust.evaluate.arrays import load_array
 
         if args.out is None:
             raise ConfigError("--features needs --out FOLDER for the SAE checkpoint")
@@ -63,6 +67,14 @@ def main(args: argparse.Namespace) -> int:
     print(f"TopK SAE: width {cfg.width or 'D (input width)'}, k {cfg.k or 'width/8'}, "
           f"aux_k {cfg.aux_k}, batch {cfg.batch_size}, "
           f"{'steps ' + str(cfg.steps) if cfg.steps else str(cfg.epochs) + ' epochs'}")
+    with hold_folder(args.run_dir or out, "sae"):
+        _train_all(sources, cfg, out, args)
+    return 0
+
+
+def _train_all(sources, cfg, out, args: argparse.Namespace) -> None:
+    from monorobust.sae import evaluate_sae, save_sae, train_sae
+
     header = f"{'seed':>4}  {'split':5}  {'FVU':>7}  {'nMSE':>7}  {'L0':>6}  {'dead':>6}  {'samples/s':>9}"
     lines = []
     for seed, get in sources:
@@ -81,7 +93,6 @@ def main(args: argparse.Namespace) -> int:
                              f"{st['mean_l0']:6.1f}  {st['dead_fraction']:6.3f}  {speed}")
     print(header, *lines, sep="\n")
     print(f"(dead: share of latents that fire on no sample of the split)\nwrote {out}/")
-    return 0
 
 
 def _run_sources(run_dir, seeds):

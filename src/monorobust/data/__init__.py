@@ -2,8 +2,8 @@
 
 from monorobust.data import cifar, digits, fashion_mnist, imagenet100  # noqa: F401  (register the datasets)
 from monorobust.data.base import (
-    DATASETS, ImageDataset, ImageSplit, Splits, load_dataset, make_splits, stratified_split,
+    DATASETS, ImageDataset, ImageSplit, Splits, check_dataset, load_dataset, make_splits, stratified_split,
 )
 
-__all__ = ["DATASETS", "ImageDataset", "ImageSplit", "Splits", "load_dataset", "make_splits",
+__all__ = ["DATASETS", "ImageDataset", "ImageSplit", "Splits", "check_dataset", "load_dataset", "make_splits",
            "stratified_split"]

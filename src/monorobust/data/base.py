@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import torch
 
+from monorobust.checks import check_images, check_labels
 from monorobust.errors import ConfigError
 from monorobust.registry import Registry
 
@@ -74,14 +75,9 @@ def load_dataset(name: str, data_dir: str | Path | None = None,
 def check_dataset(ds: ImageDataset) -> None:
     """Shape and range checks that catch a malformed data directory early."""
     for split_name, split in (("train", ds.train), ("test", ds.test)):
-        if split.images.dtype != torch.uint8 or split.images.ndim != 4:
-            raise ConfigError(f"{ds.name} {split_name} images must be uint8 (N, C, H, W), got "
-                              f"{split.images.dtype} {tuple(split.images.shape)}")
-        if split.labels.shape != (split.images.shape[0],):
-            raise ConfigError(f"{ds.name} {split_name}: {split.images.shape[0]} images but "
-                              f"{split.labels.shape[0]} labels")
-        if split.labels.min() < 0 or split.labels.max() >= ds.num_classes:
-            raise ConfigError(f"{ds.name} {split_name}: labels outside [0, {ds.num_classes})")
+        check_images(split.images, f"{ds.name} {split_name} images")
+        check_labels(split.labels, f"{ds.name} {split_name} labels", ds.num_classes,
+                     n=split.images.shape[0])
 
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

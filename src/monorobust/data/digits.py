@@ -10,11 +10,16 @@ from pathlib import Path
 import torch
 
 from monorobust.data.base import DATASETS, ImageDataset, ImageSplit, stratified_split
+from monorobust.errors import ConfigError
 
 
 @DATASETS.register("digits")
 def load_digits(data_dir: Path | None = None) -> ImageDataset:
     from sklearn.datasets import load_digits as sk_load_digits
+
+    if data_dir is not None:        # never record a folder that was not read
+        raise ConfigError(f"dataset 'digits' ships with scikit-learn and reads no folder; leave "
+                          f"out --data-dir {data_dir} (or pick a dataset that reads one)")
 
     bunch = sk_load_digits()
     # Pixel values are 0..16; scale to the full uint8 range.

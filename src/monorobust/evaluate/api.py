@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from monorobust.data import ImageDataset, Splits, load_dataset, make_splits
+from monorobust.data import ImageDataset, Splits, check_dataset, load_dataset, make_splits
+from monorobust.errors import ConfigError
 from monorobust.evaluate.config import GridConfig, ProbeConfig
 from monorobust.evaluate.features import Encode, extract
 from monorobust.evaluate.grid import FeatureSet, evaluate_features
@@ -23,8 +24,16 @@ from monorobust.metrics import summarize
 
 def _splits(data: str | ImageDataset | Splits, val_fraction: float) -> Splits:
     if isinstance(data, Splits):
+        check_dataset(ImageDataset("data.train", data.train, data.val, data.classes))
+        check_dataset(ImageDataset("data.test", data.test, data.test, data.classes))
         return data
+    if not isinstance(data, (str, ImageDataset)):
+        raise ConfigError(f"data must be a dataset name, an ImageDataset or Splits, got "
+                          f"{type(data).__name__}")
     ds = load_dataset(data) if isinstance(data, str) else data
+    check_dataset(ds)
+    if not 0 < val_fraction < 1:
+        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
     return make_splits(ds, val_fraction)
 
 
@@ -65,6 +74,8 @@ def robustness(encode: Encode, data: str | ImageDataset | Splits, name: str = "c
         device: where ``encode`` runs and the probes train.
     """
     grid, probe = grid or GridConfig(), probe or ProbeConfig()
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ConfigError(f"seeds must be one or more whole numbers >= 0, got {seeds!r}")
     splits = _splits(data, val_fraction)
     check_grid(grid, splits)
     rows: list[dict[str, Any]] = []

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from monorobust.checks import check_features, check_labels
 from monorobust.errors import ConfigError
 from monorobust.evaluate.config import GridConfig, ProbeConfig
 from monorobust.evaluate.grid import FeatureSet, evaluate_features, grid_points
@@ -92,46 +93,6 @@ def _pick(obj: Any, what: str, key: str, path: Path) -> torch.Tensor:
     raise ConfigError(f"{what}: {path.name} holds a {type(obj).__name__}, not a tensor")
 
 
-def check_features(x: torch.Tensor, what: str) -> torch.Tensor:
-    """(N, D) finite floats, or ``ConfigError`` naming the problem."""
-    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
-        raise ConfigError(f"{what} must be a non-empty (N, D) matrix, got shape {tuple(x.shape)}; "
-                          "flatten each sample's features into one row")
-    if x.dtype == torch.bool or x.is_complex():
-        raise ConfigError(f"{what} must be real numbers, got {x.dtype}")
-    x = x.float()
-    bad = ~torch.isfinite(x)
-    if bad.any():
-        rows = bad.any(1).nonzero().squeeze(1)
-        raise ConfigError(f"{what} contains NaN or inf in {len(rows)} rows (first: row "
-                          f"{int(rows[0])}); remove or fix those samples")
-    return x
-
-
-def check_labels(y: torch.Tensor, n: int, what: str, num_classes: int | None) -> torch.Tensor:
-    """(N,) int64 labels in [0, num_classes), or ``ConfigError``."""
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ConfigError(f"{what} must be a 1-D array of class indices, got shape {tuple(y.shape)}")
-    if len(y) != n:
-        raise ConfigError(f"{what} has {len(y)} labels but its features have {n} rows; pass one "
-                          "label per feature row")
-    if y.dtype.is_floating_point:
-        if not torch.isfinite(y).all() or not (y == y.round()).all():
-            raise ConfigError(f"{what} must be integer class indices 0..C-1, got non-integer values")
-    elif y.dtype == torch.bool or y.is_complex():
-        raise ConfigError(f"{what} must be integer class indices 0..C-1, got {y.dtype}")
-    y = y.long()
-    if len(y) and int(y.min()) < 0:
-        raise ConfigError(f"{what} contains negative labels (min {int(y.min())}); use class "
-                          "indices 0..C-1")
-    if num_classes is not None and len(y) and int(y.max()) >= num_classes:
-        raise ConfigError(f"{what} contains label {int(y.max())}, out of range for "
-                          f"{num_classes} classes (0..{num_classes - 1}); remap the labels")
-    return y
-
-
 def prepare(train_features: ArrayLike, train_labels: ArrayLike, test_features: ArrayLike,
             test_labels: ArrayLike, val_fraction: float = 0.1,
             num_classes: int | None = None) -> tuple[FeatureSet, int]:
@@ -143,9 +104,11 @@ def prepare(train_features: ArrayLike, train_labels: ArrayLike, test_features: A
     if x_tr.shape[1] != x_te.shape[1]:
         raise ConfigError(f"train features have D={x_tr.shape[1]} but test features D={x_te.shape[1]}; "
                           "extract both with the same encoder")
-    y_tr = check_labels(load_array(train_labels, "train labels", "labels"), len(x_tr), "train labels", num_classes)
+    y_tr = check_labels(load_array(train_labels, "train labels", "labels"), "train labels", num_classes,
+                        len(x_tr))
     classes = num_classes or int(y_tr.max()) + 1
-    y_te = check_labels(load_array(test_labels, "test labels", "labels"), len(x_te), "test labels", classes)
+    y_te = check_labels(load_array(test_labels, "test labels", "labels"), "test labels", classes,
+                        len(x_te))
     if classes < 2:
         raise ConfigError("the train labels hold a single class; a probe needs at least 2")
     if not 0 < val_fraction < 1:

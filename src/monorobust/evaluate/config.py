@@ -3,44 +3,45 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated, ClassVar
 
 from monorobust.errors import ConfigError
+from monorobust.fields import AT_LEAST_1, NON_NEGATIVE, POSITIVE, check_fields
 from monorobust.train.optim import OPTIMIZERS
 
 
 @dataclass(frozen=True)
 class ProbeConfig:
+    SECTION: ClassVar[str] = "probe"
+    """Where this config sits in the run config: errors name keys as SECTION.field."""
+
     features: str = "projector"
     """Which features to probe: "projector" (the paper's choice; ReLU'd for NCL) or "backbone"."""
-    steps: int = 1000
+    steps: Annotated[int, AT_LEAST_1] = 1000
     """Optimiser steps (minibatches) of the probe's training."""
-    batch_size: int = 1024
+    batch_size: Annotated[int, AT_LEAST_1] = 1024
     """Minibatch size (the whole training set when it is smaller)."""
     optimizer: str = "adamw"
     """``adamw``, ``sgd`` (momentum 0.9) or ``lars`` (solo-learn's; the authors' CIFAR probe uses
     it with lr 0.4, their ImageNet probe SGD with lr 1.5)."""
-    lr: float = 1e-3
+    lr: Annotated[float, POSITIVE] = 1e-3
     """Learning rate (cosine decay to zero)."""
-    weight_decay: float = 0.0
+    weight_decay: Annotated[float, NON_NEGATIVE] = 0.0
     """Weight decay."""
     select: str = "val"
     """How the probe's final weights are chosen: "val" keeps the step with the best accuracy on
     the validation split (whose labels carry the same noise as the training labels: only noisy
     labels exist in that setting), "last" keeps the last step (the authors' fixed schedule)."""
-    eval_every: int = 50
+    eval_every: Annotated[int, AT_LEAST_1] = 50
     """Validation accuracy is measured every this many steps (for select = "val")."""
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.features not in ("projector", "backbone"):
             raise ConfigError(f"probe.features must be 'projector' or 'backbone', got {self.features!r}")
         if self.select not in ("val", "last"):
             raise ConfigError(f"probe.select must be 'val' or 'last', got {self.select!r}")
-        for name in ("steps", "batch_size", "eval_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"probe.{name} must be >= 1")
         OPTIMIZERS.get(self.optimizer)          # an unknown name fails here, listing the known
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise ConfigError("probe.lr must be > 0 and probe.weight_decay >= 0")
 
 
 def _default_scenarios() -> dict[str, tuple[float, ...]]:
@@ -57,18 +58,22 @@ def _default_scenarios() -> dict[str, tuple[float, ...]]:
 
 @dataclass(frozen=True)
 class GridConfig:
+    SECTION: ClassVar[str] = "grid"
+    """Where this config sits in the run config: errors name keys as SECTION.field."""
+
     scenarios: dict[str, tuple[float, ...]] = field(default_factory=_default_scenarios)
     """Scenario name -> severities (label-noise rate, noise std or half-width, k per class,
     corruption severity 1-5). Names from ``monorobust.evaluate.SCENARIOS``."""
     corruptions: tuple[str, ...] = ("contrast", "fog", "pixelate", "motion_blur",
                                     "jpeg_compression", "elastic_transform")
     """ImageNet-C corruptions averaged in the "corrupt" scenario (corrupt-tta names)."""
-    shift_test_size: int | None = 2000
+    shift_test_size: Annotated[int, AT_LEAST_1] | None = 2000
     """Test images used for the out-of-domain scenarios (corrupt, sketch); null: all."""
 
     def __post_init__(self) -> None:
         from monorobust.evaluate.scenarios import SCENARIOS
 
+        check_fields(self)                      # severities finite; each scenario checks its own
         for name, severities in self.scenarios.items():
             SCENARIOS.get(name).check(tuple(severities), num_classes=None)
         if "corrupt" in self.scenarios:

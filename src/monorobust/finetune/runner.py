@@ -21,6 +21,7 @@ from monorobust.data import Splits, stratified_split
 from monorobust.finetune.config import FinetuneConfig
 from monorobust.finetune.loop import finetune
 from monorobust.io import append_jsonl, read_jsonl
+from monorobust.lock import hold_folder
 
 ROWS = "finetune.jsonl"
 
@@ -70,12 +71,20 @@ def check_settings(cfg: FinetuneConfig, splits: Splits) -> None:
 
 def run_finetune(run: RunConfig, cfg: FinetuneConfig, progress: bool = True) -> pd.DataFrame:
     """Fine-tune every (objective, head, setting, seed) not yet in ``RUN/finetune.jsonl``."""
-    from monorobust.experiment import make_fabric, prepare_data
-    from monorobust.train import pretrain
+    from monorobust.experiment import prepare_data
 
     out = Path(run.out)
     splits = prepare_data(run)
     check_settings(cfg, splits)
+    with hold_folder(out, "finetune"):
+        _finetune_all(run, cfg, splits, out, progress)
+    return summarize(read_jsonl(out / ROWS), cfg)
+
+
+def _finetune_all(run: RunConfig, cfg: FinetuneConfig, splits, out: Path, progress: bool) -> None:
+    from monorobust.experiment import make_fabric
+    from monorobust.train import pretrain
+
     fabric = None
     for seed in run.seeds:
         for objective in cfg.objectives:
@@ -106,7 +115,6 @@ def run_finetune(run: RunConfig, cfg: FinetuneConfig, progress: bool = True) -> 
                     "realised_noise_rate": realised, "n_train": len(ty), "n_val": len(vy),
                     "nonneg_share": res.test_nonneg_share, "seconds": res.seconds,
                     "history": [r._asdict() for r in res.history], "config": asdict(cfg)}])
-    return summarize(read_jsonl(out / ROWS), cfg)
 
 
 def _key(r: dict[str, Any]) -> tuple:

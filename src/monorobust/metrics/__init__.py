@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import torch
 
+from monorobust.checks import check_features, check_labels
 from monorobust.metrics.geometry import active_dims, effective_rank, mean_abs_correlation, sparsity
 from monorobust.metrics.monosemanticity import (
     ACTIVE_THRESHOLD, active_mask, semantic_consistency, semantic_consistency_per_dim,
@@ -42,7 +43,8 @@ class FeatureMetrics(NamedTuple):
 def summarize(features: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None,
               topk: int = 100) -> FeatureMetrics:
     """Every metric of ``features`` (N, D) with ``labels`` (N,)."""
-    features = features.float()
+    features = check_features(features, "features")
+    check_labels(labels, "labels", num_classes, n=features.shape[0])
     n_active = active_dims(features)
     return FeatureMetrics(
         semantic_consistency=semantic_consistency(features, labels, num_classes),

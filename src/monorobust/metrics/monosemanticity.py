@@ -8,6 +8,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from monorobust.checks import check_features, check_labels
+from monorobust.errors import ConfigError
+
 ACTIVE_THRESHOLD = 1e-5
 """|z| above this counts as active (the authors' threshold)."""
 
@@ -16,6 +19,14 @@ def _class_counts(weights: torch.Tensor, labels: torch.Tensor, num_classes: int)
     """(N, D) non-negative weights -> (C, D) weighted label counts per dimension."""
     onehot = F.one_hot(labels, num_classes).to(weights.dtype)        # (N, C)
     return onehot.T @ weights                                       # (C, D)
+
+
+def _checked(features: torch.Tensor, labels: torch.Tensor,
+             num_classes: int | None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Validated ``(features (N, D), labels (N,), C)``; ``ConfigError`` naming a bad argument."""
+    features = check_features(features, "features")
+    labels = check_labels(labels, "labels", num_classes, n=features.shape[0])
+    return features, labels, num_classes or int(labels.max()) + 1
 
 
 def active_mask(features: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> torch.Tensor:
@@ -31,7 +42,7 @@ def semantic_consistency_per_dim(features: torch.Tensor, labels: torch.Tensor,
     NaN for dimensions active on no sample. For dense features every dimension is active on
     every sample, so the value is the majority class's share of the data (about 1/C).
     """
-    num_classes = num_classes or int(labels.max()) + 1
+    features, labels, num_classes = _checked(features, labels, num_classes)
     counts = _class_counts(active_mask(features, threshold).float(), labels, num_classes)
     total = counts.sum(0)
     return torch.where(total > 0, counts.max(0).values / total.clamp_min(1), torch.nan)
@@ -56,7 +67,9 @@ def topk_purity_per_dim(features: torch.Tensor, labels: torch.Tensor, k: int = 1
     fewer than ``k`` samples is judged on those it fires on, not on arbitrary zeros.
     Dimensions that are constant over the data or never active get NaN.
     """
-    num_classes = num_classes or int(labels.max()) + 1
+    features, labels, num_classes = _checked(features, labels, num_classes)
+    if k < 1:
+        raise ConfigError(f"k must be >= 1, got {k}")
     k = min(k, features.shape[0])
     top = features.topk(k, dim=0)                                  # values, indices: (k, D)
     active = (top.values.abs() > threshold).float()                # (k, D)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from monorobust.checks import check_labels
 from monorobust.errors import ConfigError
 
 
@@ -13,6 +14,7 @@ def few_shot_indices(labels: torch.Tensor, k: int, num_classes: int,
 
     Raises ``ConfigError`` if some class has fewer than ``k`` examples.
     """
+    labels = check_labels(labels, "labels", num_classes)
     counts = torch.bincount(labels, minlength=num_classes)
     if k < 1 or k > int(counts.min()):
         raise ConfigError(f"few-shot k={k} must be between 1 and the smallest class size "

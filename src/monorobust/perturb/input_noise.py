@@ -15,8 +15,8 @@ from monorobust.errors import ConfigError
 def _check(images: torch.Tensor, strength: float) -> None:
     if not images.is_floating_point():
         raise ConfigError("input noise expects float images in [0, 1]; divide uint8 images by 255")
-    if strength < 0:
-        raise ConfigError(f"noise strength must be >= 0, got {strength}")
+    if not 0 <= strength < float("inf"):    # also refuses NaN
+        raise ConfigError(f"noise strength must be a finite number >= 0, got {strength}")
 
 
 def gaussian_noise(images: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import torch
 
+from monorobust.checks import check_labels
 from monorobust.errors import ConfigError
 
 
@@ -22,8 +23,10 @@ class NoisyLabels(NamedTuple):
 
 def check_label_noise_rate(rate: float, num_classes: int) -> None:
     """Raise unless ``0 <= rate < (C-1)/C``, where the true label stays the most frequent."""
+    if num_classes < 2:
+        raise ConfigError(f"num_classes must be >= 2, got {num_classes}")
     limit = (num_classes - 1) / num_classes
-    if not 0.0 <= rate < limit:
+    if not 0.0 <= rate < limit:             # also False for NaN
         raise ConfigError(f"label-noise rate {rate} must be in [0, {limit:.3f}) for {num_classes} "
                           "classes (at (C-1)/C and above the true label is no longer the most "
                           "frequent one); lower it")
@@ -44,6 +47,7 @@ def symmetric_label_noise(labels: torch.Tensor, rate: float, num_classes: int,
         equals the true one: the new class is ``(y + U{1..C-1}) mod C``.
     """
     check_label_noise_rate(rate, num_classes)
+    labels = check_labels(labels, "labels", num_classes)
     n = labels.shape[0]
     n_flip = int(round(rate * n))
     chosen = torch.randperm(n, generator=generator)[:n_flip]

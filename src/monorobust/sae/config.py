@@ -3,58 +3,51 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, ClassVar
 
 from monorobust.errors import ConfigError
+from monorobust.fields import AT_LEAST_1, NON_NEGATIVE, POSITIVE, check_fields
 
 
 @dataclass(frozen=True)
 class SAEConfig:
-    width: int | None = None
+    SECTION: ClassVar[str] = "sae"
+    """Where this config sits in the run config: errors name keys as SECTION.field."""
+
+    width: Annotated[int, AT_LEAST_1] | None = None
     """Dictionary size (number of latents); null: the input width, as the paper does (2048 =
     its projector width, not overcomplete). quick: 512."""
-    k: int | None = None
+    k: Annotated[int, AT_LEAST_1] | None = None
     """Latents kept per sample by TopK; null: width // 8, the paper's ratio (256 of 2048).
     quick: 64 of 512."""
-    lr: float = 4e-3
+    lr: Annotated[float, POSITIVE] = 4e-3
     """Adam learning rate (constant after a short linear warmup). On the quick preset's CL
     features (256 wide, 260 steps) FVU is flat from 4e-3 to 1.6e-2 and best at 8e-3 (the
     preset's); docs/sae.md has the sweep. Lower it for wide dictionaries and long runs."""
-    batch_size: int = 1024
+    batch_size: Annotated[int, AT_LEAST_1] = 1024
     """Samples per step."""
-    epochs: int = 2
+    epochs: Annotated[int, AT_LEAST_1] = 2
     """Passes over the training features (ignored when ``steps`` is set)."""
-    steps: int | None = None
+    steps: Annotated[int, AT_LEAST_1] | None = None
     """Optimiser steps; null: ``epochs`` passes over the data."""
-    warmup_steps: int = 20
+    warmup_steps: Annotated[int, NON_NEGATIVE] = 20
     """Linear learning-rate warmup, in steps."""
-    aux_k: int | None = None
+    aux_k: Annotated[int, AT_LEAST_1] | None = None
     """Dead latents that the AuxK loss lets reconstruct the residual (openai: d_model / 2);
     null: no AuxK loss."""
-    aux_weight: float = 1 / 32
+    aux_weight: Annotated[float, NON_NEGATIVE] = 1 / 32
     """Weight of the AuxK loss (openai: 1/32)."""
-    dead_threshold: int = 100_000
+    dead_threshold: Annotated[int, AT_LEAST_1] = 100_000
     """A latent that has not fired on this many consecutive training samples counts as dead
     (openai: 10M tokens at LLM scale; scaled down to the size of image data sets)."""
     normalize_input: bool = True
     """L2-normalise every input vector before encoding, as the authors do with CL features."""
 
     def __post_init__(self) -> None:
-        for name in ("width", "k", "batch_size", "epochs", "dead_threshold"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ConfigError(f"sae.{name} must be >= 1, got {getattr(self, name)}")
+        check_fields(self)
         if self.k is not None and self.width is not None and self.k > self.width:
             raise ConfigError(f"sae.k ({self.k}) must not exceed sae.width ({self.width}); "
                               "lower k or widen the dictionary")
-        if self.steps is not None and self.steps < 1:
-            raise ConfigError(f"sae.steps must be null or >= 1, got {self.steps}")
-        if self.warmup_steps < 0:
-            raise ConfigError(f"sae.warmup_steps must be >= 0, got {self.warmup_steps}")
-        if self.lr <= 0:
-            raise ConfigError(f"sae.lr must be > 0, got {self.lr}")
-        if self.aux_k is not None and self.aux_k < 1:
-            raise ConfigError(f"sae.aux_k must be null or >= 1, got {self.aux_k}")
-        if self.aux_weight < 0:
-            raise ConfigError(f"sae.aux_weight must be >= 0, got {self.aux_weight}")
 
     def resolve(self, d_in: int) -> tuple[int, int]:
         """``(width, k)`` for inputs of width ``d_in`` (filling in the null defaults)."""

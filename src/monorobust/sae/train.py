@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from monorobust.checks import check_features
 from monorobust.errors import ConfigError
 from monorobust.sae.config import SAEConfig
 from monorobust.sae.loss import RunningFVU, auxk_loss, normalized_mse
@@ -59,20 +60,13 @@ def preprocess(features: torch.Tensor, cfg: SAEConfig) -> torch.Tensor:
     return F.normalize(x, dim=-1) if cfg.normalize_input else x
 
 
-def check_features(features: torch.Tensor, what: str = "SAE input") -> None:
-    if features.ndim != 2 or features.shape[0] < 1:
-        raise ConfigError(f"{what} must be a non-empty (N, D) matrix, got shape {tuple(features.shape)}")
-    if not torch.isfinite(features).all():
-        raise ConfigError(f"{what} contains NaN or inf; clean or drop those rows first")
-
-
 def total_steps(n: int, cfg: SAEConfig) -> int:
     return cfg.steps if cfg.steps is not None else cfg.epochs * max(1, n // min(cfg.batch_size, n))
 
 
 def train_sae(features: torch.Tensor, cfg: SAEConfig, seed: int, progress: bool = False) -> SAEResult:
     """Fit a TopK SAE to ``features`` (N, d) (preprocessed with ``preprocess``)."""
-    check_features(features)
+    check_features(features, "SAE input")
     h = preprocess(features, cfg)
     n, d = h.shape
     gen = torch.Generator().manual_seed(seed)

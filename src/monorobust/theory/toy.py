@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from monorobust.errors import ConfigError
+from monorobust.fields import AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, Range, check_fields
 from monorobust.io import write_json
 from monorobust.theory.superposition import single_thread
 
@@ -52,82 +53,64 @@ PARTS = ("superposition", "two-feature", "all")
 class ToyConfig:
     """Every knob of ``monorobust toy``; validated before any work."""
 
-    seed: int = 0
+    SECTION: ClassVar[str] = ""
+    """Where this config sits in the run config: errors name keys as SECTION.field."""
+
+    seed: Annotated[int, NON_NEGATIVE] = 0
     """Base seed; the superposition part uses seeds ``seed .. seed + n_seeds - 1``."""
     part: str = "all"
     """``superposition``, ``two-feature`` or ``all``."""
-    n_features: int = 40
+    n_features: Annotated[int, AT_LEAST_1] = 40
     """Toy model: number of sparse input features n."""
-    n_hidden: int = 20
+    n_hidden: Annotated[int, AT_LEAST_1] = 20
     """Toy model: hidden dimensions m."""
-    sparsity: float = 0.9
+    sparsity: Annotated[float, FRACTION] = 0.9
     """Toy model: probability that a feature is zero, in [0, 1)."""
-    importance_decay: float = 0.9
+    importance_decay: Annotated[float, POSITIVE] = 0.9
     """Toy model: importance of feature i is decay**i (1 = all equal)."""
-    steps: int = 3000
+    steps: Annotated[int, AT_LEAST_1] = 3000
     """Toy model: Adam steps."""
-    batch_size: int = 1024
+    batch_size: Annotated[int, AT_LEAST_1] = 1024
     """Toy model: samples per step."""
-    n_seeds: int = 3
+    n_seeds: Annotated[int, AT_LEAST_1] = 3
     """Toy model: seeds (independent models, data and noise) for the spread bands."""
-    num_classes: int = 4
+    num_classes: Annotated[int, Range(ge=2)] = 4
     """Downstream task: classes C (feature groups)."""
-    label_rates: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+    label_rates: Annotated[tuple[float, ...], NON_NEGATIVE] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
     """Downstream task: label-noise rates, each in [0, 1 - 1/C)."""
-    noise_stds: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+    noise_stds: Annotated[tuple[float, ...], NON_NEGATIVE] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
     """Downstream task: Gaussian input-noise stds (>= 0) added to x before encoding."""
-    n_train: int = 4000
+    n_train: Annotated[int, AT_LEAST_1] = 4000
     """Downstream task: training (and test) samples per seed."""
-    probe_steps: int = 300
+    probe_steps: Annotated[int, AT_LEAST_1] = 300
     """Downstream task: full-batch Adam steps of the linear classifier."""
-    represented_threshold: float = 0.5
+    represented_threshold: Annotated[float, NON_NEGATIVE] = 0.5
     """A feature is represented when its column norm in W exceeds this."""
-    tf_sparsity: float = 0.5
+    tf_sparsity: Annotated[float, FRACTION] = 0.5
     """Two-feature example: probability S that x1 (or x2) is zero, in [0, 1)."""
-    tf_weights: tuple[float, float] = (1.0, 0.5)
+    tf_weights: Annotated[tuple[float, float], POSITIVE] = (1.0, 0.5)
     """Two-feature example: (w1, w2) of the weighted code w1 x1 - w2 x2."""
-    tf_label_rates: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
+    tf_label_rates: Annotated[tuple[float, ...], NON_NEGATIVE] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
     """Two-feature example: label-noise rates, each in [0, 0.5)."""
-    tf_noise_stds: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
+    tf_noise_stds: Annotated[tuple[float, ...], NON_NEGATIVE] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
     """Two-feature example: Gaussian noise stds (>= 0) added to each of x1, x2."""
-    tf_n_train: tuple[int, ...] = (100, 1000)
+    tf_n_train: Annotated[tuple[int, ...], Range(ge=2)] = (100, 1000)
     """Two-feature example: training-set sizes for the finite-sample threshold classifier."""
-    tf_repeats: int = 200
+    tf_repeats: Annotated[int, AT_LEAST_1] = 200
     """Two-feature example: training sets per size (Monte Carlo repeats)."""
-    tf_n_pop: int = 200_000
+    tf_n_pop: Annotated[int, Range(ge=2000)] = 200_000
     """Two-feature example: Monte Carlo samples for the population measures."""
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.part not in PARTS:
             raise ConfigError(f"--part {self.part!r}: choose one of {', '.join(PARTS)}")
-        for name in ("sparsity", "tf_sparsity"):
-            v = getattr(self, name)
-            if not 0.0 <= v < 1.0:
-                raise ConfigError(f"--{name.replace('_', '-')} {v}: must be in [0, 1) "
-                                  "(probability that a feature is zero)")
         for name, classes in (("label_rates", self.num_classes), ("tf_label_rates", 2)):
             limit = 1.0 - 1.0 / classes
             for r in getattr(self, name):
                 if not 0.0 <= r < limit:
                     raise ConfigError(f"--{name.replace('_', '-')} {r}: must be in [0, {limit:g}) "
                                       f"for {classes} classes (1 - 1/C); lower it")
-        for name in ("noise_stds", "tf_noise_stds"):
-            for s in getattr(self, name):
-                if s < 0:
-                    raise ConfigError(f"--{name.replace('_', '-')} {s}: a standard deviation "
-                                      "must be >= 0")
-        for name in ("n_features", "n_hidden", "steps", "batch_size", "n_seeds", "n_train",
-                     "probe_steps", "tf_repeats", "tf_n_pop"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
-        if self.num_classes < 2:
-            raise ConfigError("--num-classes must be >= 2")
-        if any(n < 2 for n in self.tf_n_train):
-            raise ConfigError("--tf-n-train: every training-set size must be >= 2")
-        if len(self.tf_weights) != 2 or self.tf_weights[0] <= 0 or self.tf_weights[1] <= 0:
-            raise ConfigError("--tf-weights: give two positive numbers W1 W2")
-        if self.tf_n_pop < 20 * 100:
-            raise ConfigError("--tf-n-pop must be >= 2000 (20 Monte Carlo chunks)")
 
 
 def run_toy(cfg: ToyConfig, out: str | Path, echo: bool = True) -> dict[str, Any]:

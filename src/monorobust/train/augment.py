@@ -15,39 +15,45 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Annotated, ClassVar
 
 import torch
 import torch.nn.functional as F
+
+from monorobust.fields import NON_NEGATIVE, PROBABILITY, check_fields
 
 _LUMA = (0.299, 0.587, 0.114)
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
+    SECTION: ClassVar[str] = "pretrain.augment"
+    """Where this config sits in the run config: errors name keys as SECTION.field."""
+
     crop_scale: tuple[float, float] = (0.08, 1.0)
     """Range of the crop's area as a share of the image (SimCLR: 0.08-1)."""
-    flip_p: float = 0.5
+    flip_p: Annotated[float, PROBABILITY] = 0.5
     """Probability of a horizontal flip."""
-    jitter: tuple[float, float, float, float] = (0.8, 0.8, 0.8, 0.2)
+    jitter: Annotated[tuple[float, float, float, float], NON_NEGATIVE] = (0.8, 0.8, 0.8, 0.2)
     """Colour-jitter strengths: brightness, contrast, saturation, hue (SimCLR: 0.8/0.8/0.8/0.2)."""
-    jitter_p: float = 0.8
+    jitter_p: Annotated[float, PROBABILITY] = 0.8
     """Probability of applying colour jitter to an image."""
-    grayscale_p: float = 0.2
+    grayscale_p: Annotated[float, PROBABILITY] = 0.2
     """Probability of converting an image to grayscale (no effect on 1-channel images)."""
-    blur_p: float = 0.5
+    blur_p: Annotated[float, PROBABILITY] = 0.5
     """Probability of a Gaussian blur."""
-    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    blur_sigma: Annotated[tuple[float, float], NON_NEGATIVE] = (0.1, 2.0)
     """Range of the blur's standard deviation in pixels (SimCLR: 0.1-2 at 224 px)."""
 
     def __post_init__(self) -> None:
         from monorobust.errors import ConfigError
 
+        check_fields(self)
         lo, hi = self.crop_scale
         if not 0 < lo <= hi <= 1:
             raise ConfigError(f"augment.crop_scale {self.crop_scale} must satisfy 0 < lo <= hi <= 1")
-        for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ConfigError(f"augment.{name} must be a probability in [0, 1]")
+        if self.blur_sigma[0] > self.blur_sigma[1]:
+            raise ConfigError(f"augment.blur_sigma {self.blur_sigma} must satisfy lo <= hi")
 
 
 def _uniform(n: int, lo: float, hi: float, gen: torch.Generator, device) -> torch.Tensor:

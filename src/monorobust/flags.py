@@ -1,0 +1,84 @@
+"""Command-line options generated from a frozen config dataclass: one ``--option`` per field.
+
+The help text of each option is the string literal written under the field (read with ``ast``)
+and its default the field's, so the config class stays the single place where a setting is
+named, typed, defaulted, bounded and explained. A bad value is reported under the flag's name
+(``--tf-sparsity must be < 1, got 1.0``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import textwrap
+import types
+import typing
+from typing import Any
+
+from monorobust.errors import ConfigError
+from monorobust.fields import FieldError, build_dataclass
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Field name -> the docstring under it in the class body."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _bare(hint: Any) -> Any:
+    """``int`` for ``int | None``; the hint itself otherwise."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(inner) == 1:
+            return inner[0]
+    return hint
+
+
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type,
+                            only: tuple[str, ...] | None = None) -> None:
+    """Add ``--field-name`` for every field of ``cls`` (or those in ``only``); tuples take several
+    values, booleans are ``--x / --no-x``. Every default is None: unset options keep the field's."""
+    docs = field_docs(cls)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if only is not None and f.name not in only:
+            continue
+        hint = _bare(hints[f.name])
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        kwargs: dict[str, Any] = {"dest": f.name, "default": None}
+        if typing.get_origin(hint) is tuple:
+            kwargs.update(nargs="+", type=typing.get_args(hint)[0])
+            shown = " ".join(str(v) for v in default)
+        elif hint is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+            shown = str(default)
+        else:
+            kwargs["type"] = hint if hint in (int, float, str) else str
+            shown = str(default)
+        kwargs["help"] = f"{docs.get(f.name, '')} (default: {shown})".replace("%", "%%")
+        parser.add_argument(_flag(f.name), **kwargs)
+
+
+def dataclass_from_args(cls: type, args: argparse.Namespace, base: dict[str, Any] | None = None) -> Any:
+    """Build ``cls`` from ``base`` (e.g. a run's recorded section) and the options given."""
+    values = dict(base or {})
+    for f in dataclasses.fields(cls):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            values[f.name] = list(value) if isinstance(value, (list, tuple)) else value
+    try:
+        return build_dataclass(cls, values)
+    except FieldError as err:
+        raise ConfigError(f"{_flag(err.name)} {err.reason}") from None
