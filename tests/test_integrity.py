@@ -280,3 +280,51 @@ def test_damaged_config_yaml_is_a_config_error_naming_the_file(tmp_path, content
     with pytest.raises(ConfigError) as err:
         load_config(str(path))
     assert str(path) in str(err.value)
+
+
+# --- the commands on a folder with a truncated last row -----------------------------------------
+
+def test_run_recomputes_a_truncated_last_row_and_report_reads_the_rest(tmp_path, capsys):
+    from monorobust.cli import main
+
+    out = tmp_path / "run"
+    run = ["run", "--preset", "smoke", "--out", str(out), "--quiet", "--no-report", "--seeds", "0",
+           "--set", "representations=[cl]", "--set", "pretrain.epochs=1", "--set", "probe.steps=25",
+           "--set", "grid.scenarios={clean: [0], label_noise: [0.4]}"]
+    assert main(run) == 0
+    path = out / "results.jsonl"
+    complete = path.read_bytes()
+    path.write_bytes(complete[:-30])                          # the last row's append cut short
+    info = (out / "run.json").read_bytes()
+    (out / "run.json").write_bytes(info[:20])
+    with pytest.warns(IntegrityWarning, match=r"results\.jsonl line 2 is truncated"):
+        assert main(["report", str(out)]) == 0
+    assert "run.json: damaged" in (out / "report.md").read_text()
+    (out / "run.json").write_bytes(info)
+    with pytest.warns(IntegrityWarning, match=r"results\.jsonl line 2 is truncated"):
+        assert main(run) == 0
+
+    features = next((out / "features").glob("*.safetensors"))
+    features.write_bytes(features.read_bytes()[:100])
+    assert main(["report", str(out)]) == 2
+    assert f"error: {features} is damaged" in capsys.readouterr().err
+
+    def without_timing(rows):
+        return sorted(json.dumps({k: v for k, v in r.items() if k != "seconds"}, sort_keys=True)
+                      for r in rows)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = read_jsonl(path)
+    assert without_timing(rows) == without_timing(json.loads(x) for x in complete.splitlines())
+
+
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\x00\xff binary", b"- 1\n- 2\n"])
+def test_run_on_a_folder_with_a_damaged_config_yaml_is_a_one_line_error(tmp_path, capsys, content):
+    from monorobust.cli import main
+
+    (tmp_path / "config.yaml").write_bytes(content)
+    assert main(["run", "--preset", "smoke", "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(tmp_path / "config.yaml") in err
+    assert "Traceback" not in err

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from monorobust.errors import ConfigError
 from monorobust.metrics import ACTIVE_THRESHOLD, topk_purity_per_dim
 from monorobust.report.style import Figure, new_figure, render
 
@@ -29,10 +30,17 @@ class Features(NamedTuple):
 
 
 def load_features(path: str | Path) -> Features:
+    """The file's tensors; a ConfigError naming it when it is damaged or lacks one of them."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    t = load_file(str(path))
-    return Features(t["features"].float(), t["labels"].long())
+    try:
+        t = load_file(str(path))
+        return Features(t["features"].float(), t["labels"].long())
+    except (SafetensorError, OSError, KeyError) as err:
+        raise ConfigError(f"{path} is damaged (truncated / not a safetensors file, or no "
+                          f"'features' and 'labels': {err}); delete it to leave it out of the "
+                          "report") from None
 
 
 class Dim(NamedTuple):

@@ -159,7 +159,11 @@ def load_run(run_dir: str | Path) -> RunData:
                        "purity analysis)")
     run_info = None
     if (run_dir / "run.json").exists():
-        run_info = json.loads((run_dir / "run.json").read_text())
+        try:
+            run_info = json.loads((run_dir / "run.json").read_text())
+        except ValueError as err:           # damaged: bad JSON or bad UTF-8
+            missing.append(f"run.json: damaged ({err}); delete it, a rerun of the run writes "
+                           "it again")
     else:
         missing.append("run.json: no wall time, versions or hardware (the run has not finished)")
     finetune = pd.DataFrame(read_jsonl(run_dir / "finetune.jsonl"))
