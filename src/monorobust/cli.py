@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from monorobust.errors import ConfigError
 
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    # A damaged file that is skipped or redone is one line, like an error: no source line under it.
+    warnings.formatwarning = lambda message, category, *_: f"warning: {message}\n"
     try:
         return int(args._module.main(args) or 0)
     except ConfigError as err:

@@ -22,6 +22,7 @@ from monorobust.sae.config import SAEConfig
 from monorobust.train.config import PretrainConfig
 
 PRESETS = ("quick", "smoke")
+DEVICES = ("cpu", "cuda", "gpu", "mps", "auto")
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,9 @@ class RunConfig:
             raise ConfigError("seeds must list at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds {list(self.seeds)} contain duplicates")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device {self.device!r} is not supported; pick one of "
+                              f"{', '.join(DEVICES)}")
         if not self.representations:
             raise ConfigError("representations must list at least one representation")
         for rep in self.representations:

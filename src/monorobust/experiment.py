@@ -13,6 +13,7 @@ import dataclasses
 import json
 import platform
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,9 @@ from monorobust.evaluate import (
 )
 from monorobust.evaluate.testsets import iter_test_sets
 from monorobust.fields import config_diff
-from monorobust.io import append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl, write_json
+from monorobust.io import (
+    IntegrityWarning, append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl, write_json,
+)
 from monorobust.lock import hold_folder
 from monorobust.metrics import summarize
 from monorobust.train import pretrain
@@ -73,7 +76,8 @@ def make_fabric(cfg: RunConfig, launch: bool = True):
     try:
         fabric = Fabric(accelerator=cfg.device, devices=cfg.devices, num_nodes=cfg.num_nodes,
                         strategy=strategy, precision=cfg.pretrain.precision)
-    except (RuntimeError, ValueError) as err:     # Fabric's own checks: no such device, strategy
+    except (RuntimeError, ValueError, ImportError) as err:   # Fabric's checks: no such device,
+        # strategy, or an accelerator whose package is missing
         reason = str(err).strip().splitlines()[0]
         raise ConfigError(f"cannot run on --device {cfg.device} --devices {cfg.devices} "
                           f"--strategy {cfg.strategy}: {reason} Pick a device this machine has "
@@ -184,7 +188,7 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
     if is_main:
         info = _provenance(cfg, seconds, fabric.world_size)
         # Pretraining speed, kept across invocations (a resumed run pretrains only what is left).
-        earlier = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else {}
+        earlier = _read_run_json(out / "run.json")
         info["pretrain_images_per_second"] = {**earlier.get("pretrain_images_per_second", {}),
                                               **throughput}
         write_json(out / "run.json", info)
@@ -208,6 +212,22 @@ def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, o
     for row in evaluate_features(rep.name, fs, cfg.grid, cfg.probe, splits.num_classes, seed, skip,
                                  device):
         append_jsonl(out / store.RESULTS, [row])
+
+
+def _read_run_json(path: Path) -> dict:
+    """An earlier invocation's run.json, or {} (with a warning when it is damaged: it holds
+    provenance only, which this invocation writes anew)."""
+    if not path.exists():
+        return {}
+    try:
+        info = json.loads(path.read_bytes())
+    except ValueError:
+        info = None
+    if not isinstance(info, dict):
+        warnings.warn(f"{path} is damaged; writing it anew (earlier pretraining speeds are lost)",
+                      IntegrityWarning, stacklevel=2)
+        return {}
+    return info
 
 
 def _provenance(cfg: RunConfig, seconds: float, processes: int) -> dict:
