@@ -97,5 +97,5 @@ def test_several_mono_representations_are_pooled_per_seed():
 def test_verdicts_table_has_one_row_per_claim():
     df = rows({("clean", 0.0): {"cl": [0.8, 0.81], "ncl": [0.8, 0.8]}})
     table = V.verdicts_table(V.claim_verdicts(df, FLAGS))
-    assert list(table.claim) == [c for c, _ in V.CLAIMS.values()]
+    assert list(table.claim) == [c.title for c in V.CLAIMS.values()]
     assert set(table.verdict) <= {V.SUPPORTS, V.CONTRADICTS, V.CANNOT_TELL}

@@ -62,10 +62,14 @@ def check_labels(y: torch.Tensor, what: str = "labels", num_classes: int | None 
 
 
 def check_images(images: torch.Tensor, what: str = "images") -> None:
-    """uint8 (N, C, H, W) with C in 1..4: catches float 0-255 images and channels-last arrays."""
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ConfigError(f"{what} must be a 4-D tensor (N, C, H, W), got {shape}")
+    """uint8 (N, C, H, W) with C in 1..4: catches float 0-255 images and channels-last arrays.
+
+    ``images`` is a tensor, or an object that decodes lazily but states its ``dtype`` and
+    ``shape`` (an image folder streamed from disk)."""
+    shape = getattr(images, "shape", None)
+    if shape is None or not hasattr(images, "dtype") or len(shape) != 4:
+        got = tuple(shape) if shape is not None else type(images).__name__
+        raise ConfigError(f"{what} must be a 4-D tensor (N, C, H, W), got {got}")
     if images.dtype != torch.uint8:
         raise ConfigError(f"{what} must be uint8 in 0-255 (N, C, H, W), got {images.dtype}; "
                           "convert with (x * 255).round().to(torch.uint8) for floats in [0, 1], "

@@ -23,11 +23,10 @@ from monorobust.checks import check_features, check_labels
 from monorobust.errors import ConfigError
 from monorobust.evaluate.config import GridConfig, ProbeConfig
 from monorobust.evaluate.grid import FeatureSet, evaluate_features, grid_points
+from monorobust.evaluate.scenarios import CLEAN, SCENARIOS, Phase
 
 ArrayLike = Any
 """A torch tensor, a NumPy array, or a path to a .npy / .pt / .safetensors file."""
-
-DEFAULT_SCENARIOS = {"clean": (0.0,), "label_noise": (0.2, 0.4, 0.6, 0.8), "few_shot": (1, 5, 10, 50)}
 
 
 class ArraysResult(NamedTuple):
@@ -127,18 +126,16 @@ def default_grid(num_classes: int, min_class: int) -> GridConfig:
     """The label scenarios with the severities that ``num_classes`` and the data allow."""
     limit = (num_classes - 1) / num_classes
     return GridConfig(scenarios={
-        "clean": (0.0,),
-        "label_noise": tuple(r for r in DEFAULT_SCENARIOS["label_noise"] if r < limit),
-        "few_shot": tuple(k for k in DEFAULT_SCENARIOS["few_shot"] if k <= min_class) or (1,),
+        CLEAN: (0.0,),
+        "label_noise": tuple(r for r in SCENARIOS.get("label_noise").defaults if r < limit),
+        "few_shot": tuple(k for k in SCENARIOS.get("few_shot").defaults if k <= min_class) or (1,),
     })
 
 
 def check_label_grid(grid: GridConfig, num_classes: int, min_class: int) -> None:
-    from monorobust.evaluate.scenarios import SCENARIOS
-
     for name, severities in grid.scenarios.items():
         scenario = SCENARIOS.get(name)
-        if scenario.kind == "test" and name != "clean":
+        if scenario.phase is Phase.TEST and name != CLEAN:
             raise ConfigError(f"scenario {name!r} perturbs test inputs and needs an encoder; use "
                               "evaluate.robustness(encode, data), or drop it from the grid")
         scenario.check(tuple(severities), num_classes, min_class)

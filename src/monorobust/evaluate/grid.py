@@ -14,7 +14,7 @@ import torch
 
 from monorobust.evaluate.config import GridConfig, ProbeConfig
 from monorobust.evaluate.probe import train_probe
-from monorobust.evaluate.scenarios import SCENARIOS
+from monorobust.evaluate.scenarios import CLEAN, SCENARIOS, Phase
 
 
 class FeatureSet(NamedTuple):
@@ -32,13 +32,13 @@ class FeatureSet(NamedTuple):
 
 
 def test_key(scenario: str, severity: float) -> str:
-    return "clean" if scenario == "clean" else f"{scenario}@{severity:g}"
+    return CLEAN if scenario == CLEAN else f"{scenario}@{severity:g}"
 
 
 def grid_points(grid: GridConfig) -> list[tuple[str, float]]:
     """Every (scenario, severity) of the grid, clean first."""
     points = [(name, float(s)) for name, sev in grid.scenarios.items() for s in sev]
-    return sorted(points, key=lambda p: (p[0] != "clean", list(grid.scenarios).index(p[0]), p[1]))
+    return sorted(points, key=lambda p: (p[0] != CLEAN, list(grid.scenarios).index(p[0]), p[1]))
 
 
 def evaluate_features(representation: str, fs: FeatureSet, grid: GridConfig, probe: ProbeConfig,
@@ -59,7 +59,7 @@ def evaluate_features(representation: str, fs: FeatureSet, grid: GridConfig, pro
         scenario = SCENARIOS.get(name)
         # Each point draws from its own generator: adding a scenario does not change the others.
         gen = torch.Generator().manual_seed(_stable_seed(seed, name, severity))
-        if scenario.kind == "test":
+        if scenario.phase is Phase.TEST:
             if clean_probe is None:
                 clean_probe = train_probe(train, train_y, val, val_y, num_classes, probe, seed)
             p, realised, n_train = clean_probe, 0.0, len(fs.train_labels)
@@ -69,7 +69,7 @@ def evaluate_features(representation: str, fs: FeatureSet, grid: GridConfig, pro
             p = train_probe(train[ts.train_idx.to(dev)], ts.train_labels.to(dev),
                             val[ts.val_idx.to(dev)], ts.val_labels.to(dev), num_classes, probe, seed)
             realised, n_train = ts.realised_noise_rate, len(ts.train_idx)
-            key = "clean"
+            key = CLEAN
         x_test, y_test = fs.test[key].to(dev), fs.test_labels[key].to(dev)
         yield {
             "representation": representation, "scenario": name, "severity": severity,

@@ -9,7 +9,7 @@ import torch
 from monorobust.data import ImageSplit, stratified_split
 from monorobust.evaluate.config import GridConfig
 from monorobust.evaluate.grid import grid_points, test_key
-from monorobust.evaluate.scenarios import SCENARIOS
+from monorobust.evaluate.scenarios import CLEAN, SCENARIOS, Phase
 
 
 def _subset(test: ImageSplit, size: int | None) -> ImageSplit:
@@ -28,14 +28,15 @@ def iter_test_sets(test: ImageSplit, grid: GridConfig, seed: int
     perturb training are scored on it.
     """
     points = grid_points(grid)
-    if ("clean", 0.0) not in points:
-        points = [("clean", 0.0)] + points
+    if (CLEAN, 0.0) not in points:
+        points = [(CLEAN, 0.0)] + points
     for name, severity in points:
         scenario = SCENARIOS.get(name)
-        if scenario.kind != "test":
+        if scenario.phase is not Phase.TEST:
             continue
-        split = _subset(test, scenario.test_subset(grid))
-        images = scenario.test_images(split.images, severity, seed, grid)
+        params = scenario.params(grid)
+        split = _subset(test, scenario.test_subset(params))
+        images = scenario.test_images(split.images, severity, seed, params)
         repeats = images.shape[0] // len(split)
         yield test_key(name, severity), images, split.labels.repeat(repeats)
 

@@ -9,32 +9,39 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from monorobust.evaluate.scenarios import CLEAN, SCENARIOS, claim_scenarios
 from monorobust.report.style import (
-    SEVERITY_AXES, Figure, message_figure, new_figure, render, scenario_title,
+    Figure, message_figure, new_figure, render, scenario_title, severity_axis,
 )
 
-ZERO_IS_CLEAN = ("label_noise", "gaussian_noise", "uniform_noise", "corrupt")
-"""Scenarios whose severity 0 is the clean setting: the clean accuracy is drawn at x = 0."""
+
+def _fact(name: str, fact: str) -> bool:
+    """A registered scenario's boolean fact (False for a scenario this installation lacks)."""
+    return name in SCENARIOS and getattr(SCENARIOS.get(name), fact)
 
 
-def strongest(results: pd.DataFrame, scenario: str) -> float | None:
-    """The largest severity of ``scenario`` in ``results`` (None when absent)."""
+def primary_severity(results: pd.DataFrame, scenario: str) -> float | None:
+    """The severity of ``scenario`` its claim is judged at (the strongest label or input noise,
+    the fewest examples); None when ``results`` has none."""
     sev = results.loc[results.scenario == scenario, "severity"]
-    return None if sev.empty else float(sev.max())
+    return None if sev.empty else float(SCENARIOS.get(scenario).primary(list(sev)))
+
+
+def first_primary(results: pd.DataFrame, claim: str) -> tuple[str, float] | None:
+    """The first scenario of ``claim`` in ``results`` and its primary severity."""
+    for scen in claim_scenarios(claim):
+        if (sev := primary_severity(results, scen)) is not None:
+            return scen, sev
+    return None
 
 
 def headline_conditions(results: pd.DataFrame) -> list[tuple[str, str, float]]:
-    """(title, scenario, severity) of Figure 1b: clean, strongest label noise, strongest input
-    noise (Gaussian, else uniform), each only when present."""
-    out = []
-    if (results.scenario == "clean").any():
-        out.append(("clean", "clean", 0.0))
-    if (s := strongest(results, "label_noise")) is not None:
-        out.append((f"label noise {s:.0%}", "label_noise", s))
-    for scen, name in (("gaussian_noise", "Gaussian noise std"), ("uniform_noise", "uniform noise")):
-        if (s := strongest(results, scen)) is not None:
-            out.append((f"{name} {s:g}", scen, s))
-            break
+    """(title, scenario, severity) of Figure 1b: clean, the strongest label noise and the
+    strongest input noise (Gaussian, else uniform), each only when present."""
+    out = [("clean", CLEAN, 0.0)] if (results.scenario == CLEAN).any() else []
+    for claim in ("label_noise", "input_noise"):
+        if (point := first_primary(results, claim)) is not None:
+            out.append((f"{scenario_title(point[0])} {point[1]:g}", *point))
     return out
 
 
@@ -78,7 +85,7 @@ def headline_bars(results: pd.DataFrame, reps: list[str], labels: dict[str, str]
 def _curve(summary: pd.DataFrame, rep: str, scen: str, with_clean: bool) -> pd.DataFrame:
     cur = summary[(summary.representation == rep) & (summary.scenario == scen)]
     if with_clean:
-        clean = summary[(summary.representation == rep) & (summary.scenario == "clean")]
+        clean = summary[(summary.representation == rep) & (summary.scenario == CLEAN)]
         cur = pd.concat([clean.assign(severity=0.0), cur])
     return cur.sort_values("severity")
 
@@ -86,7 +93,7 @@ def _curve(summary: pd.DataFrame, rep: str, scen: str, with_clean: bool) -> pd.D
 def severity_curves(summary: pd.DataFrame, reps: list[str], labels: dict[str, str],
                     colors: dict[str, str], mono: dict[str, bool | None]) -> Figure:
     """One panel per non-clean scenario: mean accuracy against severity, +-1 std band."""
-    scens = [s for s in dict.fromkeys(summary.scenario) if s != "clean"]
+    scens = [s for s in dict.fromkeys(summary.scenario) if s != CLEAN]
     caption = ("Accuracy against severity for every scenario in the run: lines are means over "
                "seeds, bands +-1 std. Severity 0 is the clean setting; few-shot draws the "
                "full-data (clean) accuracy as a dotted line; single-severity shifts (sketch) "
@@ -99,30 +106,31 @@ def severity_curves(summary: pd.DataFrame, reps: list[str], labels: dict[str, st
     for k, scen in enumerate(scens):
         ax = axes[k // ncols][k % ncols]
         sevs = sorted(summary.loc[summary.scenario == scen, "severity"].unique())
-        categorical = len(sevs) == 1 and scen not in ZERO_IS_CLEAN and scen != "few_shot"
+        zero_is_clean, log_axis = _fact(scen, "zero_is_clean"), _fact(scen, "log_axis")
+        categorical = len(sevs) == 1 and not zero_is_clean and not log_axis
         for rep in reps:
             ls = "--" if mono.get(rep) is False else "-"
             if categorical:
                 cur = _curve(summary, rep, scen, True)
                 x = np.arange(len(cur))
             else:
-                cur = _curve(summary, rep, scen, scen in ZERO_IS_CLEAN)
+                cur = _curve(summary, rep, scen, zero_is_clean)
                 x = cur.severity.to_numpy()
             if cur.empty:
                 continue
             m, s = cur["mean"].to_numpy() * 100, cur["std"].fillna(0).to_numpy() * 100
             ax.plot(x, m, ls, marker="o", ms=4, color=colors[rep], label=labels[rep])
             ax.fill_between(x, m - s, m + s, color=colors[rep], alpha=0.18, lw=0)
-            if scen == "few_shot":
-                clean = summary[(summary.representation == rep) & (summary.scenario == "clean")]
+            if log_axis:
+                clean = summary[(summary.representation == rep) & (summary.scenario == CLEAN)]
                 if not clean.empty:
                     ax.axhline(clean["mean"].iloc[0] * 100, color=colors[rep], ls=":", lw=1)
         if categorical:
-            ax.set_xticks([0, 1], ["clean", scen])
+            ax.set_xticks([0, 1], [CLEAN, scen])
             ax.set_xlim(-0.5, 1.5)
         else:
-            ax.set_xlabel(SEVERITY_AXES.get(scen, "severity"))
-        if scen == "few_shot":
+            ax.set_xlabel(severity_axis(scen))
+        if log_axis:
             from matplotlib.ticker import NullFormatter
 
             ax.set_xscale("log")
@@ -145,19 +153,16 @@ def robustness_points(results: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFr
     noise (``label_noise_acc``) and the strongest Gaussian (else uniform) input noise
     (``input_noise_acc``); NaN where absent."""
     out = metrics.copy()
-    for col, scens in (("label_noise_acc", ("label_noise",)),
-                       ("input_noise_acc", ("gaussian_noise", "uniform_noise"))):
+    for col, claim in (("label_noise_acc", "label_noise"), ("input_noise_acc", "input_noise")):
         out[col] = np.nan
-        for scen in scens:
-            sev = strongest(results, scen)
-            if sev is None:
-                continue
-            sub = results[(results.scenario == scen) & np.isclose(results.severity, sev)]
-            acc = sub.groupby(["representation", "seed"])["accuracy"].mean()
-            out[col] = [np.nan if pd.isna(s) else acc.get((r, int(s)), np.nan)
-                        for r, s in zip(out.representation, out.seed)]
-            out.attrs[col] = f"{scenario_title(scen)} {sev:g}"
-            break
+        if (point := first_primary(results, claim)) is None:
+            continue
+        scen, sev = point
+        sub = results[(results.scenario == scen) & np.isclose(results.severity, sev)]
+        acc = sub.groupby(["representation", "seed"])["accuracy"].mean()
+        out[col] = [np.nan if pd.isna(s) else acc.get((r, int(s)), np.nan)
+                    for r, s in zip(out.representation, out.seed)]
+        out.attrs[col] = f"{scenario_title(scen)} {sev:g}"
     return out
 
 

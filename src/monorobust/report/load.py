@@ -15,11 +15,9 @@ import pandas as pd
 
 from monorobust import results as store
 from monorobust.errors import ConfigError
+from monorobust.evaluate.config import PAPER_SCENARIOS
 from monorobust.io import read_jsonl
 
-CANONICAL_SCENARIOS = ("clean", "label_noise", "gaussian_noise", "uniform_noise", "few_shot",
-                       "corrupt", "sketch")
-"""Scenarios the paper's claims need; any other scenario in a run is shown generically."""
 
 
 class RepInfo(NamedTuple):
@@ -135,7 +133,7 @@ def load_run(run_dir: str | Path) -> RunData:
         missing.append(f"only one seed ({seeds[0]}): no spread over seeds, no error bars, and "
                        "every verdict is 'cannot tell'")
     present = set(results["scenario"])
-    for scen in CANONICAL_SCENARIOS:
+    for scen in PAPER_SCENARIOS:            # any other scenario in a run is shown generically
         if scen not in present:
             missing.append(f"scenario {scen}: no results")
     if cfg is not None:

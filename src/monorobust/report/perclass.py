@@ -13,7 +13,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from monorobust.report.figures import strongest
+from monorobust.evaluate.scenarios import CLEAN
+from monorobust.report.figures import primary_severity
 from monorobust.report.gallery import Features, class_top_dim_purity
 from monorobust.report.style import Figure, message_figure, new_figure, render
 
@@ -29,7 +30,7 @@ def per_class_table(results: pd.DataFrame, features: Callable[[str, int], Featur
                     keys: list[tuple[str, int]], num_classes: int, m: int = 5) -> pd.DataFrame:
     """Rows (representation, seed, class, purity, clean_acc, noisy_acc, drop) for every
     (representation, seed) in ``keys`` with features and a strongest-label-noise row."""
-    sev = strongest(results, "label_noise")
+    sev = primary_severity(results, "label_noise")
     if sev is None:
         return pd.DataFrame()
     out = []
@@ -38,7 +39,7 @@ def per_class_table(results: pd.DataFrame, features: Callable[[str, int], Featur
         feats = features(rep, seed)
         if noisy is None or feats is None or len(noisy) != num_classes:
             continue
-        clean = _per_class(results, rep, seed, "clean", 0.0)
+        clean = _per_class(results, rep, seed, CLEAN, 0.0)
         clean = clean if clean is not None and len(clean) == num_classes else [np.nan] * num_classes
         purity = class_top_dim_purity(feats.features, feats.labels, num_classes, m)
         for c in range(num_classes):

@@ -10,35 +10,20 @@ from __future__ import annotations
 import io
 from typing import Any, NamedTuple
 
-OKABE_ITO = ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
-             "#000000"]
-FIXED = {"cl": "#D55E00", "ncl": "#0072B2", "cl+sae": "#009E73"}
-
-SCENARIO_TITLES = {
-    "clean": "clean",
-    "label_noise": "label noise",
-    "gaussian_noise": "Gaussian input noise",
-    "uniform_noise": "uniform input noise",
-    "few_shot": "few-shot",
-    "corrupt": "corruptions (out of domain)",
-    "sketch": "sketch (out of domain)",
-}
-SEVERITY_AXES = {
-    "label_noise": "share of training labels flipped",
-    "gaussian_noise": "noise std (pixel space, [0, 1])",
-    "uniform_noise": "noise half-width (pixel space, [0, 1])",
-    "few_shot": "labelled examples per class (k)",
-    "corrupt": "corruption severity (0 = clean)",
-}
+from monorobust.evaluate import REPRESENTATIONS
+from monorobust.evaluate.representations import OKABE_ITO
+from monorobust.evaluate.scenarios import SCENARIOS
 
 
 def rep_colors(names: list[str]) -> dict[str, str]:
-    """A colour per representation: fixed for the registered ones, the rest in palette order."""
-    free = [c for c in OKABE_ITO if c not in FIXED.values()]
+    """A colour per representation: its registry entry's where it has one, the rest in palette
+    order (skipping the colours registered representations use)."""
+    fixed = {n: REPRESENTATIONS.get(n).colour for n in REPRESENTATIONS if REPRESENTATIONS.get(n).colour}
+    free = [c for c in OKABE_ITO if c not in fixed.values()]
     out, i = {}, 0
     for n in names:
-        if n in FIXED:
-            out[n] = FIXED[n]
+        if n in fixed:
+            out[n] = fixed[n]
         else:
             out[n] = free[i % len(free)]
             i += 1
@@ -46,7 +31,12 @@ def rep_colors(names: list[str]) -> dict[str, str]:
 
 
 def scenario_title(name: str) -> str:
-    return SCENARIO_TITLES.get(name, name.replace("_", " "))
+    """The registered scenario's title; a readable form of an unknown name."""
+    return SCENARIOS.get(name).title if name in SCENARIOS else name.replace("_", " ")
+
+
+def severity_axis(name: str) -> str:
+    return SCENARIOS.get(name).axis if name in SCENARIOS else "severity"
 
 
 class Figure(NamedTuple):

@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from monorobust.evaluate.scenarios import CLAIMS, SCENARIOS
+
 SUPPORTS, CONTRADICTS, CANNOT_TELL = "supports", "contradicts", "cannot tell"
 PARITY_MARGIN = 0.02
 LEVEL = 0.95
@@ -29,15 +31,6 @@ RULE = (
     "seed, or differences with zero spread, give 'cannot tell'. Each claim is tested on its "
     "own at 95%, without a correction for testing five claims."
 )
-
-CLAIMS = {
-    "clean": ("clean parity", "on clean data mono roughly matches poly"),
-    "label_noise": ("label noise", "mono beats poly under (strong) label noise"),
-    "input_noise": ("input noise", "mono beats poly under (strong) input noise"),
-    "few_shot": ("few-shot", "mono beats poly with few labelled examples"),
-    "ood": ("out-of-domain", "mono beats poly under distribution shift"),
-}
-
 
 class Comparison(NamedTuple):
     """mono - poly accuracy (0-1) with its confidence interval."""
@@ -133,27 +126,17 @@ def decide(c: Comparison | None, parity: bool = False, margin: float = PARITY_MA
 
 
 def primary_points(results: pd.DataFrame, reps: list[str]) -> dict[str, list[tuple[str, float]]]:
-    """The (scenario, severity) points each claim is judged on, among those ``reps`` all have."""
+    """The (scenario, severity) points each claim is judged on, among those ``reps`` all have:
+    every registered scenario serving the claim, at its primary severity."""
     sub = results[results.representation.isin(reps)]
     have = sub.groupby(["scenario", "severity"])["representation"].nunique()
     common = [(s, float(v)) for (s, v), n in have.items() if n == len(reps)]
-
-    def sev(scen: str) -> list[float]:
-        return sorted(v for s, v in common if s == scen)
-
     pts: dict[str, list[tuple[str, float]]] = {k: [] for k in CLAIMS}
-    if sev("clean"):
-        pts["clean"] = [("clean", sev("clean")[0])]
-    if sev("label_noise"):
-        pts["label_noise"] = [("label_noise", sev("label_noise")[-1])]
-    for s in ("gaussian_noise", "uniform_noise"):
-        if sev(s):
-            pts["input_noise"].append((s, sev(s)[-1]))
-    if sev("few_shot"):
-        pts["few_shot"] = [("few_shot", sev("few_shot")[0])]
-    for s in ("corrupt", "sketch"):
-        if sev(s):
-            pts["ood"].append((s, sev(s)[-1]))
+    for name in SCENARIOS:
+        scenario = SCENARIOS.get(name)
+        severities = sorted(v for s, v in common if s == name)
+        if scenario.claim is not None and severities:
+            pts[scenario.claim].append((name, scenario.primary(severities)))
     return pts
 
 
@@ -169,8 +152,7 @@ def claim_verdicts(results: pd.DataFrame, mono_flags: dict[str, bool | None],
     poly = [r for r, m in mono_flags.items() if m is False]
     pts = primary_points(results, mono + poly) if mono and poly else {k: [] for k in CLAIMS}
     out = []
-    for key, (claim, expectation) in CLAIMS.items():
-        parity = key == "clean"
+    for key, (claim, expectation, parity) in CLAIMS.items():
         points = pts[key]
         if not mono or not poly:
             reason = "needs at least one monosemantic and one polysemantic representation"

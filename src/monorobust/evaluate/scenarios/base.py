@@ -1,19 +1,58 @@
-"""Robustness scenarios, one per file, registered by name.
+"""Robustness scenarios, one per file, registered by name; each entry carries its own facts.
 
-A scenario perturbs either what the probe is *trained* on (``kind = "train"``: label noise,
-few-shot) or what it is *tested* on (``kind = "test"``: clean, input noise, domain shift). Test
+A scenario perturbs either what the probe is *trained* on (``Phase.TRAIN``: label noise,
+few-shot) or what it is *tested* on (``Phase.TEST``: clean, input noise, domain shift). Test
 scenarios reuse the probe trained on clean data; train scenarios train a probe of their own and
 score it on the clean test split.
+
+Everything the rest of the package needs to know about a scenario is declared on its class, the
+way timm's model entries carry their default config: its phase, title and axis label for the
+report, the claim of the paper it serves and which of its severities is the primary one for the
+verdict, whether its severity 0 is the clean setting, its default severities, and the typed
+parameters it reads from the grid. Adding a scenario is adding one file.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, NamedTuple
+import enum
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 
 from monorobust.errors import ConfigError
 from monorobust.registry import Registry
+
+CLEAN = "clean"
+"""The reference scenario: unperturbed training and test data. Every test-time scenario's probe
+is trained on it, and every train-time scenario is scored on its test split."""
+
+
+class Phase(enum.Enum):
+    """What a scenario perturbs."""
+
+    TRAIN = "train"
+    """The probe's training (and validation) set: its labels or its size."""
+    TEST = "test"
+    """The test images; the probe trained on clean data is reused."""
+
+
+class Claim(NamedTuple):
+    """One of the paper's claims, judged on the primary severity of each scenario serving it."""
+
+    title: str
+    expectation: str
+    parity: bool = False
+    """True: mono should roughly *match* poly (clean data); False: mono should beat poly."""
+
+
+CLAIMS: dict[str, Claim] = {
+    "clean": Claim("clean parity", "on clean data mono roughly matches poly", parity=True),
+    "label_noise": Claim("label noise", "mono beats poly under (strong) label noise"),
+    "input_noise": Claim("input noise", "mono beats poly under (strong) input noise"),
+    "few_shot": Claim("few-shot", "mono beats poly with few labelled examples"),
+    "ood": Claim("out-of-domain", "mono beats poly under distribution shift"),
+}
 
 
 class TrainSet(NamedTuple):
@@ -28,12 +67,33 @@ class TrainSet(NamedTuple):
 
 
 class Scenario:
-    """Base class. Subclasses set ``name``, ``kind``, ``severity_name`` and override hooks."""
+    """Base class. Subclasses declare the facts below and override the hooks of their phase."""
 
     name: ClassVar[str]
-    kind: ClassVar[str]                   # "train" or "test"
-    severity_name: ClassVar[str]          # what the severity means, for tables and plots
+    phase: ClassVar[Phase]
+    title: ClassVar[str]
+    """Its name in the report's headings."""
+    severity_name: ClassVar[str]
+    """What the severity means, in a few words (result rows carry it)."""
+    axis: ClassVar[str] = "severity"
+    """The label of a plot's severity axis."""
+    claim: ClassVar[str | None] = None
+    """The key in ``CLAIMS`` this scenario serves (None: shown, never judged)."""
+    primary: ClassVar[Callable[[list[float]], float]] = max
+    """Which of a run's severities the verdict uses: ``max`` (the strongest perturbation) or
+    ``min`` (e.g. the fewest labelled examples)."""
+    zero_is_clean: ClassVar[bool] = False
+    """Severity 0 is the clean setting: curves start at the clean accuracy, drawn at x = 0."""
+    log_axis: ClassVar[bool] = False
+    """Severities span orders of magnitude (k per class): a log axis, with the full-data (clean)
+    accuracy drawn as a reference line."""
+    defaults: ClassVar[tuple[float, ...]] = ()
+    """Severities of the paper-style default grid."""
     integer_severity: ClassVar[bool] = False
+
+    def params(self, grid: Any) -> Any:
+        """The typed parameters this scenario reads from the grid config (None: none)."""
+        return None
 
     def check(self, severities: tuple[float, ...], num_classes: int | None,
               min_class_size: int | None = None) -> None:
@@ -48,15 +108,15 @@ class Scenario:
 
     def train_set(self, train_labels: torch.Tensor, val_labels: torch.Tensor, severity: float,
                   num_classes: int, gen: torch.Generator) -> TrainSet:
-        """Train scenarios: the (perturbed) training and validation sets. Default: all, clean."""
+        """Train phase: the (perturbed) training and validation sets. Default: all, clean."""
         return TrainSet(torch.arange(len(train_labels)), train_labels,
                         torch.arange(len(val_labels)), val_labels, 0.0)
 
-    def test_images(self, images: torch.Tensor, severity: float, seed: int, grid) -> torch.Tensor:
-        """Test scenarios: uint8 test images (N, C, H, W) -> perturbed float images in [0, 1]."""
+    def test_images(self, images: torch.Tensor, severity: float, seed: int, params: Any) -> torch.Tensor:
+        """Test phase: uint8 test images (N, C, H, W) -> perturbed float images in [0, 1]."""
         return images.float() / 255
 
-    def test_subset(self, grid) -> int | None:
+    def test_subset(self, params: Any) -> int | None:
         """How many test images this scenario uses (None: all)."""
         return None
 
@@ -67,3 +127,8 @@ SCENARIOS: Registry[Scenario] = Registry("scenario")
 def register(cls: type[Scenario]) -> type[Scenario]:
     SCENARIOS.register(cls.name)(cls())
     return cls
+
+
+def claim_scenarios(claim: str) -> list[str]:
+    """The registered scenarios serving ``claim``, by name."""
+    return [name for name in SCENARIOS if SCENARIOS.get(name).claim == claim]

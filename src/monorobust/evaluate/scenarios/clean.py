@@ -1,10 +1,9 @@
 """Clean: the probe trained on clean training features, scored on the clean test split."""
 
-from monorobust.evaluate.scenarios.base import Scenario, register
+from monorobust.evaluate.scenarios.base import CLEAN, Phase, Scenario, register
 
 
 @register
 class Clean(Scenario):
-    name = "clean"
-    kind = "test"
-    severity_name = "none"
+    name, phase, title, severity_name = CLEAN, Phase.TEST, "clean", "none"
+    claim, defaults = "clean", (0.0,)

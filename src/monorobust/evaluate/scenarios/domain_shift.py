@@ -5,31 +5,46 @@ corruption in ``grid.corruptions`` at s: its accuracy is the mean over corruptio
 ImageNet-C's corruption accuracy is.
 """
 
+from typing import NamedTuple
+
 import torch
 
 from monorobust.errors import ConfigError
-from monorobust.evaluate.scenarios.base import Scenario, register
+from monorobust.evaluate.scenarios.base import Phase, Scenario, register
 from monorobust.perturb import corrupt, sketch
 
 
-@register
-class Sketch(Scenario):
-    name = "sketch"
-    kind = "test"
-    severity_name = "none"
+class ShiftParams(NamedTuple):
+    """What the out-of-domain scenarios read from the grid config."""
 
-    def test_images(self, images, severity, seed, grid):
+    corruptions: tuple[str, ...]
+    """ImageNet-C corruptions averaged in ``corrupt``."""
+    test_size: int | None
+    """Test images used (a fixed stratified subset); None: all."""
+
+
+class _Shift(Scenario):
+    phase, claim, primary = Phase.TEST, "ood", max
+
+    def params(self, grid) -> ShiftParams:
+        return ShiftParams(tuple(grid.corruptions), grid.shift_test_size)
+
+    def test_subset(self, params: ShiftParams) -> int | None:
+        return params.test_size
+
+
+@register
+class Sketch(_Shift):
+    name, title, severity_name, defaults = "sketch", "sketch (out of domain)", "none", (1,)
+
+    def test_images(self, images, severity, seed, params):
         return sketch(images.float() / 255)
 
-    def test_subset(self, grid):
-        return grid.shift_test_size
-
 
 @register
-class Corrupt(Scenario):
-    name = "corrupt"
-    kind = "test"
-    severity_name = "corruption severity"
+class Corrupt(_Shift):
+    name, title, severity_name = "corrupt", "corruptions (out of domain)", "corruption severity"
+    axis, defaults, zero_is_clean = "corruption severity (0 = clean)", (1, 3, 5), True
     integer_severity = True
 
     def check(self, severities, num_classes, min_class_size=None):
@@ -38,10 +53,7 @@ class Corrupt(Scenario):
             if not 1 <= s <= 5:
                 raise ConfigError(f"grid.scenarios.corrupt: severity must be 1-5, got {s}")
 
-    def test_images(self, images, severity, seed, grid):
+    def test_images(self, images, severity, seed, params: ShiftParams):
         parts = [corrupt(images, name, int(severity), seed * 1009 + i)
-                 for i, name in enumerate(grid.corruptions)]
+                 for i, name in enumerate(params.corruptions)]
         return torch.cat(parts).float() / 255
-
-    def test_subset(self, grid):
-        return grid.shift_test_size

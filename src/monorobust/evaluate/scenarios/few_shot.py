@@ -7,15 +7,16 @@ when it has fewer): a k-shot practitioner has no large labelled set to select wi
 import torch
 
 from monorobust.errors import ConfigError
-from monorobust.evaluate.scenarios.base import Scenario, TrainSet, register
+from monorobust.evaluate.scenarios.base import Phase, Scenario, TrainSet, register
 from monorobust.perturb import few_shot_indices
 
 
 @register
 class FewShot(Scenario):
-    name = "few_shot"
-    kind = "train"
-    severity_name = "examples per class"
+    name, phase, title, severity_name = "few_shot", Phase.TRAIN, "few-shot", "examples per class"
+    axis = "labelled examples per class (k)"
+    claim, primary, log_axis = "few_shot", min, True   # the fewest examples is the hardest
+    defaults = (1, 5, 10, 50)
     integer_severity = True
 
     def check(self, severities, num_classes, min_class_size=None):

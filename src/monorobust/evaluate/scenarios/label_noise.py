@@ -7,15 +7,16 @@ function of clean accuracy, so selecting on it is still sound.
 
 import torch
 
-from monorobust.evaluate.scenarios.base import Scenario, TrainSet, register
+from monorobust.evaluate.scenarios.base import Phase, Scenario, TrainSet, register
 from monorobust.perturb import check_label_noise_rate, symmetric_label_noise
 
 
 @register
 class LabelNoise(Scenario):
-    name = "label_noise"
-    kind = "train"
-    severity_name = "noise rate"
+    name, phase, title, severity_name = "label_noise", Phase.TRAIN, "label noise", "noise rate"
+    axis = "share of training labels flipped"
+    claim, primary, zero_is_clean = "label_noise", max, True
+    defaults = (0.2, 0.4, 0.6, 0.8)
 
     def check(self, severities, num_classes, min_class_size=None):
         super().check(severities, num_classes)
