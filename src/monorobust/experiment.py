@@ -38,6 +38,7 @@ from monorobust.io import (
 from monorobust.lock import hold_folder
 from monorobust.metrics import summarize
 from monorobust.train import pretrain
+from monorobust.train.precision import resolve_precision
 
 if TYPE_CHECKING:
     from lightning.fabric import Fabric
@@ -51,7 +52,7 @@ class RunResult(NamedTuple):
 
 def prepare_data(cfg: RunConfig) -> Splits:
     """Load the dataset, subsample as configured and hold out the validation split."""
-    ds = load_dataset(cfg.data.name, cfg.data.data_dir, cfg.data.image_size)
+    ds = load_dataset(cfg.data.name, cfg.data.data_dir, cfg.data.image_size, cfg.data.channels)
     if cfg.data.train_size and cfg.data.train_size < len(ds.train):
         _, keep = stratified_split(ds.train.labels, cfg.data.train_size / len(ds.train), seed=0)
         ds = ds._replace(train=ds.train.subset(keep))
@@ -75,7 +76,8 @@ def make_fabric(cfg: RunConfig, launch: bool = True):
         strategy = DDPStrategy(timeout=timedelta(minutes=cfg.dist_timeout_minutes))
     try:
         fabric = Fabric(accelerator=cfg.device, devices=cfg.devices, num_nodes=cfg.num_nodes,
-                        strategy=strategy, precision=cfg.pretrain.precision)
+                        strategy=strategy,
+                        precision=resolve_precision(cfg.pretrain.precision, cfg.device).precision)
     except (RuntimeError, ValueError, ImportError) as err:   # Fabric's checks: no such device,
         # strategy, or an accelerator whose package is missing
         reason = str(err).strip().splitlines()[0]
@@ -162,6 +164,7 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
     out = Path(cfg.out)
     is_main = fabric.global_rank == 0
     throughput: dict[str, float] = {}
+    phases = PhaseTimer()
     for seed in cfg.seeds:
         done = store.done_keys(read_jsonl(out / store.RESULTS))
         metrics_done = {(r["representation"], r["seed"]) for r in read_jsonl(out / store.METRICS)}
@@ -170,19 +173,22 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
             continue
         test_sets = None
         for objective in dict.fromkeys(REPRESENTATIONS.get(r).objective for r in pending):
-            result = pretrain(splits.train.images, cfg.pretrain, objective, seed,
-                              out / "checkpoints" / f"{objective}-seed{seed}", fabric, progress)
+            with phases("pretrain"):
+                result = pretrain(splits.train.images, cfg.pretrain, objective, seed,
+                                  out / "checkpoints" / f"{objective}-seed{seed}", fabric, progress)
             if not is_main:
                 continue
             if result.images_per_second is not None:
                 throughput[f"{objective}-seed{seed}"] = round(result.images_per_second, 1)
-            test_sets = test_sets or list(iter_test_sets(splits.test, cfg.grid, seed))
-            encode = model_encoder(result.model.to(fabric.device), cfg.probe.features)
-            raw = encode_feature_set(encode, splits, test_sets, fabric.device)
+            with phases("features"):
+                test_sets = test_sets or list(iter_test_sets(splits.test, cfg.grid, seed))
+                encode = model_encoder(result.model.to(fabric.device), cfg.probe.features)
+                raw = encode_feature_set(encode, splits, test_sets, fabric.device)
             for rep_name in pending:
                 rep = REPRESENTATIONS.get(rep_name)
                 if rep.objective == objective:
-                    _evaluate(cfg, rep, raw, splits, seed, out, done, metrics_done, fabric.device)
+                    _evaluate(cfg, rep, raw, splits, seed, out, done, metrics_done, fabric.device,
+                              phases)
     summary = store.write_summary(out) if is_main else None
     seconds = time.perf_counter() - started
     if is_main:
@@ -191,14 +197,25 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
         earlier = _read_run_json(out / "run.json")
         info["pretrain_images_per_second"] = {**earlier.get("pretrain_images_per_second", {}),
                                               **throughput}
+        info["phase_seconds"] = phases.rounded()
         write_json(out / "run.json", info)
     return RunResult(out, summary, seconds)
 
 
 def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, out: Path,
-              done: set[tuple], metrics_done: set[tuple], device: torch.device) -> None:
+              done: set[tuple], metrics_done: set[tuple], device: torch.device,
+              phases: PhaseTimer) -> None:
     """Fit ``rep``'s map (on the CPU), measure, then train every scenario's probe on ``device``."""
-    fmap = rep.fit(raw.train, seed, out / "posthoc" / f"{rep.name}-seed{seed}", cfg)
+    with phases("posthoc"):            # the SAE of cl+sae; nothing for cl and ncl
+        fmap = rep.fit(raw.train, seed, out / "posthoc" / f"{rep.name}-seed{seed}", cfg)
+    with phases("grid"):
+        _measure_and_probe(cfg, rep, fmap, raw, splits, seed, out, done, metrics_done, device)
+
+
+def _measure_and_probe(cfg: RunConfig, rep, fmap, raw: FeatureSet, splits: Splits, seed: int,
+                       out: Path, done: set[tuple], metrics_done: set[tuple],
+                       device: torch.device) -> None:
+    """Monosemanticity of ``rep``'s clean test features, then every scenario's probe."""
     fs = FeatureSet(fmap(raw.train), raw.train_labels, fmap(raw.val), raw.val_labels,
                     {k: fmap(v) for k, v in raw.test.items()}, raw.test_labels)
     if (rep.name, seed) not in metrics_done:
@@ -212,6 +229,21 @@ def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, o
     for row in evaluate_features(rep.name, fs, cfg.grid, cfg.probe, splits.num_classes, seed, skip,
                                  device):
         append_jsonl(out / store.RESULTS, [row])
+
+
+class PhaseTimer(dict):
+    """Wall seconds per phase of a run, summed over seeds: ``with timer("grid"): ...``."""
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[name] = self.get(name, 0.0) + time.perf_counter() - started
+
+    def rounded(self) -> dict[str, float]:
+        return {name: round(secs, 2) for name, secs in self.items()}
 
 
 def _read_run_json(path: Path) -> dict:
@@ -239,7 +271,10 @@ def _provenance(cfg: RunConfig, seconds: float, processes: int) -> dict:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             versions[pkg] = None
+    precision = resolve_precision(cfg.pretrain.precision, cfg.device)
     return {"seconds": seconds, "seeds": list(cfg.seeds), "versions": versions,
+            "precision": precision.precision, "precision_configured": cfg.pretrain.precision,
+            "precision_reason": precision.reason,
             "python": platform.python_version(), "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "processes": processes, "cpu_threads": torch.get_num_threads(),

@@ -8,6 +8,7 @@ from typing import Annotated, ClassVar
 from monorobust.errors import ConfigError
 from monorobust.fields import AT_LEAST_1, NON_NEGATIVE, POSITIVE, check_fields
 from monorobust.train.augment import AugmentConfig
+from monorobust.train.precision import PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,9 @@ class PretrainConfig:
     """Weight of the authors' optional NCL term -mean_d mean_i |z_id| against dead dimensions
     (their code: 1.0; 0 turns it off). Applies to NCL only."""
     precision: str = "32-true"
-    """Lightning Fabric precision: 32-true, bf16-mixed, 16-mixed."""
+    """Lightning Fabric precision: 32-true, bf16-mixed, 16-mixed; or auto: bf16-mixed where the
+    CPU (AVX512-BF16 / AMX) or GPU multiplies bf16 natively, 32-true elsewhere (run.json records
+    what it resolved to; ``monorobust.train.precision``). The loss is fp32 under each."""
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     """SimCLR augmentations."""
     keep_checkpoints: Annotated[int, AT_LEAST_1] = 2
@@ -68,6 +71,6 @@ class PretrainConfig:
         check_fields(self)
         ENCODERS.get(self.encoder)
         OPTIMIZERS.get(self.optimizer)
-        if self.precision not in ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"):
-            raise ConfigError(f"pretrain.precision {self.precision!r} must be one of 32-true, "
-                              "bf16-mixed, 16-mixed, bf16-true")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"pretrain.precision {self.precision!r} must be one of "
+                              f"{', '.join(PRECISIONS)}")

@@ -28,6 +28,7 @@ from monorobust.train.checkpoint import (checkpoint_epoch, checkpoint_path, epoc
 from monorobust.train.config import PretrainConfig
 from monorobust.train.distributed import gather_with_grad
 from monorobust.train.optim import OPTIMIZERS, warmup_cosine
+from monorobust.train.precision import resolve_precision
 
 OBJECTIVES = ("cl", "ncl")
 
@@ -106,7 +107,8 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
 
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}")
-    fabric = fabric or Fabric(accelerator="cpu", devices=1, precision=cfg.precision)
+    fabric = fabric or Fabric(accelerator="cpu", devices=1,
+                              precision=resolve_precision(cfg.precision, "cpu").precision)
     out_dir = Path(out_dir)
     world, rank, device = fabric.world_size, fabric.global_rank, fabric.device
     steps_per_epoch = len(images) // (cfg.batch_size * world)
