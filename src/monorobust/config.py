@@ -33,7 +33,9 @@ class DataConfig:
     name: str = "fashion-mnist"
     """Dataset name from ``monorobust.data.DATASETS``."""
     data_dir: str | None = None
-    """Folder to read the dataset from (default: the dataset's own search path)."""
+    """Folder to read the dataset from (default: the dataset's own search path); for
+    ``arrays``, the .npz file. Recorded as an absolute path, so the run folder's config.yaml
+    finds the data from any working directory."""
     val_fraction: Annotated[float, OPEN_UNIT] = 0.1
     """Share of the training data held out (stratified) for every choice made in evaluation."""
     train_size: Annotated[int, Range(ge=10)] | None = None
@@ -41,17 +43,30 @@ class DataConfig:
     test_size: Annotated[int, Range(ge=10)] | None = None
     """Use only this many test images (stratified subset); null: all."""
     image_size: Annotated[int, AT_LEAST_1] | None = None
-    """Resolution (px) at which datasets read from image files are decoded (imagenet100:
-    224 by default); null: the dataset's own. Fixed-size datasets (CIFAR, MNIST) refuse it."""
+    """Resolution (px) at which datasets read from image files are decoded (imagenet100: 224,
+    folder: 32 by default); null: the dataset's own. Fixed-size datasets (CIFAR, MNIST, arrays)
+    refuse it."""
+    channels: int | None = None
+    """Image channels, 1 (grey) or 3 (RGB), for datasets that convert (folder, arrays); null:
+    the dataset's own (folder: those of its first training image). Others refuse it."""
 
     def __post_init__(self) -> None:
-        from monorobust.data import DATASETS
+        from monorobust.data import DATASETS, reads_file
 
         check_fields(self)
         DATASETS.get(self.name)
-        if self.data_dir is not None and not Path(self.data_dir).expanduser().is_dir():
-            raise ConfigError(f"data.data_dir {self.data_dir!r} does not exist; pass an existing "
-                              "folder with --data-dir or leave it out")
+        if self.channels not in (None, 1, 3):
+            raise ConfigError(f"data.channels must be 1 or 3 (or null), got {self.channels!r}")
+        if self.data_dir is not None:
+            path = Path(self.data_dir).expanduser()
+            if reads_file(self.name) and not path.is_file():
+                raise ConfigError(f"data.data_dir {self.data_dir!r} does not exist or is not a "
+                                  f"file; dataset {self.name!r} reads one file: pass it with "
+                                  "--data-dir FILE")
+            if not reads_file(self.name) and not path.is_dir():
+                raise ConfigError(f"data.data_dir {self.data_dir!r} does not exist; pass an "
+                                  "existing folder with --data-dir or leave it out")
+            object.__setattr__(self, "data_dir", str(path.resolve()))
 
 
 @dataclass(frozen=True)
@@ -139,6 +154,7 @@ def load_config(preset: str = "quick", overrides: dict[str, Any] | None = None) 
         raise ConfigError(f"{path} must hold a mapping of config keys, not a "
                           f"{type(tree).__name__}; fix or delete it")
     tree.pop("preset", None)
+    tree.pop("results_format", None)         # recorded by a run folder's config.yaml (rundir)
     for key, value in (overrides or {}).items():
         if value is not None:
             _set(tree, key, value)

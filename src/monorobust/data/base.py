@@ -51,23 +51,45 @@ Loader = Callable[[Path | None], ImageDataset]
 DATASETS: Registry[Loader] = Registry("dataset")
 
 
+def reads_file(name: str) -> bool:
+    """Whether dataset ``name`` reads ``data_dir`` as one file (``arrays``: an .npz) rather than
+    a folder; a loader says so with the attribute ``reads_file = True``."""
+    return bool(getattr(DATASETS.get(name), "reads_file", False))
+
+
+def cache_dir() -> Path:
+    """Where downloads and decoded images are kept: ``$MONOROBUST_CACHE`` or ~/.cache/monorobust."""
+    import os
+
+    return Path(os.environ.get("MONOROBUST_CACHE", Path.home() / ".cache" / "monorobust"))
+
+
 def load_dataset(name: str, data_dir: str | Path | None = None,
-                 image_size: int | None = None) -> ImageDataset:
+                 image_size: int | None = None, channels: int | None = None) -> ImageDataset:
     """Load a registered dataset by name, reading from ``data_dir`` where given.
 
     ``image_size``: the resolution to decode at, for datasets read from image files (their
-    loader takes an ``image_size`` argument); None keeps the dataset's own.
+    loader takes an ``image_size`` argument); None keeps the dataset's own. ``channels`` (1 or
+    3) likewise for loaders that take it; None: the dataset's own (``folder``: inferred).
     """
     import inspect
 
     loader = DATASETS.get(name)
     path = Path(data_dir).expanduser() if data_dir is not None else None
-    if path is not None and not path.is_dir():
+    if reads_file(name):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"data_dir {str(path)!r} does not exist or is not a file; dataset "
+                              f"{name!r} reads one file: pass it with --data-dir FILE")
+    elif path is not None and not path.is_dir():
         raise ConfigError(f"data_dir {str(path)!r} does not exist or is not a directory; "
                           "pass an existing folder with --data-dir or leave it out")
-    if image_size is not None and "image_size" not in inspect.signature(loader).parameters:
+    params = inspect.signature(loader).parameters
+    if image_size is not None and "image_size" not in params:
         raise ConfigError(f"dataset {name!r} has a fixed resolution; leave data.image_size null")
-    ds = loader(path) if image_size is None else loader(path, image_size=image_size)
+    if channels is not None and "channels" not in params:
+        raise ConfigError(f"dataset {name!r} has a fixed number of channels; leave data.channels null")
+    options = {k: v for k, v in (("image_size", image_size), ("channels", channels)) if v is not None}
+    ds = loader(path, **options)
     check_dataset(ds)
     return ds
 
