@@ -130,7 +130,7 @@ CLI_CASES = [
     (["toy", "--out", "{out}", "--sparsity", "nan"], "--sparsity must be a finite number"),
     (["toy", "--out", "{out}", "--tf-weights", "1", "-1"], "--tf-weights must be > 0"),
     (["toy", "--out", "{out}", "--num-classes", "1"], "--num-classes must be >= 2"),
-    (["toy", "--out", "{out}", "--label-rates", "0.9"], "--label-rates 0.9"),
+    (["toy", "--out", "{out}", "--label-rates", "0.9"], "--label-rates holds 0.9"),
     (["lora", "classify", "--out", "{out}", "--noise", "1.5"], "--noise must be < 1"),
     (["lora", "classify", "--out", "{out}", "--lr", "nan"], "--lr must be a finite number"),
     (["lora", "align", "--out", "{out}", "--lora-dropout", "1"], "--lora-dropout must be < 1"),

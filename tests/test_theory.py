@@ -14,8 +14,9 @@ from monorobust.theory import two_feature as tf
 from monorobust.theory.crossover import find_crossovers
 from monorobust.theory.downstream import group_argmax_labels, robustness_sweep
 from monorobust.theory.superposition import monosemanticity, train_toy_models
+from monorobust.theory.superposition_part import SuperpositionConfig
 from monorobust.theory.toy import ToyConfig, run_toy
-from monorobust.theory.two_feature_sweep import sweep_two_feature
+from monorobust.theory.two_feature_sweep import TwoFeatureConfig, sweep_two_feature
 
 
 @pytest.mark.parametrize("s", [0.0, 0.3, 0.8])
@@ -91,9 +92,9 @@ def test_determinism_from_seed() -> None:
     a = train_toy_models((3,), n_features=10, n_hidden=5, steps=20, batch_size=64)
     b = train_toy_models((3,), n_features=10, n_hidden=5, steps=20, batch_size=64)
     assert all(torch.equal(a[k].W, b[k].W) for k in a)
-    kw = dict(label_rates=(0.0, 0.3), noise_stds=(0.0, 0.5), n_train=(20,), repeats=5,
-              n_pop=4000, seed=7)
-    assert sweep_two_feature(**kw) == sweep_two_feature(**kw)
+    cfg = TwoFeatureConfig(label_rates=(0.0, 0.3), noise_stds=(0.0, 0.5), n_train=(20,), repeats=5,
+                           n_pop=4000)
+    assert sweep_two_feature(cfg, seed=7) == sweep_two_feature(cfg, seed=7)
 
 
 def test_crossovers() -> None:
@@ -104,13 +105,17 @@ def test_crossovers() -> None:
     assert find_crossovers(xs, [0.5] * 4, [0.9] * 4) == []
 
 
-@pytest.mark.parametrize("kw", [dict(tf_sparsity=1.0), dict(sparsity=-0.1),
-                                dict(label_rates=(0.75,)), dict(tf_label_rates=(0.5,)),
-                                dict(noise_stds=(-0.1,)), dict(tf_noise_stds=(-1.0,)),
-                                dict(part="nope")])
-def test_bad_config(kw: dict) -> None:
-    with pytest.raises(ConfigError):
-        ToyConfig(**kw)
+@pytest.mark.parametrize("cls, kw, key", [
+    (TwoFeatureConfig, dict(sparsity=1.0), "two_feature.sparsity"),
+    (SuperpositionConfig, dict(sparsity=-0.1), "superposition.sparsity"),
+    (SuperpositionConfig, dict(label_rates=(0.75,)), "superposition.label_rates"),
+    (TwoFeatureConfig, dict(label_rates=(0.5,)), "two_feature.label_rates"),
+    (SuperpositionConfig, dict(noise_stds=(-0.1,)), "superposition.noise_stds"),
+    (TwoFeatureConfig, dict(noise_stds=(-1.0,)), "two_feature.noise_stds"),
+    (ToyConfig, dict(part="nope"), "--part")])
+def test_bad_config_names_the_key(cls, kw: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        cls(**kw)
 
 
 def test_cli_bad_input_fails_before_work(tmp_path, capsys) -> None:
@@ -122,10 +127,12 @@ def test_cli_bad_input_fails_before_work(tmp_path, capsys) -> None:
 
 
 def test_run_toy_tiny(tmp_path) -> None:
-    cfg = ToyConfig(n_features=8, n_hidden=4, steps=20, batch_size=64, n_seeds=2,
-                    n_train=200, probe_steps=10, label_rates=(0.0, 0.5), noise_stds=(0.0, 0.3),
-                    tf_label_rates=(0.0, 0.4),
-                    tf_noise_stds=(0.0, 1.0), tf_n_train=(20,), tf_repeats=4, tf_n_pop=2000)
+    cfg = ToyConfig(superposition=SuperpositionConfig(
+                        n_features=8, n_hidden=4, steps=20, batch_size=64, n_seeds=2, n_train=200,
+                        probe_steps=10, label_rates=(0.0, 0.5), noise_stds=(0.0, 0.3)),
+                    two_feature=TwoFeatureConfig(
+                        label_rates=(0.0, 0.4), noise_stds=(0.0, 1.0), n_train=(20,), repeats=4,
+                        n_pop=2000))
     res = run_toy(cfg, tmp_path, echo=False)
     saved = json.loads((tmp_path / "toy.json").read_text())
     assert set(saved) == {"superposition", "two_feature", "figures"}

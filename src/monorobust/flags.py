@@ -47,17 +47,18 @@ def _bare(hint: Any) -> Any:
 
 
 def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type,
-                            only: tuple[str, ...] | None = None) -> None:
-    """Add ``--field-name`` for every field of ``cls`` (or those in ``only``); tuples take several
-    values, booleans are ``--x / --no-x``. Every default is None: unset options keep the field's."""
+                            only: tuple[str, ...] | None = None, prefix: str = "") -> None:
+    """Add ``--PREFIXfield-name`` for every field of ``cls`` (or those in ``only``; nested
+    config sections are left to their own call); tuples take several values, booleans are
+    ``--x / --no-x``. Every default is None: options not given keep the field's."""
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if only is not None and f.name not in only:
-            continue
         hint = _bare(hints[f.name])
+        if only is not None and f.name not in only or dataclasses.is_dataclass(hint):
+            continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        kwargs: dict[str, Any] = {"dest": f.name, "default": None}
+        kwargs: dict[str, Any] = {"dest": prefix + f.name, "default": None}
         if typing.get_origin(hint) is tuple:
             kwargs.update(nargs="+", type=typing.get_args(hint)[0])
             shown = " ".join(str(v) for v in default)
@@ -68,17 +69,19 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type,
             kwargs["type"] = hint if hint in (int, float, str) else str
             shown = str(default)
         kwargs["help"] = f"{docs.get(f.name, '')} (default: {shown})".replace("%", "%%")
-        parser.add_argument(_flag(f.name), **kwargs)
+        parser.add_argument(_flag(prefix + f.name), **kwargs)
 
 
-def dataclass_from_args(cls: type, args: argparse.Namespace, base: dict[str, Any] | None = None) -> Any:
-    """Build ``cls`` from ``base`` (e.g. a run's recorded section) and the options given."""
+def dataclass_from_args(cls: type, args: argparse.Namespace, base: dict[str, Any] | None = None,
+                        prefix: str = "") -> Any:
+    """Build ``cls`` from ``base`` (e.g. a run's recorded section, or nested sections) and the
+    options ``add_dataclass_arguments(..., prefix)`` added; errors name the flag."""
     values = dict(base or {})
     for f in dataclasses.fields(cls):
-        value = getattr(args, f.name, None)
+        value = getattr(args, prefix + f.name, None)
         if value is not None:
             values[f.name] = list(value) if isinstance(value, (list, tuple)) else value
     try:
         return build_dataclass(cls, values)
     except FieldError as err:
-        raise ConfigError(f"{_flag(err.name)} {err.reason}") from None
+        raise ConfigError(f"{_flag(prefix + err.name)} {err.reason}") from None

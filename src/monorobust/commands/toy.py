@@ -15,15 +15,21 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from monorobust.flags import add_dataclass_arguments
-    from monorobust.theory.toy import ToyConfig
+    from monorobust.theory.toy import SuperpositionConfig, ToyConfig, TwoFeatureConfig
 
+    # One flag per config field, its docstring as help: the configs are the only place a knob
+    # is named, typed, bounded and defaulted.
     p.add_argument("--out", default="runs/toy", help="output folder (default: runs/toy)")
-    add_dataclass_arguments(p, ToyConfig)        # one flag per ToyConfig field, its docstring as help
+    add_dataclass_arguments(p, ToyConfig)
+    add_dataclass_arguments(p.add_argument_group("superposition part"), SuperpositionConfig)
+    add_dataclass_arguments(p.add_argument_group("two-feature part"), TwoFeatureConfig, prefix="tf_")
 
 
 def main(args: argparse.Namespace) -> int:
     from monorobust.flags import dataclass_from_args
-    from monorobust.theory.toy import ToyConfig, run_toy
+    from monorobust.theory.toy import SuperpositionConfig, ToyConfig, TwoFeatureConfig, run_toy
 
-    run_toy(dataclass_from_args(ToyConfig, args), args.out)
+    parts = {"superposition": dataclass_from_args(SuperpositionConfig, args),
+             "two_feature": dataclass_from_args(TwoFeatureConfig, args, prefix="tf_")}
+    run_toy(dataclass_from_args(ToyConfig, args, parts), args.out)
     return 0

@@ -8,6 +8,7 @@ import torch
 
 from monorobust.checks import check_labels
 from monorobust.errors import ConfigError
+from monorobust.fields import FieldError
 
 
 class NoisyLabels(NamedTuple):
@@ -30,6 +31,17 @@ def check_label_noise_rate(rate: float, num_classes: int) -> None:
         raise ConfigError(f"label-noise rate {rate} must be in [0, {limit:.3f}) for {num_classes} "
                           "classes (at (C-1)/C and above the true label is no longer the most "
                           "frequent one); lower it")
+
+
+def check_label_rates(key: str, rates: tuple[float, ...], num_classes: int) -> None:
+    """``check_label_noise_rate`` for each of a config field's ``rates``, as a ``FieldError``
+    under ``key`` (``superposition.label_rates``), which the command line reports as its flag."""
+    limit = (num_classes - 1) / num_classes
+    for rate in rates:
+        if not 0.0 <= rate < limit:
+            raise FieldError(key, f"holds {rate}, outside [0, {limit:.3f}) for {num_classes} classes "
+                             "(from (C-1)/C on, the true label is no longer the most frequent); "
+                             "lower it", key.rsplit(".", 1)[-1])
 
 
 def symmetric_label_noise(labels: torch.Tensor, rate: float, num_classes: int,

@@ -195,7 +195,7 @@ def save_sae(path: str | Path, result: SAEResult, cfg: SAEConfig, extra: dict[st
 
 def load_sae(path: str | Path) -> tuple[TopKSAE, SAEConfig, dict[str, Any]]:
     """``(model, config, metadata)`` of a checkpoint written by ``save_sae``; never unpickles."""
-    from monorobust.config import build_dataclass
+    from monorobust.fields import build_dataclass
     from monorobust.train.checkpoint import load_checkpoint
 
     states, meta = load_checkpoint(path)

@@ -8,23 +8,56 @@ seeds with their standard deviation; crossovers use the paired (same seed) diffe
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Annotated, Any, ClassVar
 
 import torch
 
+from monorobust.fields import AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, Range, check_fields
+from monorobust.perturb.label_noise import check_label_rates
 from monorobust.theory.crossover import describe, find_crossovers
 from monorobust.theory.downstream import robustness_sweep
 from monorobust.theory.superposition import CODES, ToyModel, monosemanticity, train_toy_models
 
-if TYPE_CHECKING:
-    from monorobust.theory.toy import ToyConfig
-
 TASK = ("label = argmax over C groups (feature i in group i mod C) of the group's feature sum; "
         "softmax regression on the standardised hidden code h = W x")
 
-_KEYS = ("n_features", "n_hidden", "sparsity", "importance_decay", "steps", "batch_size",
-         "n_seeds", "num_classes", "n_train", "probe_steps", "label_rates", "noise_stds",
-         "represented_threshold")
+@dataclasses.dataclass(frozen=True)
+class SuperpositionConfig:
+    """Every knob of the superposition part (``monorobust toy --n-features ...``)."""
+
+    SECTION: ClassVar[str] = "superposition"
+    """Where this config sits in ``ToyConfig``: errors name keys as SECTION.field."""
+
+    n_features: Annotated[int, AT_LEAST_1] = 40
+    """Toy model: number of sparse input features n."""
+    n_hidden: Annotated[int, AT_LEAST_1] = 20
+    """Toy model: hidden dimensions m."""
+    sparsity: Annotated[float, FRACTION] = 0.9
+    """Toy model: probability that a feature is zero, in [0, 1)."""
+    importance_decay: Annotated[float, POSITIVE] = 0.9
+    """Toy model: importance of feature i is decay**i (1 = all equal)."""
+    steps: Annotated[int, AT_LEAST_1] = 3000
+    """Toy model: Adam steps."""
+    batch_size: Annotated[int, AT_LEAST_1] = 1024
+    """Toy model: samples per step."""
+    n_seeds: Annotated[int, AT_LEAST_1] = 3
+    """Toy model: seeds (independent models, data and noise) for the spread bands."""
+    num_classes: Annotated[int, Range(ge=2)] = 4
+    """Downstream task: classes C (feature groups)."""
+    label_rates: Annotated[tuple[float, ...], NON_NEGATIVE] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+    """Downstream task: label-noise rates, each in [0, 1 - 1/C)."""
+    noise_stds: Annotated[tuple[float, ...], NON_NEGATIVE] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+    """Downstream task: Gaussian input-noise stds (>= 0) added to x before encoding."""
+    n_train: Annotated[int, AT_LEAST_1] = 4000
+    """Downstream task: training (and test) samples per seed."""
+    probe_steps: Annotated[int, AT_LEAST_1] = 300
+    """Downstream task: full-batch Adam steps of the linear classifier."""
+    represented_threshold: Annotated[float, NON_NEGATIVE] = 0.5
+    """A feature is represented when its column norm in W exceeds this."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        check_label_rates(f"{self.SECTION}.label_rates", self.label_rates, self.num_classes)
 
 
 def _curve(per_seed: list[list[float]]) -> dict[str, Any]:
@@ -39,9 +72,11 @@ def _paired_se(a: list[list[float]], b: list[list[float]]) -> list[float] | None
     return None if d.shape[0] < 2 else [float(v) for v in d.std(dim=0) / d.shape[0] ** 0.5]
 
 
-def run_superposition(cfg: ToyConfig) -> tuple[dict[str, Any], dict[tuple[int, str], ToyModel]]:
-    """The part's JSON dict (schema in ``theory.toy``) and the trained models."""
-    seeds = tuple(range(cfg.seed, cfg.seed + cfg.n_seeds))
+def run_superposition(cfg: SuperpositionConfig, base_seed: int = 0
+                      ) -> tuple[dict[str, Any], dict[tuple[int, str], ToyModel]]:
+    """The part's JSON dict (schema in ``theory.toy``) and the trained models of seeds
+    ``base_seed .. base_seed + n_seeds - 1``."""
+    seeds = tuple(range(base_seed, base_seed + cfg.n_seeds))
     models = train_toy_models(seeds, n_features=cfg.n_features, n_hidden=cfg.n_hidden,
                               sparsity=cfg.sparsity, decay=cfg.importance_decay,
                               steps=cfg.steps, batch_size=cfg.batch_size)
@@ -64,7 +99,7 @@ def run_superposition(cfg: ToyConfig) -> tuple[dict[str, Any], dict[tuple[int, s
             realised = res.realised_rates
     result: dict[str, Any] = {
         "config": {k: (list(v) if isinstance(v, tuple) else v)
-                   for k, v in dataclasses.asdict(cfg).items() if k in _KEYS},
+                   for k, v in dataclasses.asdict(cfg).items()},
         "seeds": list(seeds), "task": TASK, "models": entries,
     }
     summary = []

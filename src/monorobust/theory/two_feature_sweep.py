@@ -25,11 +25,13 @@ to the *test* inputs of each of ``x1, x2``) with clean labels.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar
 
 import torch
 
-from monorobust.perturb.label_noise import symmetric_label_noise
+from monorobust.fields import AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, Range, check_fields
+from monorobust.perturb.label_noise import check_label_rates, symmetric_label_noise
 from monorobust.theory import two_feature as tf
 from monorobust.theory.crossover import describe, find_crossovers
 
@@ -43,6 +45,35 @@ MEASURES = {
 }
 
 
+@dataclass(frozen=True)
+class TwoFeatureConfig:
+    """Every knob of the two-feature part (``monorobust toy --tf-...``)."""
+
+    SECTION: ClassVar[str] = "two_feature"
+    """Where this config sits in ``ToyConfig``: errors name keys as SECTION.field."""
+
+    sparsity: Annotated[float, FRACTION] = 0.5
+    """Probability S that x1 (or x2) is zero, in [0, 1)."""
+    weights: Annotated[tuple[float, float], POSITIVE] = (1.0, 0.5)
+    """(w1, w2) of the weighted code w1 x1 - w2 x2."""
+    label_rates: Annotated[tuple[float, ...], NON_NEGATIVE] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25,
+                                                               0.3, 0.35, 0.4, 0.45)
+    """Label-noise rates, each in [0, 0.5)."""
+    noise_stds: Annotated[tuple[float, ...], NON_NEGATIVE] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75,
+                                                              1.0, 1.5, 2.0)
+    """Gaussian noise stds (>= 0) added to each of x1, x2."""
+    n_train: Annotated[tuple[int, ...], Range(ge=2)] = (100, 1000)
+    """Training-set sizes for the finite-sample threshold classifier."""
+    repeats: Annotated[int, AT_LEAST_1] = 200
+    """Training sets per size (Monte Carlo repeats)."""
+    n_pop: Annotated[int, Range(ge=2000)] = 200_000
+    """Monte Carlo samples for the population measures (20 chunks of at least 100)."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        check_label_rates(f"{self.SECTION}.label_rates", self.label_rates, 2)
+
+
 def _erm_name(n: int) -> str:
     return f"erm_accuracy_n{n}"
 
@@ -53,14 +84,10 @@ def _stats(per: torch.Tensor) -> tuple[float, float]:
     return float(per.mean()), float(per.std() / k ** 0.5) if k > 1 else 0.0
 
 
-def sweep_two_feature(sparsity: float = 0.5, weights: tuple[float, float] = (1.0, 0.5),
-                      label_rates: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3,
-                                                        0.35, 0.4, 0.45),
-                      noise_stds: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0,
-                                                       1.5, 2.0),
-                      n_train: tuple[int, ...] = (100, 1000), repeats: int = 200,
-                      n_pop: int = 200_000, batches: int = 20, seed: int = 0) -> dict[str, Any]:
+def sweep_two_feature(cfg: TwoFeatureConfig, seed: int = 0, batches: int = 20) -> dict[str, Any]:
     """All two-feature numbers as a JSON-ready dict (schema: ``monorobust.theory.toy``)."""
+    sparsity, weights, label_rates, noise_stds = cfg.sparsity, cfg.weights, cfg.label_rates, cfg.noise_stds
+    n_train, repeats, n_pop = cfg.n_train, cfg.repeats, cfg.n_pop
     gen = torch.Generator().manual_seed(seed)
     x_fit, y_fit = tf.sample(n_pop, sparsity, gen)
     x_test, y_test = tf.sample(n_pop, sparsity, gen)

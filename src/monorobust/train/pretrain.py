@@ -217,7 +217,7 @@ def _save(out_dir: Path, epoch: int, model, optimizer, scheduler, cfg: PretrainC
 
 def load_pretrained(path: str | Path, image_shape: tuple[int, int, int]) -> ContrastiveModel:
     """Rebuild a model from a pretraining checkpoint (its config is in the file)."""
-    from monorobust.config import build_dataclass
+    from monorobust.fields import build_dataclass
 
     states, meta = load_checkpoint(path)
     cfg = build_dataclass(PretrainConfig, meta["config"], "pretrain")
