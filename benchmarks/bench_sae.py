@@ -51,7 +51,7 @@ def run_activations(run_dir: Path) -> torch.Tensor:
         return load_file(str(cache))["features"]
     from monorobust.config import load_config
     from monorobust.evaluate import extract, model_encoder
-    from monorobust.experiment import prepare_data
+    from monorobust.data.prepare import prepare_splits
     from monorobust.train.checkpoint import latest_checkpoint
     from monorobust.train.pretrain import load_pretrained
 
@@ -59,7 +59,7 @@ def run_activations(run_dir: Path) -> torch.Tensor:
     ckpt = latest_checkpoint(run_dir / "checkpoints" / "cl-seed0")
     if ckpt is None:
         raise SystemExit(f"no CL checkpoint under {run_dir}/checkpoints/cl-seed0")
-    splits = prepare_data(cfg)
+    splits = prepare_splits(cfg.data)
     model = load_pretrained(ckpt, tuple(splits.train.images.shape[1:]))
     feats = extract(model_encoder(model, cfg.probe.features), splits.train.images)
     cache.parent.mkdir(parents=True, exist_ok=True)

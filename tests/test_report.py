@@ -77,9 +77,9 @@ def make_run(out, seeds=(0, 1), scenarios=None, features=True, metrics=True, pro
 
 @pytest.fixture(scope="module")
 def test_labels():
-    from monorobust.experiment import prepare_data
+    from monorobust.data.prepare import prepare_splits
 
-    return prepare_data(load_config("smoke")).test.labels
+    return prepare_splits(load_config("smoke").data).test.labels
 
 
 @pytest.fixture(scope="module")

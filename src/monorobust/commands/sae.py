@@ -100,7 +100,7 @@ def _run_sources(run_dir, seeds):
     from monorobust.config import load_config
     from monorobust.errors import ConfigError
     from monorobust.evaluate import extract, model_encoder
-    from monorobust.experiment import prepare_data
+    from monorobust.data.prepare import prepare_splits
     from monorobust.train.checkpoint import latest_checkpoint
     from monorobust.train.pretrain import load_pretrained
 
@@ -115,7 +115,7 @@ def _run_sources(run_dir, seeds):
         if ckpts[seed] is None:
             raise ConfigError(f"no CL checkpoint in {run_dir}/checkpoints/cl-seed{seed}; run "
                               f"`monorobust pretrain --objective cl --out {run_dir}` first")
-    splits = prepare_data(cfg)
+    splits = prepare_splits(cfg.data)
 
     def loader(seed):
         def get():

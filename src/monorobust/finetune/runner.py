@@ -71,10 +71,10 @@ def check_settings(cfg: FinetuneConfig, splits: Splits) -> None:
 
 def run_finetune(run: RunConfig, cfg: FinetuneConfig, progress: bool = True) -> pd.DataFrame:
     """Fine-tune every (objective, head, setting, seed) not yet in ``RUN/finetune.jsonl``."""
-    from monorobust.experiment import prepare_data
+    from monorobust.data.prepare import prepare_splits
 
     out = Path(run.out)
-    splits = prepare_data(run)
+    splits = prepare_splits(run.data)
     check_settings(cfg, splits)
     with hold_folder(out, "finetune"):
         _finetune_all(run, cfg, splits, out, progress)

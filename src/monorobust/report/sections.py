@@ -33,9 +33,9 @@ def _test_images(data: RunData, notes: list[str]) -> tuple[list[str] | None, tor
     if data.config is None:
         return None, None
     try:
-        from monorobust.experiment import prepare_data
+        from monorobust.data.prepare import prepare_splits
 
-        splits = prepare_data(data.config)
+        splits = prepare_splits(data.config.data)
         return list(splits.classes), splits.test.images
     except Exception as err:    # images are optional: the report still renders without them
         notes.append(f"test images could not be loaded ({type(err).__name__}: {err}); the "
