@@ -8,14 +8,35 @@ def _flat(x):
     return x.flatten(1)
 
 
+SEVERITY = {"label_noise": 0.5, "few_shot": 2, "corrupt": 3, "gaussian_noise": 0.3,
+            "uniform_noise": 0.6, "clean": 0.0}
+"""A severity per scenario strong enough to cost the 20-step probe accuracy (default: 1)."""
+FLOOR = {"sketch": 0.0}
+"""Out of domain, edge maps: a probe trained on pixels is near chance there (default: 0.3)."""
+
+
 @pytest.mark.parametrize("name", SCENARIOS.names())
 def test_every_registered_scenario_runs_on_tiny_data(name):
-    severities = {"label_noise": (0.3,), "few_shot": (2,), "corrupt": (2,), "gaussian_noise": (0.2,),
-                  "uniform_noise": (0.2,)}.get(name, (0.0,) if name == "clean" else (1,))
-    grid = GridConfig(scenarios={name: severities}, corruptions=("contrast",), shift_test_size=50)
+    severity = SEVERITY.get(name, 1)
+    grid = GridConfig(scenarios={"clean": (0.0,), name: (severity,)}, corruptions=("contrast",),
+                      shift_test_size=50)
     splits = make_splits(load_dataset("digits"), 0.2)
     rows = robustness(_flat, splits, "pixels", grid, ProbeConfig(steps=20, eval_every=10), seeds=(0,))
-    assert len(rows) == 1 and rows[0]["scenario"] == name and 0 <= rows[0]["accuracy"] <= 1
+    by_name = {r["scenario"]: r for r in rows}
+    assert len(rows) == len(by_name) == (1 if name == "clean" else 2)
+    clean, row = by_name["clean"], by_name[name]
+    assert clean["accuracy"] > 0.6                                # chance is 0.1
+    assert row["severity"] == severity
+    subset = SCENARIOS.get(name).test_subset(SCENARIOS.get(name).params(grid))
+    assert row["n_test"] == (subset or len(splits.test))
+    correct = row["accuracy"] * row["n_test"]                     # a share of the test images
+    assert abs(correct - round(correct)) < 1e-6
+    if name != "clean":
+        assert FLOOR.get(name, 0.3) <= row["accuracy"] < clean["accuracy"]
+    if name == "label_noise":
+        assert row["realised_noise_rate"] == round(0.5 * row["n_train"]) / row["n_train"]
+    if name == "few_shot":
+        assert row["n_train"] == 2 * splits.num_classes
 
 
 def test_probe_on_raw_pixels_learns_digits():
@@ -40,3 +61,21 @@ def test_unknown_probe_optimizer_is_refused_naming_the_known_ones():
 
     with pytest.raises(ConfigError, match="unknown optimizer 'adam'.*lars"):
         ProbeConfig(optimizer="adam")
+
+
+def test_probe_separates_separable_clusters_and_is_at_chance_on_shuffled_labels():
+    import torch
+
+    from monorobust.evaluate import train_probe
+
+    gen = torch.Generator().manual_seed(0)
+    centers = torch.randn(5, 16, generator=gen) * 4
+    y = torch.arange(1500) % 5
+    x = centers[y] + torch.randn(1500, 16, generator=gen)
+    cfg = ProbeConfig(steps=60, lr=0.05, batch_size=256, eval_every=20)
+    probe = train_probe(x[:1000], y[:1000], x[1000:1200], y[1000:1200], 5, cfg, seed=0)
+    assert probe.accuracy(x[1200:], y[1200:]) > 0.97
+    assert probe.per_class_accuracy(x[1200:], y[1200:], 5) == pytest.approx([1.0] * 5, abs=0.05)
+    shuffled = y[torch.randperm(1500, generator=gen)]            # labels unrelated to x
+    chance = train_probe(x[:1000], shuffled[:1000], x[1000:1200], shuffled[1000:1200], 5, cfg, seed=0)
+    assert abs(chance.accuracy(x[1200:], shuffled[1200:]) - 0.2) < 0.08

@@ -1,3 +1,6 @@
+import math
+
+import pytest
 import torch
 
 from monorobust import metrics
@@ -40,11 +43,24 @@ def test_effective_rank_and_correlation_on_known_matrices():
     assert metrics.mean_abs_correlation(iso) < 0.02
 
 
-def test_summarize_returns_every_metric():
-    labels = torch.arange(100) % 4
-    s = metrics.summarize(torch.relu(torch.randn(100, 16)), labels)
-    assert s.dims == 16 and s.active_dims + s.dead_dims == 16
-    assert 0 <= s.sparsity <= 1
+def test_summarize_matches_a_hand_computation_on_a_tiny_example():
+    labels = torch.tensor([0, 0, 1, 1])
+    feats = torch.tensor([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.5, 1.0, 0.0]])
+    s = metrics.summarize(feats, labels, topk=2)
+    # dim 0 fires on samples 0, 1, 3 (labels 0, 0, 1); dim 1 on 2, 3 (1, 1); dim 2 never.
+    assert s.semantic_consistency == pytest.approx((2 / 3 + 1) / 2)
+    # Top 2 of dim 0: samples 1, 0 (both class 0); of dim 1: samples 2, 3 (both class 1).
+    assert s.topk_purity == 1.0
+    assert s.sparsity == 7 / 12                    # 7 zeros among 12 entries
+    assert (s.active_dims, s.dead_dims, s.dims) == (2, 1, 3)
+    # Centred dims 0 and 1 (dim 2 is constant): dx = x - 0.875, dy = y - 1.
+    sxx, syy, sxy = 2.1875, 6.0, -3.0
+    assert s.mean_abs_correlation == pytest.approx(abs(sxy) / math.sqrt(sxx * syy))
+    # Singular values: square roots of the eigenvalues of the 2x2 Gram matrix [[sxx, sxy], [sxy, syy]].
+    tr, det = sxx + syy, sxx * syy - sxy ** 2
+    sv = [math.sqrt((tr + sign * math.sqrt(tr ** 2 - 4 * det)) / 2) for sign in (1, -1)]
+    p = [v / sum(sv) for v in sv]
+    assert s.effective_rank == pytest.approx(math.exp(-sum(q * math.log(q) for q in p)))
 
 
 def test_topk_purity_counts_only_active_samples_of_sparse_dimensions():
