@@ -79,7 +79,11 @@ def test_superposition_measured_and_downstream_flips() -> None:
     res = robustness_sweep(models[(0, "mono")], 0, 0.9, 4, (0.0, 0.35, 0.7), (0.0, 0.5),
                            n_train=500, n_test=500, steps=30)
     assert res.realised_rates == [0.0, 175 / 500, 350 / 500]
-    assert all(0.0 <= a <= 1.0 for a in res.label_noise + res.input_noise)
+    # Rate 0 and std 0 are the same clean classifier on the same clean test set; it beats
+    # chance (1/4) by far, and every step of label or input noise costs accuracy.
+    assert res.label_noise[0] == res.input_noise[0] > 0.45
+    assert res.label_noise[0] > res.label_noise[1] > res.label_noise[2]
+    assert res.input_noise[0] - res.input_noise[1] > 0.1
 
 
 def test_group_labels() -> None:
