@@ -125,8 +125,7 @@ def test_table_mean_std() -> None:
 
 
 def test_chat_training_masks_the_prompt() -> None:
-    transformers = pytest.importorskip("transformers")
-    from monorobust.adapters.lm_utils import encode_example
+    from monorobust.adapters.lm_utils import encode_example   # needs no transformers: a stand-in
 
     class Tok:  # a stand-in tokenizer: one id per character
         chat_template = None
@@ -136,8 +135,13 @@ def test_chat_training_masks_the_prompt() -> None:
             return {"input_ids": [ord(c) for c in text]}
 
     ids, labels = encode_example(Tok(), "hi", "ok", max_length=64)
-    prompt_len = len("User: hi\nAssistant: ")
-    assert (labels[:prompt_len] == -100).all() and labels[prompt_len:].tolist() == [ord("o"), ord("k"), 0]
+    prompt = "User: hi\nAssistant: "
+    assert ids.tolist() == [ord(c) for c in prompt + "ok"] + [0]       # chat prompt, answer, eos
+    assert (labels[:len(prompt)] == -100).all() and labels[len(prompt):].tolist() == [ord("o"), ord("k"), 0]
+    # Too long: the prompt's end is kept (next to the answer), the answer whole.
     ids, labels = encode_example(Tok(), "a long prompt", "ok", max_length=6)
-    assert len(ids) == 6 and labels[-3:].tolist() == [ord("o"), ord("k"), 0]
-    assert transformers is not None
+    assert ids.tolist() == [ord(c) for c in "t: ok"] + [0]
+    assert labels.tolist() == [-100, -100, -100, ord("o"), ord("k"), 0]
+    # Without completion no eos is appended.
+    ids, _ = encode_example(Tok(), "hi", "ok", max_length=64, complete=False)
+    assert ids.tolist()[-2:] == [ord("o"), ord("k")]
