@@ -37,28 +37,40 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _bare(hint: Any) -> Any:
-    """``int`` for ``int | None``; the hint itself otherwise."""
+def _bare(hint: Any) -> tuple[Any, bool]:
+    """``(int, True)`` for ``int | None``; ``(hint, False)`` otherwise."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         inner = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(inner) == 1:
-            return inner[0]
-    return hint
+            return inner[0], True
+    return hint, False
+
+
+def _or_null(kind: type) -> Any:
+    """argparse type of an optional field: ``null`` (as in YAML) for None, else ``kind``."""
+
+    def parse(text: str) -> Any:
+        return None if text.lower() == "null" else kind(text)
+
+    parse.__name__ = kind.__name__          # argparse names the type in its error message
+    return parse
 
 
 def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type,
                             only: tuple[str, ...] | None = None, prefix: str = "") -> None:
     """Add ``--PREFIXfield-name`` for every field of ``cls`` (or those in ``only``; nested
     config sections are left to their own call); tuples take several values, booleans are
-    ``--x / --no-x``. Every default is None: options not given keep the field's."""
+    ``--x / --no-x``, optional fields take ``null``. Options not given keep the field's default
+    (or ``dataclass_from_args``'s base)."""
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        hint = _bare(hints[f.name])
+        hint, optional = _bare(hints[f.name])
         if only is not None and f.name not in only or dataclasses.is_dataclass(hint):
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        kwargs: dict[str, Any] = {"dest": prefix + f.name, "default": None}
+        # Not given: no attribute at all (SUPPRESS), so "null" (None) and "absent" differ.
+        kwargs: dict[str, Any] = {"dest": prefix + f.name, "default": argparse.SUPPRESS}
         if typing.get_origin(hint) is tuple:
             kwargs.update(nargs="+", type=typing.get_args(hint)[0])
             shown = " ".join(str(v) for v in default)
@@ -66,8 +78,9 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type,
             kwargs["action"] = argparse.BooleanOptionalAction
             shown = str(default)
         else:
-            kwargs["type"] = hint if hint in (int, float, str) else str
-            shown = str(default)
+            kind = hint if hint in (int, float, str) else str
+            kwargs["type"] = _or_null(kind) if optional else kind
+            shown = "null" if default is None else str(default)
         kwargs["help"] = f"{docs.get(f.name, '')} (default: {shown})".replace("%", "%%")
         parser.add_argument(_flag(prefix + f.name), **kwargs)
 
@@ -78,8 +91,8 @@ def dataclass_from_args(cls: type, args: argparse.Namespace, base: dict[str, Any
     options ``add_dataclass_arguments(..., prefix)`` added; errors name the flag."""
     values = dict(base or {})
     for f in dataclasses.fields(cls):
-        value = getattr(args, prefix + f.name, None)
-        if value is not None:
+        if hasattr(args, prefix + f.name):              # given on the command line
+            value = getattr(args, prefix + f.name)
             values[f.name] = list(value) if isinstance(value, (list, tuple)) else value
     try:
         return build_dataclass(cls, values)

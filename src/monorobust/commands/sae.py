@@ -15,38 +15,36 @@ import argparse
 
 from monorobust.commands.common import seed
 
-_OVERRIDES = ("width", "k", "lr", "batch_size", "epochs", "steps", "aux_k", "aux_weight",
-              "dead_threshold")
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from monorobust.flags import add_dataclass_arguments
+    from monorobust.sae import SAEConfig
+
     p.add_argument("run_dir", nargs="?", help="a run folder with checkpoints/cl-seedS/")
     p.add_argument("--features", help="(N, D) training features (.npy, .pt, .safetensors) "
                    "instead of a run folder")
     p.add_argument("--test-features", help="(M, D) held-out features to report FVU on")
     p.add_argument("--out", help="folder for sae-seedS.safetensors (default: RUN_DIR/sae)")
     p.add_argument("--seeds", type=seed, nargs="+", help="default: the run's seeds (or 0)")
-    for name in _OVERRIDES:
-        kind = float if name in ("lr", "aux_weight") else int
-        p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"sae.{name}")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    # One flag per SAEConfig field, on top of the run's sae section (or the defaults).
+    add_dataclass_arguments(p.add_argument_group("SAE settings"), SAEConfig)
 
 
 def main(args: argparse.Namespace) -> int:
     from dataclasses import asdict
     from pathlib import Path
 
-    from monorobust.config import build_dataclass
     from monorobust.errors import ConfigError
+    from monorobust.flags import dataclass_from_args
     from monorobust.lock import hold_folder
     from monorobust.sae import SAEConfig
 
     if (args.run_dir is None) == (args.features is None):
         raise ConfigError("pass either a run folder (monorobust sae RUN_DIR) or --features FILE")
-    overrides = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
     if args.run_dir is not None:
         run_cfg, sources = _run_sources(Path(args.run_dir), args.seeds)
-        cfg = build_dataclass(SAEConfig, {**asdict(run_cfg.sae), **overrides}, "sae")
+        cfg = dataclass_from_args(SAEConfig, args, base=asdict(run_cfg.sae))
         out = Path(args.out or Path(args.run_dir) / "sae")
     else:
         from monorobust.checks import check_features
@@ -62,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
             if test.shape[1] != train.shape[1]:
                 raise ConfigError(f"--test-features has D={test.shape[1]}, --features D={train.shape[1]}")
         sources = [(seed, lambda t=train, s=test: (t, s)) for seed in (args.seeds or [0])]
-        cfg = build_dataclass(SAEConfig, overrides, "sae")
+        cfg = dataclass_from_args(SAEConfig, args)
         out = Path(args.out)
     print(f"TopK SAE: width {cfg.width or 'D (input width)'}, k {cfg.k or 'width/8'}, "
           f"aux_k {cfg.aux_k}, batch {cfg.batch_size}, "
