@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ from safetensors.torch import save_file
 
 from monorobust.cli import main
 from monorobust.config import dump_yaml, load_config
-from monorobust.evaluate import grid_points
+from monorobust.evaluate import REPRESENTATIONS, SCENARIOS, grid_points
+from monorobust.evaluate.scenarios import CLEAN
 from monorobust.io import append_jsonl, atomic_write_text, write_json
 from monorobust.metrics import summarize
 from monorobust.report import write_report
@@ -100,13 +102,44 @@ def test_complete_run_renders_every_section_and_figure(full_run):
         assert {f"{stem}.png", f"{stem}.svg"} <= names
     for p in paths.figures:
         assert p.stat().st_size > 1000
-        assert p.read_bytes()[:4] == (b"\x89PNG" if p.suffix == ".png" else p.read_bytes()[:4])
+        if p.suffix == ".png":
+            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    _check_svg_texts(out, {p.stem: p for p in paths.figures if p.suffix == ".svg"})
     # Self-contained: every image inline, nothing fetched from anywhere.
     assert page.count('src="data:image/png;base64,') == len(names) // 2
     assert not re.search(r'(src|href)="(https?:|//|file:)', page) and "<script" not in page
     md = paths.markdown.read_text()
     assert "## Verdicts per claim" in md and "](figures/headline.png)" in md
     assert "label noise" in md and "supports" in md        # +3-5 pts at every seed
+
+
+def _svg_texts(path) -> set[str]:
+    """The text elements of an SVG figure (text stays text: svg.fonttype is "none")."""
+    root = ElementTree.parse(path).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    return {"".join(el.itertext()) for el in root.iter() if el.tag.endswith("}text")}
+
+
+def _check_svg_texts(out, svgs) -> None:
+    """Each figure carries the titles, axis labels and legend its data call for."""
+    cfg = load_config(str(out / "config.yaml"))
+    labels = {REPRESENTATIONS.get(r).label for r in cfg.representations}
+    texts = {stem: _svg_texts(path) for stem, path in svgs.items()}
+    for stem in ("headline", "severity", "mono_vs_robust", "per_class"):
+        assert labels <= texts[stem], f"{stem}.svg lacks a legend entry"
+    assert {"Clean vs. noisy accuracy per representation (cf. paper Figure 1b)",
+            "test accuracy (%)"} <= texts["headline"]
+    for name, severities in cfg.grid.scenarios.items():
+        scen = SCENARIOS.get(name)
+        if name != CLEAN:
+            assert scen.title in texts["severity"]
+        if name != CLEAN and (scen.zero_is_clean or len(severities) > 1):   # drawn as a curve
+            assert scen.axis in texts["severity"]
+    assert {"semantic consistency", "topk purity"} <= texts["mono_vs_robust"]
+    assert "purity of the class's top dimensions" in texts["per_class"]
+    for rep in cfg.representations:
+        gallery = texts[f"gallery_{rep.replace('+', '_')}"]
+        assert f"{REPRESENTATIONS.get(rep).label}, seed 0" in gallery and "most pure" in gallery
 
 
 def test_incomplete_run_renders_and_names_what_is_missing(tmp_path):
