@@ -109,14 +109,14 @@ def load_arrays(data_dir: Path | None, channels: int | None = None) -> ImageData
     k = int(max(y_train.max(initial=-1), y_test.max(initial=-1))) + 1
     classes = class_names(a, k, data_dir)
     k = len(classes)
-    for key, y in (("y_train", y_train), ("y_test", y_test)):
-        counts = np.bincount(y, minlength=k)
-        few = np.nonzero(counts < 2)[0]
+    counts = {key: np.bincount(y, minlength=k) for key, y in (("y_train", y_train), ("y_test", y_test))}
+    for key, other in (("y_train", "y_test"), ("y_test", "y_train")):
+        few = np.nonzero(counts[key] < 2)[0]
         if len(few):
             c = int(few[0])
-            only = " (it is in the other split only)" if counts[c] == 0 else ""
-            raise ConfigError(f"{data_dir}: class {c} ({classes[c]}) has {counts[c]} images in "
-                              f"{key}{only}; every class needs at least 2 in each split"
+            only = f" (it is in {other} only)" if counts[key][c] == 0 and counts[other][c] else ""
+            raise ConfigError(f"{data_dir}: class {c} ({classes[c]}) has {counts[key][c]} images "
+                              f"in {key}{only}; every class needs at least 2 in each split"
                               + (f" ({len(few) - 1} more classes too)" if len(few) > 1 else ""))
     train = ImageSplit(convert_channels(torch.from_numpy(x_train), channels), torch.from_numpy(y_train))
     test = ImageSplit(convert_channels(torch.from_numpy(x_test), channels), torch.from_numpy(y_test))

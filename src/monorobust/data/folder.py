@@ -78,8 +78,10 @@ def decode_array(path: str | Path, size: int, channels: int = 3) -> np.ndarray:
 
     try:
         with Image.open(path) as img:
-            img.draft("L" if channels == 1 else "RGB", (size, size))
-            img = _to_mode(img, channels)
+            mode = "L" if channels == 1 else "RGB"
+            img.draft(mode, (size, size))
+            if img.mode != mode:     # convert() to the same mode copies: costly on tiny images
+                img = _to_mode(img, channels)
             w, h = img.size
             if (w, h) != (size, size):
                 scale = size / min(w, h)

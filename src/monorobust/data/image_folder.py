@@ -96,9 +96,10 @@ def cache_key(paths: list[str], root: Path, size: int, channels: int) -> str:
     """Hash of the split's files (relative path, size, mtime) and of how they are decoded."""
     h = hashlib.sha256(json.dumps({"version": CACHE_VERSION, "size": size, "channels": channels,
                                    "decode": "shorter-side bilinear, centre crop"}).encode())
+    skip = len(os.path.join(str(root), ""))   # paths are root/<class>/<file> (scan_classes)
     for p in paths:
         st = os.stat(p)
-        h.update(f"{os.path.relpath(p, root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        h.update(f"{p[skip:]}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:32]
 
 
