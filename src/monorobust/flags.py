@@ -56,6 +56,37 @@ def _or_null(kind: type) -> Any:
     return parse
 
 
+def add_set_option(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--set KEY=VALUE`` (repeatable; VALUE in YAML): any config key, dotted for sections."""
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override any config key, e.g. --set {example} (YAML value)")
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """``{"pretrain.epochs": 5, ...}`` from ``--set`` items; ConfigError for a malformed one."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set pretrain.epochs=5")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {item!r}: the value is not YAML ({err.problem})") from None
+    return out
+
+
+def sets_for(args: argparse.Namespace, section: str = "") -> dict[str, Any]:
+    """The ``--set`` values of ``section`` (its keys without the ``section.`` prefix); with no
+    section, the keys without a dot."""
+    items = parse_sets(getattr(args, "set", None) or [])
+    if not section:
+        return {k: v for k, v in items.items() if "." not in k}
+    return {k[len(section) + 1:]: v for k, v in items.items() if k.startswith(section + ".")}
+
+
 def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type,
                             only: tuple[str, ...] | None = None, prefix: str = "") -> None:
     """Add ``--PREFIXfield-name`` for every field of ``cls`` (or those in ``only``; nested
@@ -86,15 +117,18 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type,
 
 
 def dataclass_from_args(cls: type, args: argparse.Namespace, base: dict[str, Any] | None = None,
-                        prefix: str = "") -> Any:
-    """Build ``cls`` from ``base`` (e.g. a run's recorded section, or nested sections) and the
-    options ``add_dataclass_arguments(..., prefix)`` added; errors name the flag."""
-    values = dict(base or {})
-    for f in dataclasses.fields(cls):
-        if hasattr(args, prefix + f.name):              # given on the command line
-            value = getattr(args, prefix + f.name)
-            values[f.name] = list(value) if isinstance(value, (list, tuple)) else value
+                        prefix: str = "", section: str = "") -> Any:
+    """Build ``cls`` from ``base`` (e.g. a run's recorded section, or nested sections), then the
+    ``--set`` values of ``section``, then the options ``add_dataclass_arguments(..., prefix)``
+    added; errors name the flag (or the ``--set`` key)."""
+    values = {**(base or {}), **sets_for(args, section)}
+    flagged = [f.name for f in dataclasses.fields(cls) if hasattr(args, prefix + f.name)]
+    for name in flagged:                                # given as options
+        value = getattr(args, prefix + name)
+        values[name] = list(value) if isinstance(value, (list, tuple)) else value
     try:
-        return build_dataclass(cls, values)
+        return build_dataclass(cls, values, section)
     except FieldError as err:
+        if err.name not in flagged:                     # from --set or the base: its key
+            raise
         raise ConfigError(f"{_flag(prefix + err.name)} {err.reason}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from monorobust.config import RunConfig, load_config
+from monorobust.flags import add_set_option, parse_sets
 
 
 def seed(text: str) -> int:
@@ -27,25 +28,18 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-nodes", type=int, help="number of nodes")
     p.add_argument("--strategy", help="Lightning Fabric strategy (auto, ddp, ...)")
     p.add_argument("--representations", nargs="+", help="e.g. --representations cl ncl")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config key, e.g. --set pretrain.epochs=5 (YAML value)")
+    add_set_option(p, "pretrain.epochs=5")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    import yaml
-
-    from monorobust.errors import ConfigError
-
+def config_from_args(args: argparse.Namespace, own: tuple[str, ...] = ()) -> RunConfig:
+    """The run config of the preset with the flags and ``--set`` values applied; ``own`` names
+    sections of ``--set`` that belong to the subcommand's own config (``finetune.lr``)."""
     overrides = {
         "out": args.out, "data.data_dir": args.data_dir, "data.name": args.dataset,
         "seeds": args.seeds, "device": args.device, "devices": args.devices,
         "num_nodes": args.num_nodes, "strategy": args.strategy,
         "representations": args.representations,
     }
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set pretrain.epochs=5")
-        overrides[key.strip()] = yaml.safe_load(value)
+    overrides.update({k: v for k, v in parse_sets(args.set).items() if k.split(".")[0] not in own})
     return load_config(args.preset, overrides)

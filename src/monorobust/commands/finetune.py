@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from monorobust.flags import add_dataclass_arguments
 
     add_run_arguments(p)
-    # One flag per FinetuneConfig field (--train-size null: every training image).
+    # One flag per FinetuneConfig field (--train-size null: every training image); --set
+    # finetune.KEY=VALUE works too.
     add_dataclass_arguments(p.add_argument_group("fine-tuning"), FinetuneConfig)
 
 
@@ -31,8 +32,8 @@ def main(args: argparse.Namespace) -> int:
     from monorobust.finetune import FinetuneConfig, format_table, run_finetune
     from monorobust.flags import dataclass_from_args
 
-    run = config_from_args(args)
-    cfg = dataclass_from_args(FinetuneConfig, args)
+    run = config_from_args(args, own=("finetune",))
+    cfg = dataclass_from_args(FinetuneConfig, args, section="finetune")
     started = time.perf_counter()
     summary = run_finetune(run, cfg, progress=not args.quiet)
     print(f"\nfine-tuning ({run.data.name}, {run.pretrain.encoder}, {cfg.train_size or 'all'} "

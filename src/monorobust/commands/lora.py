@@ -21,7 +21,7 @@ def _config_classes() -> tuple[type, type]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from monorobust.flags import add_dataclass_arguments
+    from monorobust.flags import add_dataclass_arguments, add_set_option
 
     classify_cls, align_cls = _config_classes()
     sub = p.add_subparsers(dest="lora_command", metavar="{classify,align}", required=True)
@@ -30,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                    "on k examples per class with symmetric label noise; clean test split.")
     c.add_argument("--out", default="runs/lora-classify", help="output folder (default: runs/lora-classify)")
     add_dataclass_arguments(c, classify_cls)
+    add_set_option(c, "steps=48")
     a = sub.add_parser("align", help="alignment retention under benign fine-tuning, LoRA vs MonoLoRA",
                        description="Stage 1 teaches a chat model to refuse part of HarmBench (plus benign "
                                    "instructions answered as before); stage 2 fine-tunes it on tweet "
@@ -39,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="where the dequantised model and the stage-1 model are cached "
                         "(default: $MONOROBUST_CACHE or ~/.cache/monorobust)")
     add_dataclass_arguments(a, align_cls)
+    add_set_option(a, "finetune_steps=30")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from monorobust.commands.common import seed
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from monorobust.flags import add_dataclass_arguments
+    from monorobust.flags import add_dataclass_arguments, add_set_option
     from monorobust.sae import SAEConfig
 
     p.add_argument("run_dir", nargs="?", help="a run folder with checkpoints/cl-seedS/")
@@ -27,8 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="folder for sae-seedS.safetensors (default: RUN_DIR/sae)")
     p.add_argument("--seeds", type=seed, nargs="+", help="default: the run's seeds (or 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    # One flag per SAEConfig field, on top of the run's sae section (or the defaults).
+    # One flag per SAEConfig field (or --set sae.KEY=VALUE), on top of the run's sae section.
     add_dataclass_arguments(p.add_argument_group("SAE settings"), SAEConfig)
+    add_set_option(p, "sae.k=32")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -38,14 +39,15 @@ def main(args: argparse.Namespace) -> int:
     from monorobust.errors import ConfigError
     from monorobust.flags import dataclass_from_args
     from monorobust.lock import hold_folder
+    from monorobust.rundir import RunDir
     from monorobust.sae import SAEConfig
 
     if (args.run_dir is None) == (args.features is None):
         raise ConfigError("pass either a run folder (monorobust sae RUN_DIR) or --features FILE")
     if args.run_dir is not None:
         run_cfg, sources = _run_sources(Path(args.run_dir), args.seeds)
-        cfg = dataclass_from_args(SAEConfig, args, base=asdict(run_cfg.sae))
-        out = Path(args.out or Path(args.run_dir) / "sae")
+        cfg = dataclass_from_args(SAEConfig, args, base=asdict(run_cfg.sae), section="sae")
+        out = Path(args.out) if args.out else RunDir(args.run_dir).sae
     else:
         from monorobust.checks import check_features
         from monorobust.evaluate.arrays import load_array
@@ -60,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
             if test.shape[1] != train.shape[1]:
                 raise ConfigError(f"--test-features has D={test.shape[1]}, --features D={train.shape[1]}")
         sources = [(seed, lambda t=train, s=test: (t, s)) for seed in (args.seeds or [0])]
-        cfg = dataclass_from_args(SAEConfig, args)
+        cfg = dataclass_from_args(SAEConfig, args, section="sae")
         out = Path(args.out)
     print(f"TopK SAE: width {cfg.width or 'D (input width)'}, k {cfg.k or 'width/8'}, "
           f"aux_k {cfg.aux_k}, batch {cfg.batch_size}, "
@@ -95,23 +97,25 @@ def _train_all(sources, cfg, out, args: argparse.Namespace) -> None:
 
 def _run_sources(run_dir, seeds):
     """The run's config and, per seed, a loader of (train, test) CL projector features."""
-    from monorobust.config import load_config
+    from monorobust.config import RunConfig
     from monorobust.errors import ConfigError
     from monorobust.evaluate import extract, model_encoder
+    from monorobust.rundir import RunDir
     from monorobust.data.prepare import prepare_splits
     from monorobust.train.checkpoint import latest_checkpoint
     from monorobust.train.pretrain import load_pretrained
 
-    if not (run_dir / "config.yaml").is_file():
+    folder = RunDir(run_dir)
+    cfg = folder.read_config(RunConfig) if (folder / RunDir.CONFIG).is_file() else None
+    if cfg is None:
         raise ConfigError(f"{run_dir} is not a run folder (no config.yaml); run `monorobust run "
                           f"--out {run_dir}` first, or pass --features FILE")
-    cfg = load_config(str(run_dir / "config.yaml"))
     seeds = seeds or list(cfg.seeds)
     ckpts = {}
     for seed in seeds:
-        ckpts[seed] = latest_checkpoint(run_dir / "checkpoints" / f"cl-seed{seed}")
+        ckpts[seed] = latest_checkpoint(folder.checkpoints("cl", seed))
         if ckpts[seed] is None:
-            raise ConfigError(f"no CL checkpoint in {run_dir}/checkpoints/cl-seed{seed}; run "
+            raise ConfigError(f"no CL checkpoint in {folder.checkpoints('cl', seed)}; run "
                               f"`monorobust pretrain --objective cl --out {run_dir}` first")
     splits = prepare_splits(cfg.data)
 

@@ -14,7 +14,7 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from monorobust.flags import add_dataclass_arguments
+    from monorobust.flags import add_dataclass_arguments, add_set_option
     from monorobust.theory.toy import SuperpositionConfig, ToyConfig, TwoFeatureConfig
 
     # One flag per config field, its docstring as help: the configs are the only place a knob
@@ -23,13 +23,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_dataclass_arguments(p, ToyConfig)
     add_dataclass_arguments(p.add_argument_group("superposition part"), SuperpositionConfig)
     add_dataclass_arguments(p.add_argument_group("two-feature part"), TwoFeatureConfig, prefix="tf_")
+    add_set_option(p, "superposition.n_features=20")
 
 
 def main(args: argparse.Namespace) -> int:
     from monorobust.flags import dataclass_from_args
     from monorobust.theory.toy import SuperpositionConfig, ToyConfig, TwoFeatureConfig, run_toy
 
-    parts = {"superposition": dataclass_from_args(SuperpositionConfig, args),
-             "two_feature": dataclass_from_args(TwoFeatureConfig, args, prefix="tf_")}
+    from monorobust.errors import ConfigError
+    from monorobust.flags import parse_sets
+
+    for key in parse_sets(args.set):
+        if "." in key and key.split(".")[0] not in ("superposition", "two_feature"):
+            raise ConfigError(f"--set {key}: unknown section {key.split('.')[0]!r}; known: "
+                              "superposition, two_feature (or a top-level key: seed, part)")
+    parts = {"superposition": dataclass_from_args(SuperpositionConfig, args, section="superposition"),
+             "two_feature": dataclass_from_args(TwoFeatureConfig, args, prefix="tf_",
+                                                section="two_feature")}
     run_toy(dataclass_from_args(ToyConfig, args, parts), args.out)
     return 0
