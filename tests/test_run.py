@@ -33,10 +33,18 @@ def test_smoke_run_writes_every_row_and_file(smoke_run):
     assert len(rows) == expected
     keys = {(r["representation"], r["scenario"], r["severity"], r["seed"]) for r in rows}
     assert len(keys) == expected                                 # no duplicates
+    clean = {(r["representation"], r["seed"]): r["accuracy"] for r in rows if r["scenario"] == "clean"}
+    assert len(clean) == len(cfg.representations) * len(cfg.seeds)
+    assert all(acc > 0.7 for acc in clean.values())               # chance is 0.1 on digits
     for r in rows:
-        assert 0 <= r["accuracy"] <= 1
+        correct = r["accuracy"] * r["n_test"]                      # a share of its test images
+        assert abs(correct - round(correct)) < 1e-6
         if r["scenario"] == "label_noise":
             assert abs(r["realised_noise_rate"] - r["severity"]) < 1 / r["n_train"]
+            if r["severity"] >= 0.8:                               # strong noise costs accuracy
+                assert r["accuracy"] < clean[r["representation"], r["seed"]] - 0.1
+        if r["scenario"] == "few_shot":
+            assert r["n_train"] == r["severity"] * 10
     metrics = (smoke_run / "metrics.jsonl").read_text().splitlines()
     assert len(metrics) == len(cfg.representations) * len(cfg.seeds)
     ncl = [json.loads(m) for m in metrics if json.loads(m)["representation"] == "ncl"]
@@ -51,7 +59,7 @@ def test_smoke_run_writes_every_row_and_file(smoke_run):
 
 def test_same_seed_gives_the_same_numbers_and_rerun_resumes(smoke_run, tmp_path, capsys):
     out = tmp_path / "again"
-    main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--seeds", "1"])
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--seeds", "1"]) == 0
     first = {(r["representation"], r["scenario"], r["severity"]): r["accuracy"]
              for r in map(json.loads, (smoke_run / "results.jsonl").read_text().splitlines())
              if r["seed"] == 1}
@@ -99,7 +107,9 @@ def test_interrupted_grid_resumes_only_missing_rows(smoke_run, tmp_path):
 
     shutil.copy(smoke_run / "config.yaml", out / "config.yaml")
     shutil.copytree(smoke_run / "checkpoints", out / "checkpoints")
-    main(["run", "--preset", str(smoke_run / "config.yaml"), "--out", str(out), "--quiet"])
-    rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert main(["run", "--preset", str(smoke_run / "config.yaml"), "--out", str(out), "--quiet"]) == 0
+    resumed = (out / "results.jsonl").read_text().splitlines()
+    assert resumed[:5] == lines[:5]                               # kept, not recomputed
+    rows = [json.loads(x) for x in resumed]
     assert len(rows) == len(lines)
     assert {json.dumps(r, sort_keys=True) for r in rows} == {json.dumps(json.loads(x), sort_keys=True) for x in lines}
