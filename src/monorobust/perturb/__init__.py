@@ -6,8 +6,14 @@ touches the global RNG.
 
 from monorobust.perturb.few_shot import few_shot_indices
 from monorobust.perturb.input_noise import gaussian_noise, uniform_noise
+from monorobust.perturb.instance_noise import instance_label_noise, reference_probs
 from monorobust.perturb.label_noise import NoisyLabels, check_label_noise_rate, symmetric_label_noise
+from monorobust.perturb.noise_types import LABEL_NOISE_TYPES, LabelNoiseType
+from monorobust.perturb.pairflip import pair_mapping, pairflip_label_noise
+from monorobust.perturb.regime import regime_indices
 from monorobust.perturb.shift import corrupt, corruption_names, sketch
 
-__all__ = ["NoisyLabels", "check_label_noise_rate", "corrupt", "corruption_names",
-           "few_shot_indices", "gaussian_noise", "sketch", "symmetric_label_noise", "uniform_noise"]
+__all__ = ["LABEL_NOISE_TYPES", "LabelNoiseType", "NoisyLabels", "check_label_noise_rate",
+           "corrupt", "corruption_names", "few_shot_indices", "gaussian_noise",
+           "instance_label_noise", "pair_mapping", "pairflip_label_noise", "reference_probs",
+           "regime_indices", "sketch", "symmetric_label_noise", "uniform_noise"]
