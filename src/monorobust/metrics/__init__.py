@@ -15,6 +15,8 @@ import torch
 
 from monorobust.checks import check_features, check_labels
 from monorobust.metrics.geometry import active_dims, effective_rank, mean_abs_correlation, sparsity
+from monorobust.metrics.multiple import Correction, benjamini_hochberg, holm
+from monorobust.metrics.stability import Stability, cross_seed_stability
 from monorobust.metrics.monosemanticity import (
     ACTIVE_THRESHOLD, active_mask, semantic_consistency, semantic_consistency_per_dim,
     topk_purity, topk_purity_per_dim,
@@ -58,6 +60,7 @@ def summarize(features: torch.Tensor, labels: torch.Tensor, num_classes: int | N
     )
 
 
-__all__ = ["ACTIVE_THRESHOLD", "FeatureMetrics", "active_dims", "active_mask", "effective_rank",
+__all__ = ["ACTIVE_THRESHOLD", "Correction", "FeatureMetrics", "Stability", "active_dims",
+           "active_mask", "benjamini_hochberg", "cross_seed_stability", "effective_rank", "holm",
            "mean_abs_correlation", "semantic_consistency", "semantic_consistency_per_dim",
            "sparsity", "summarize", "topk_purity", "topk_purity_per_dim"]
