@@ -1,0 +1,244 @@
+"""The prepared GPU check: every GPU path the presets use, measured, into one JSON of figures.
+
+    bash benchmarks/gpu_check.sh                     # what to run on a GPU machine (installs first)
+    python3 benchmarks/gpu_check.py --device cuda --out DIR
+    python3 benchmarks/gpu_check.py --device cpu --tiny --out DIR    # the same code, tiny sizes
+
+Steps, each recorded in ``DIR/gpu_check.json`` as soon as it ends (a failing step records its
+error and the others still run; a step that would start past ``--budget`` is skipped):
+
+1. ``peaks``: GFLOP/s of a large ``torch.matmul`` in fp32 and bf16 on the device.
+2. ``tests``: ``pytest tests/test_gpu.py tests/test_scale_train.py`` (tiny: test_gpu.py only),
+   counts and the names of failures.
+3. ``resnet18``: the cifar100 preset's pretraining step (ResNet-18 with the CIFAR stem, projector
+   512-16384-2048, batch 256, LARS, bf16 autocast, 32-px RGB): images/s, views/s, counted
+   TFLOP/s and their share of the measured bf16 peak (and of the data sheet's, for known GPUs),
+   for eager + channels-last, eager + contiguous, and ``torch.compile`` + channels-last.
+4. ``lightly``: ``bench_pretrain_lightly.py --encoder resnet18`` (the same model through
+   lightly's pipeline, and the ratio of epoch times); skipped where lightly is not installed.
+5. ``end_to_end``: ``monorobust run --preset fmnist-resnet18`` for one seed, a few epochs, every
+   scenario at one severity: wall time, the time of each phase (pretraining, feature
+   extraction, SAE, grid), pretraining images/s and the resolved precision, from run.json.
+
+Steps 4 and 5 read Fashion-MNIST where ``load_dataset`` finds it: Debian's package folder, or
+``$MONOROBUST_CACHE/fashion-mnist`` (copy the idx files there on a machine without internet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from roofline import matmul_peak_gflops, measure_pretrain, share
+
+ROOT = Path(__file__).resolve().parent.parent
+# One severity of every scenario the presets run: every GPU path, a fraction of the probes.
+SCENARIOS = ("{clean: [0], label_noise: [0.4], gaussian_noise: [0.4], uniform_noise: [0.4], "
+             "few_shot: [10], sketch: [1], corrupt: [3]}")
+FULL_E2E = ["pretrain.epochs=3", "pretrain.warmup_epochs=1", "probe.steps=300",
+            "probe.eval_every=100", "sae.epochs=2", f"grid.scenarios={SCENARIOS}"]
+TINY_E2E = FULL_E2E + ["pretrain.epochs=1", "pretrain.width=4", "pretrain.proj_hidden=32",
+                       "pretrain.proj_dim=16", "pretrain.batch_size=32", "probe.steps=20",
+                       "probe.batch_size=64", "probe.eval_every=10", "sae.epochs=1",
+                       "data.train_size=160", "data.test_size=100", "grid.shift_test_size=20"]
+
+
+def environment(device: str) -> dict:
+    """What ran the check: hardware, versions, commit."""
+    info = {"device": device, "torch": torch.__version__, "cuda": torch.version.cuda,
+            "python": platform.python_version(), "cpu_cores": os.cpu_count(),
+            "platform": platform.platform()}
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name()
+        info["gpus"] = torch.cuda.device_count()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    info["commit"] = commit.stdout.strip() or None
+    return info
+
+
+def peaks(args) -> dict:
+    n = 512 if args.tiny else 8192
+    return {"matmul_size": n,
+            "fp32_gflops": round(matmul_peak_gflops(args.device, torch.float32, n), 1),
+            "bf16_gflops": round(matmul_peak_gflops(args.device, torch.bfloat16, n), 1)}
+
+
+def tests(args) -> dict:
+    """The CUDA tests (they skip without a GPU) and the paper-scale training tests."""
+    import xml.etree.ElementTree as ET
+
+    files = ["tests/test_gpu.py"] + ([] if args.tiny else ["tests/test_scale_train.py"])
+    xml = args.out / "tests.xml"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           f"--junitxml={xml}", *files], cwd=ROOT, capture_output=True, text=True,
+                          timeout=args.step_timeout)
+    suite = ET.parse(xml).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    failed = [f"{case.get('classname')}::{case.get('name')}" for case in suite.iter("testcase")
+              if case.find("failure") is not None or case.find("error") is not None]
+    return {"files": files, "returncode": done.returncode, "tests": int(suite.get("tests")),
+            "failures": int(suite.get("failures")), "errors": int(suite.get("errors")),
+            "skipped": int(suite.get("skipped")), "failed": failed,
+            "tail": done.stdout.strip().splitlines()[-3:]}
+
+
+def resnet18_config(tiny: bool):
+    """The cifar100 preset's pretraining (its model, batch, optimiser, precision, layout)."""
+    from monorobust.config import load_config
+
+    cfg = load_config("cifar100").pretrain
+    if tiny:
+        cfg = replace(cfg, width=4, proj_hidden=32, proj_dim=16, batch_size=8)
+    return cfg
+
+
+def resnet18(args, report: dict) -> dict:
+    """Steady-state step speed of three layouts / compilation settings."""
+    base = resnet18_config(args.tiny)
+    variants = {"eager_channels_last": {}, "eager_contiguous": {"channels_last": False},
+                "compiled_channels_last": {"compile": True}}
+    steps, warmup = (2, 1) if args.tiny else (30, 5)
+    shape = (3, 16, 16) if args.tiny else (3, 32, 32)
+    out = {"batch_size": base.batch_size, "precision": base.precision, "image": list(shape)}
+    for name, change in variants.items():
+        if args.tiny and change.get("compile"):
+            out[name] = {"skipped": "tiny: compiling ResNet-18 takes minutes on a CPU "
+                                    "(tests/test_scale_train.py trains a compiled model)"}
+            continue
+        out[name] = _variant(replace(base, **change), shape, args, report, steps,
+                             warmup + (3 if change.get("compile") else 0))
+        args.write()
+    return out
+
+
+def _variant(cfg, shape, args, report: dict, steps: int, warmup: int) -> dict:
+    try:
+        speed = measure_pretrain(cfg, shape, args.device, steps, warmup)
+    except Exception as err:                      # one variant failing keeps the others
+        return {"error": _error(err)}
+    finally:
+        _free(args.device)
+    bf16_peak = (report.get("peaks") or {}).get("bf16_gflops")
+    row = {"images_per_second": round(speed.items_per_second, 1),
+           "views_per_second": round(2 * speed.items_per_second, 1),
+           "tflops": round(speed.gflops_per_second / 1e3, 3),
+           "gflop_per_step": round(speed.flops_per_step / 1e9, 2),
+           "share_of_measured_bf16_peak": share(speed.gflops_per_second, bf16_peak)}
+    sheet = _datasheet_peak(args.device)
+    if sheet:
+        row["share_of_datasheet_bf16_peak"] = share(speed.gflops_per_second, sheet * 1e3)
+    return row
+
+
+def _datasheet_peak(device: str) -> float | None:
+    if device != "cuda":
+        return None
+    from bench_pretrain_lightly import peak_tflops
+
+    return peak_tflops(torch.cuda.get_device_name(), None)
+
+
+def _free(device: str) -> None:
+    torch._dynamo.reset()                         # compiled graphs hold memory and guards
+    if device == "cuda":
+        torch.cuda.empty_cache()
+
+
+def lightly(args) -> dict:
+    """The same ResNet-18 step through lightly's pipeline (bench_pretrain_lightly.py)."""
+    try:
+        import lightly as _  # noqa: F401
+        import torchvision as _tv  # noqa: F401
+    except ImportError as err:
+        return {"skipped": f"lightly or torchvision not installed ({err}); install them before "
+                           "the check (docs/scale.md): the GPU machine has no internet"}
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_pretrain_lightly.py"),
+           "--encoder", "resnet18", "--device", args.device,
+           "--images", "256" if args.tiny else "20480",
+           "--workers", str(min(8, os.cpu_count() or 1))]
+    cmd += ["--batch-size", "32", "--proj", "64", "32"] if args.tiny else []
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.step_timeout)
+    lines = done.stdout.strip().splitlines()
+    ratio = next((ln for ln in lines if ln.startswith("ratio:")), None)
+    return {"returncode": done.returncode, "output": lines[-8:], "ratio_line": ratio,
+            "stderr_tail": done.stderr.strip().splitlines()[-5:] if done.returncode else []}
+
+
+def end_to_end(args) -> dict:
+    """A short ``monorobust run --preset fmnist-resnet18``: wall time and each phase's."""
+    out = args.out / "e2e"
+    cmd = [sys.executable, "-m", "monorobust", "run", "--preset", "fmnist-resnet18", "--device",
+           args.device, "--seeds", "0", "--out", str(out), "--quiet"]
+    for item in TINY_E2E if args.tiny else FULL_E2E:
+        cmd += ["--set", item]
+    started = time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.step_timeout)
+    wall = time.perf_counter() - started
+    if done.returncode:
+        return {"returncode": done.returncode, "seconds": round(wall, 1),
+                "stderr_tail": done.stderr.strip().splitlines()[-10:]}
+    info = json.loads((out / "run.json").read_text())
+    rates = info.get("pretrain_images_per_second", {})
+    return {"command": " ".join(cmd[1:]), "seconds": round(wall, 1),
+            "run_seconds": round(info["seconds"], 1), "phase_seconds": info.get("phase_seconds"),
+            "pretrain_images_per_second": rates,
+            "pretrain_views_per_second": {k: round(2 * v, 1) for k, v in rates.items()},
+            "precision": info.get("precision"), "summary_rows": _rows(out / "summary.csv")}
+
+
+def _rows(path: Path) -> int:
+    return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
+
+
+def _error(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"[:2000] + "\n" + traceback.format_exc(limit=3)[-1500:]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--tiny", action="store_true", help="tiny sizes (the CPU test of this script)")
+    p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or "gpu-check"))
+    p.add_argument("--budget", type=float, default=420.0,
+                   help="seconds; a step that would start later is skipped (default 420)")
+    p.add_argument("--step-timeout", type=float, default=240.0)
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    report: dict = {"tiny": args.tiny, "environment": environment(args.device)}
+    args.write = lambda: _write(args.out / "gpu_check.json", report, started)
+    steps = {"peaks": lambda: peaks(args), "tests": lambda: tests(args),
+             "resnet18": lambda: resnet18(args, report), "lightly": lambda: lightly(args),
+             "end_to_end": lambda: end_to_end(args)}
+    for name, step in steps.items():
+        if time.perf_counter() - started > args.budget:
+            report[name] = {"skipped": f"past the {args.budget:.0f} s budget"}
+        else:
+            try:
+                report[name] = step()
+            except Exception as err:             # recorded; the next steps still run
+                report[name] = {"error": _error(err)}
+        args.write()
+        print(f"gpu_check: {name} done ({time.perf_counter() - started:.0f} s)", flush=True)
+    print(f"gpu_check: wrote {args.out / 'gpu_check.json'}")
+
+
+def _write(path: Path, report: dict, started: float) -> None:
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=2))
+    tmp.replace(path)
+
+
+if __name__ == "__main__":
+    main()

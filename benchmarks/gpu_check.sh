@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The prepared GPU check (docs/scale.md): CUDA tests, ResNet-18 pretraining speed (eager,
+# torch.compile, channels-last) against the bf16 peak, lightly's pipeline if installed, and a
+# short fmnist-resnet18 run with the time of each phase; one JSON of figures. Under 8 minutes on
+# one H100/H200.
+#
+#   bash benchmarks/gpu_check.sh                    # -> $OUT/gpu_check.json (./gpu-check/ if unset)
+#   DEVICE=cpu TINY=1 bash benchmarks/gpu_check.sh  # the same code at tiny size on the CPU (tests)
+#
+# The machine may have no internet: Fashion-MNIST is read from Debian's package folder or
+# $MONOROBUST_CACHE/fashion-mnist (copy the four idx files there); lightly and torchvision, if
+# wanted, must be installed beforehand (the lightly step is skipped without them).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+DEVICE="${DEVICE:-cuda}"
+OUT_DIR="${OUT:-$PWD/gpu-check}"
+mkdir -p "$OUT_DIR"
+# This tree's code, whatever else is installed.
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+
+if ! python3 -c "import monorobust.experiment, lightning, pytest" 2>/dev/null; then
+    echo "gpu_check: installing monorobust and its test dependencies" >&2
+    if python3 -c "import torch" 2>/dev/null; then
+        MONOROBUST_TORCH="" ./install.sh test       # keep the machine's own (CUDA) torch
+    else
+        ./install.sh test
+    fi
+fi
+
+args=(--device "$DEVICE" --out "$OUT_DIR")
+if [ "${TINY:-0}" = 1 ]; then args+=(--tiny); fi
+python3 benchmarks/gpu_check.py "${args[@]}"

@@ -1,0 +1,119 @@
+"""Shared measurements of the speed benchmarks: matmul peak, counted FLOPs, steady-state steps.
+
+Imported by ``bench_roofline.py`` and ``gpu_check.py`` (run as scripts, this folder is on the
+path). A share of the peak is counted FLOPs (``torch.utils.flop_counter.FlopCounterMode``:
+matrix products and convolutions only, forward and backward) per second, divided by what a
+large ``torch.matmul`` reaches on the same device and dtype: the practical ceiling, measured,
+rather than a data-sheet number.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+
+from monorobust.train import PretrainConfig, build_model
+from monorobust.train.batches import augment_generator
+from monorobust.train.optim import OPTIMIZERS
+from monorobust.train.pretrain import contrastive_loss
+
+
+class Speed(NamedTuple):
+    items_per_second: float
+    """Images (or samples, or probe rows) per second at steady state."""
+    gflops_per_second: float
+    """Counted model FLOPs per second (GFLOP/s)."""
+    flops_per_step: int
+
+
+def sync(device: torch.device | str) -> None:
+    """Wait for queued device work, so that wall time covers it."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_peak_gflops(device: str, dtype: torch.dtype, n: int = 4096, repeats: int = 5) -> float:
+    """Best GFLOP/s of an (n, n) @ (n, n) ``torch.matmul`` in ``dtype`` on ``device``."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    torch.matmul(a, b)                                  # warm-up: kernels picked, caches filled
+    best = float("inf")
+    for _ in range(repeats):
+        sync(device)
+        started = time.perf_counter()
+        torch.matmul(a, b)
+        sync(device)
+        best = min(best, time.perf_counter() - started)
+    return 2 * n ** 3 / best / 1e9
+
+
+def count_flops(step: Callable[[], object]) -> int:
+    """FLOPs (matrix products, convolutions) of one call of ``step``, backward included."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def time_steps(step: Callable[[], object], steps: int, warmup: int, device: str) -> float:
+    """Seconds per call of ``step`` after ``warmup`` untimed calls (compilation, caches)."""
+    for _ in range(warmup):
+        step()
+    sync(device)
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync(device)
+    return (time.perf_counter() - started) / steps
+
+
+def pretrain_step(cfg: PretrainConfig, image_shape: tuple[int, int, int], device: str,
+                  fabric=None, seed: int = 0) -> tuple[Callable[[], None], Callable[[], None]]:
+    """``(step, flop_step)``: one optimiser step of ``train.pretrain``'s loop on a fixed batch
+    of random uint8 images (the same calls: augmentation on the device, two views through the
+    Fabric-wrapped model, NT-Xent in fp32, backward, optimiser), and the same forward and
+    backward without the optimiser on the unwrapped model, for counting FLOPs."""
+    from lightning.fabric import Fabric
+
+    gen_cpu = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (cfg.batch_size, *image_shape), dtype=torch.uint8,
+                           generator=gen_cpu).to(device)
+    c = image_shape[0]
+    model = build_model(cfg, image_shape, [0.5] * c, [0.25] * c, seed)
+    model = model.to(device, memory_format=torch.channels_last if cfg.channels_last
+                     else torch.preserve_format)
+    fabric = fabric or Fabric(accelerator=torch.device(device).type, devices=1,
+                              precision=cfg.precision)
+    optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg.lr, cfg.weight_decay)
+    fmodel, foptimizer = fabric.setup(torch.compile(model) if cfg.compile else model, optimizer)
+    gen = augment_generator(seed, 0, 0, torch.device(device))
+
+    def step() -> None:
+        loss = contrastive_loss(fmodel, images.float().div_(255), cfg, "cl", gen)
+        foptimizer.zero_grad(set_to_none=True)
+        fabric.backward(loss)
+        foptimizer.step()
+
+    def flop_step() -> None:
+        contrastive_loss(model, images.float().div_(255), cfg, "cl", gen).backward()
+        model.zero_grad(set_to_none=True)
+
+    return step, flop_step
+
+
+def measure_pretrain(cfg: PretrainConfig, image_shape: tuple[int, int, int], device: str,
+                     steps: int, warmup: int) -> Speed:
+    """Steady-state images/s and counted GFLOP/s of ``cfg``'s pretraining step on ``device``."""
+    step, flop_step = pretrain_step(cfg, image_shape, device)
+    flops = count_flops(flop_step)
+    seconds = time_steps(step, steps, warmup, device)
+    return Speed(cfg.batch_size / seconds, flops / seconds / 1e9, flops)
+
+
+def share(gflops: float, peak: float | None) -> float | None:
+    """``gflops`` as a fraction of ``peak`` (None where no peak was measured)."""
+    return round(gflops / peak, 4) if peak else None
