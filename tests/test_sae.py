@@ -88,7 +88,9 @@ def test_sparse_sae_reports_l0_dead_and_fvu_consistently():
     result = train_sae(x, cfg, seed=0)
     s = result.stats
     assert 0 < s.mean_l0 <= 4
-    assert 0 <= s.dead_fraction <= 1 and 0 <= result.tracked_dead_fraction <= 1
+    latents = result.model.encode(preprocess(x, cfg))
+    assert s.dead_fraction == float(((latents > 0).sum(0) == 0).double().mean())   # never fire on x
+    assert (result.tracked_dead_fraction * 64) % 1 == 0         # a count of the 64 latents
     assert 0 < s.fvu < 1
     assert s == evaluate_sae(result.model, x, cfg=cfg)
     assert result.samples == 60 * 64 and result.samples_per_second > 0
