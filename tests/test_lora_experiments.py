@@ -11,7 +11,7 @@ from monorobust.adapters.align_config import AlignConfig
 from monorobust.adapters.classify_config import ClassifyConfig
 from monorobust.adapters.hf_models import check_model_source
 from monorobust.adapters.judge import is_degenerate, judge, summarise_verdicts
-from monorobust.adapters.report import format_table, mean_std, summarise
+from monorobust.adapters.report import write_tables
 from monorobust.adapters.text_data import class_balanced_splits
 from monorobust.errors import ConfigError
 from monorobust.flags import add_dataclass_arguments, dataclass_from_args
@@ -117,11 +117,13 @@ def test_cli_reports_bad_input_as_one_line(capsys) -> None:
     assert "no such file or folder" in capsys.readouterr().err
 
 
-def test_table_mean_std() -> None:
-    assert mean_std([0.5, 0.7]) == pytest.approx((0.6, 0.1414213), rel=1e-5)
+def test_table_mean_std(tmp_path) -> None:
     rows = [{"m": "a", "acc": 0.5}, {"m": "a", "acc": 0.7}, {"m": "b", "acc": 0.9}]
-    table = format_table(summarise(rows, ["m"], ["acc"]), ["m"], ["acc"], {})
-    assert "60.0 ± 14.1" in table and "90.0" in table
+    table = write_tables(tmp_path, rows, ["m"], ["acc"], {})
+    assert "60.0 ± 14.1" in table and "90.0" in table and "± " not in table.splitlines()[-1]
+    summary = (tmp_path / "summary.csv").read_text().splitlines()
+    assert summary[0] == "m,n,acc_mean,acc_std" and summary[1].startswith("a,2,0.6,0.1414")
+    assert (tmp_path / "table.txt").read_text() == table + "\n"
 
 
 def test_chat_training_masks_the_prompt() -> None:

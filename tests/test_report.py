@@ -1,6 +1,6 @@
 """The report on run folders: a complete smoke-shaped run, incomplete runs, errors, a real browser.
 
-The run folders are written by hand in the documented layout (``monorobust.results``) with the
+The run folders are written by hand in the documented layout (``monorobust.rundir``) with the
 smoke preset's config and real test images, so the report's every path runs in seconds without
 pretraining anything.
 """

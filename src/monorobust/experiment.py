@@ -9,8 +9,6 @@ pretraining from the last checkpoint.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import platform
 import time
 import warnings
@@ -20,23 +18,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import torch
-from safetensors.torch import save as st_save
 
-from monorobust import results as store
-from monorobust.config import RunConfig, dump_yaml, load_config
+from monorobust.config import RunConfig
 from monorobust.data import Splits, load_dataset, make_splits, stratified_split
 from monorobust.errors import ConfigError
 from monorobust.evaluate import (
-    REPRESENTATIONS, FeatureSet, check_grid, encode_feature_set, evaluate_features, grid_points,
-    model_encoder,
+    REPRESENTATIONS, FeatureSet, check_grid, encode_feature_set, evaluate_features, model_encoder,
 )
+from monorobust.evaluate.grid import grid_cells, skip_done
 from monorobust.evaluate.testsets import iter_test_sets
-from monorobust.fields import config_diff
-from monorobust.io import (
-    IntegrityWarning, append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl, write_json,
-)
-from monorobust.lock import hold_folder
+from monorobust.io import IntegrityWarning
 from monorobust.metrics import summarize
+from monorobust.rows import run_grid
+from monorobust.rundir import ResultRow, RunDir
 from monorobust.train import pretrain
 from monorobust.train.precision import resolve_precision
 
@@ -111,31 +105,10 @@ def claim_out_dir(out: Path, cfg: RunConfig) -> RunConfig:
     """Check that ``out`` is empty or holds a run ``cfg`` may continue; the config to record.
 
     Raises ConfigError (before any work) when the folder's run differs in anything that changes
-    numbers; fields added to RunConfig since that run compare at their defaults.
+    numbers, or was drawn by another results format; fields added to RunConfig since that run
+    compare at their defaults.
     """
-    previous = out / "config.yaml"
-    if not previous.exists():
-        return cfg
-    try:
-        then = load_config(str(previous))
-    except ConfigError as err:
-        raise ConfigError(f"{out}/config.yaml is not a config this version reads ({err}); pass a "
-                          "new --out, or delete the folder to start over") from None
-    changed = config_diff(then, cfg, ignore=_RESUMABLE_KEYS + _EXTENDABLE_KEYS)
-    if changed:
-        raise ConfigError(f"{out} holds a run with a different config (differs in: "
-                          f"{', '.join(changed)}); pass a new --out, or delete the folder to "
-                          "start over")
-    union = {key: tuple(dict.fromkeys(getattr(then, key) + getattr(cfg, key)))
-             for key in _EXTENDABLE_KEYS}
-    return dataclasses.replace(cfg, **union)
-
-
-def _pending(cfg: RunConfig, done: set[tuple], metrics_done: set[tuple], seed: int) -> list[str]:
-    points = grid_points(cfg.grid)
-    return [rep for rep in cfg.representations
-            if (rep, seed) not in metrics_done
-            or any((rep, s, sev, seed) not in done for s, sev in points)]
+    return RunDir(out).claim(cfg, ignore=_RESUMABLE_KEYS, extend=_EXTENDABLE_KEYS)
 
 
 @contextmanager
@@ -143,11 +116,11 @@ def open_run_dir(cfg: RunConfig, command: str) -> Iterator[Fabric]:
     """Hold ``cfg.out``'s write lock, claim it (``claim_out_dir``), start the processes and
     record config.yaml (rank 0); yields the launched Fabric, the lock held until the block ends."""
     fabric = make_fabric(cfg, launch=False)        # a device Fabric cannot use fails here
-    with hold_folder(cfg.out, command):
-        recorded = claim_out_dir(Path(cfg.out), cfg)
+    with RunDir(cfg.out).hold(command) as run_dir:
+        recorded = claim_out_dir(run_dir.root, cfg)
         launch_fabric(fabric, cfg)
         if fabric.global_rank == 0:
-            atomic_write_text(Path(cfg.out) / "config.yaml", dump_yaml(recorded))
+            run_dir.write_config(recorded)
         yield fabric
 
 
@@ -161,74 +134,75 @@ def run(cfg: RunConfig, progress: bool = True) -> RunResult:
 
 def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunResult:
     started = time.perf_counter()
-    out = Path(cfg.out)
+    run_dir = RunDir(cfg.out)
     is_main = fabric.global_rank == 0
     throughput: dict[str, float] = {}
     phases = PhaseTimer()
-    for seed in cfg.seeds:
-        done = store.done_keys(read_jsonl(out / store.RESULTS))
-        metrics_done = {(r["representation"], r["seed"]) for r in read_jsonl(out / store.METRICS)}
-        pending = _pending(cfg, done, metrics_done, seed)
-        if not pending:
-            continue
-        test_sets = None
-        for objective in dict.fromkeys(REPRESENTATIONS.get(r).objective for r in pending):
-            with phases("pretrain"):
-                result = pretrain(splits.train.images, cfg.pretrain, objective, seed,
-                                  out / "checkpoints" / f"{objective}-seed{seed}", fabric, progress)
-            if not is_main:
-                continue
-            if result.images_per_second is not None:
-                throughput[f"{objective}-seed{seed}"] = round(result.images_per_second, 1)
-            with phases("features"):
-                test_sets = test_sets or list(iter_test_sets(splits.test, cfg.grid, seed))
-                encode = model_encoder(result.model.to(fabric.device), cfg.probe.features)
-                raw = encode_feature_set(encode, splits, test_sets, fabric.device)
-            for rep_name in pending:
-                rep = REPRESENTATIONS.get(rep_name)
-                if rep.objective == objective:
-                    _evaluate(cfg, rep, raw, splits, seed, out, done, metrics_done, fabric.device,
-                              phases)
-    summary = store.write_summary(out) if is_main else None
+
+    def compute(todo: list[tuple]) -> Iterator[ResultRow]:
+        """Rows of ``todo``, seed by seed: one pretraining and one feature extraction per
+        objective serve every representation built on it."""
+        metrics_done = run_dir.metrics_done()
+        for seed in cfg.seeds:
+            pending = [rep for rep in cfg.representations if (rep, seed) not in metrics_done
+                       or any(k[0] == rep and k[3] == seed for k in todo)]
+            test_sets = None
+            for objective in dict.fromkeys(REPRESENTATIONS.get(r).objective for r in pending):
+                with phases("pretrain"):
+                    result = pretrain(splits.train.images, cfg.pretrain, objective, seed,
+                                      run_dir.checkpoints(objective, seed), fabric, progress)
+                if not is_main:
+                    continue
+                if result.images_per_second is not None:
+                    throughput[f"{objective}-seed{seed}"] = round(result.images_per_second, 1)
+                with phases("features"):
+                    test_sets = test_sets or list(iter_test_sets(splits.test, cfg.grid, seed))
+                    encode = model_encoder(result.model.to(fabric.device), cfg.probe.features)
+                    raw = encode_feature_set(encode, splits, test_sets, fabric.device)
+                for rep_name in pending:
+                    rep = REPRESENTATIONS.get(rep_name)
+                    if rep.objective == objective:
+                        yield from _evaluate(cfg, rep, raw, splits, seed, run_dir, todo,
+                                             (rep.name, seed) not in metrics_done,
+                                             fabric.device, phases)
+
+    run_grid(run_dir.results, grid_cells(cfg.representations, cfg.grid, cfg.seeds), compute)
+    summary = run_dir.write_summary() if is_main else None
     seconds = time.perf_counter() - started
     if is_main:
         info = _provenance(cfg, seconds, fabric.world_size)
         # Pretraining speed, kept across invocations (a resumed run pretrains only what is left).
-        earlier = _read_run_json(out / "run.json")
+        earlier = _read_run_json(run_dir)
         info["pretrain_images_per_second"] = {**earlier.get("pretrain_images_per_second", {}),
                                               **throughput}
         info["phase_seconds"] = phases.rounded()
-        write_json(out / "run.json", info)
-    return RunResult(out, summary, seconds)
+        run_dir.write_run_info(info)
+    return RunResult(run_dir.root, summary, seconds)
 
 
-def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, out: Path,
-              done: set[tuple], metrics_done: set[tuple], device: torch.device,
-              phases: PhaseTimer) -> None:
-    """Fit ``rep``'s map (on the CPU), measure, then train every scenario's probe on ``device``."""
+def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, run_dir: RunDir,
+              todo: list[tuple], measure: bool, device: torch.device,
+              phases: PhaseTimer) -> Iterator[ResultRow]:
+    """Fit ``rep``'s map (on the CPU), measure it when ``measure``, then train the probe of
+    every scenario of ``todo`` on ``device``."""
     with phases("posthoc"):            # the SAE of cl+sae; nothing for cl and ncl
-        fmap = rep.fit(raw.train, seed, out / "posthoc" / f"{rep.name}-seed{seed}", cfg)
-    with phases("grid"):
-        _measure_and_probe(cfg, rep, fmap, raw, splits, seed, out, done, metrics_done, device)
-
-
-def _measure_and_probe(cfg: RunConfig, rep, fmap, raw: FeatureSet, splits: Splits, seed: int,
-                       out: Path, done: set[tuple], metrics_done: set[tuple],
-                       device: torch.device) -> None:
-    """Monosemanticity of ``rep``'s clean test features, then every scenario's probe."""
+        fmap = rep.fit(raw.train, seed, run_dir.posthoc(rep.name, seed), cfg)
     fs = FeatureSet(fmap(raw.train), raw.train_labels, fmap(raw.val), raw.val_labels,
                     {k: fmap(v) for k, v in raw.test.items()}, raw.test_labels)
-    if (rep.name, seed) not in metrics_done:
-        m = summarize(fs.test["clean"], fs.test_labels["clean"], splits.num_classes)
-        append_jsonl(out / store.METRICS, [{"representation": rep.name, "seed": seed, **m._asdict()}])
-        # Clean test features of every representation and seed, for the report's gallery.
-        atomic_write_bytes(out / "features" / f"{rep.name}-seed{seed}-test.safetensors",
-                           st_save({"features": fs.test["clean"].contiguous(),
-                                    "labels": fs.test_labels["clean"].contiguous()}))
-    skip = {(s, sev) for (r, s, sev, sd) in done if r == rep.name and sd == seed}
-    for row in evaluate_features(rep.name, fs, cfg.grid, cfg.probe, splits.num_classes, seed, skip,
-                                 device):
-        append_jsonl(out / store.RESULTS, [row])
+    with phases("grid"):
+        if measure:
+            m = summarize(fs.test["clean"], fs.test_labels["clean"], splits.num_classes)
+            run_dir.append_metrics(rep.name, seed, m)
+            # Clean test features of every representation and seed, for the report's gallery.
+            run_dir.save_features(rep.name, seed, fs.test["clean"], fs.test_labels["clean"])
+    rows = evaluate_features(rep.name, fs, cfg.grid, cfg.probe, splits.num_classes, seed,
+                             skip_done(cfg.grid, todo, rep.name, seed), device)
+    while True:                        # timed per row: the caller appends between them
+        with phases("grid"):
+            row = next(rows, None)
+        if row is None:
+            return
+        yield row
 
 
 class PhaseTimer(dict):
@@ -246,20 +220,15 @@ class PhaseTimer(dict):
         return {name: round(secs, 2) for name, secs in self.items()}
 
 
-def _read_run_json(path: Path) -> dict:
+def _read_run_json(run_dir: RunDir) -> dict:
     """An earlier invocation's run.json, or {} (with a warning when it is damaged: it holds
     provenance only, which this invocation writes anew)."""
-    if not path.exists():
-        return {}
     try:
-        info = json.loads(path.read_bytes())
+        return run_dir.read_run_info() or {}
     except ValueError:
-        info = None
-    if not isinstance(info, dict):
-        warnings.warn(f"{path} is damaged; writing it anew (earlier pretraining speeds are lost)",
-                      IntegrityWarning, stacklevel=2)
+        warnings.warn(f"{run_dir / RunDir.RUN_INFO} is damaged; writing it anew (earlier "
+                      "pretraining speeds are lost)", IntegrityWarning, stacklevel=2)
         return {}
-    return info
 
 
 def _provenance(cfg: RunConfig, seconds: float, processes: int) -> dict:

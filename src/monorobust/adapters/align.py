@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import as_completed
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -29,12 +30,42 @@ from monorobust.adapters.judge import summarise_verdicts
 from monorobust.adapters.lm_utils import choose, encode_example, generate, train_lm
 from monorobust.adapters.methods import adapter_config
 from monorobust.adapters.parallel import executor
-from monorobust.adapters.report import format_table, summarise, write_summary_csv
+from monorobust.adapters.report import open_rows, write_tables
 from monorobust.adapters.sparsity import sparsity_meter
 from monorobust.adapters.text_data import class_balanced_splits, load_tweets
-from monorobust.io import append_jsonl, atomic_directory, atomic_write_text, read_jsonl, write_json
+from monorobust.io import atomic_directory, write_json
+from monorobust.rows import Row, run_grid
 
-KEYS = ("model", "method")
+
+@dataclass(frozen=True)
+class AlignRow(Row):
+    """One scored model: the shipped one, the aligned one, or an adapter fine-tune (one seed)."""
+
+    AXES: ClassVar[tuple[str, ...]] = ("model", "method", "seed")
+
+    model: str
+    """"shipped", "aligned" or "aligned+task"."""
+    method: str
+    """The stage-2 adapter; "-" for models without one."""
+    seed: int
+    """The stage-2 seed; -1 for models without an adapter."""
+    harmful_refusal: float
+    harmful_degenerate: float
+    benign_refusal: float
+    task_acc: float
+    sparsity: float
+    """Share of zero adapter activations (NaN without an adapter)."""
+    samples: dict[str, Any]
+    """A few judged answers, for reading."""
+    seconds: float
+    cpu_seconds: float
+    fingerprint: str
+    """``AlignConfig.fingerprint`` of the settings it ran under."""
+    final_loss: float | None = None
+    """Mean stage-2 training loss of the last 5 steps (adapters only)."""
+
+
+KEYS = AlignRow.AXES[:-1]
 METRICS = ("harmful_refusal", "harmful_degenerate", "benign_refusal", "task_acc", "sparsity")
 HEADERS = {"harmful_refusal": "refusal % (held-out harmful)", "harmful_degenerate": "degenerate %",
            "benign_refusal": "refusal % (benign)", "task_acc": "sentiment acc %", "sparsity": "adapter zeros %"}
@@ -156,38 +187,27 @@ def run_align(cfg: AlignConfig, out_dir: str | Path, cache_dir: str | Path | Non
     prompts = _prompts(cfg)                           # all data checks before any model work
     torch.set_num_threads(cfg.threads)
     fp = cfg.fingerprint()
-    write_json(out / "config.json", {**cfg.__dict__, "fingerprint": fp})
-    results = out / "results.jsonl"
-    done = {(r["model"], r["method"], r["seed"]) for r in read_jsonl(results) if r.get("fingerprint") == fp}
+    rows = open_rows(out, cfg, fp, AlignConfig.AXES, AlignRow, log)
     wanted = [("shipped", "-", -1), ("aligned", "-", -1)] + [("aligned+task", m, s) for s in cfg.seeds
                                                              for m in cfg.methods]
 
-    def record(row: dict[str, Any]) -> None:
-        row["fingerprint"] = fp
-        append_jsonl(results, [row])
-        log(f"{row['model']} {row['method']} seed={row['seed']}: refusal {row['harmful_refusal']:.2f} "
-            f"(degenerate {row['harmful_degenerate']:.2f}), benign refusal {row['benign_refusal']:.2f}, task "
-            f"{row['task_acc']:.3f}, zeros {row['sparsity']:.3f} ({row['seconds']} s, {row['cpu_seconds']} s CPU)")
+    def compute(todo: list[tuple]) -> Iterator[AlignRow]:
+        shipped_dir = local_model_dir(cfg.model, cache)   # dequantised once, before workers read it
+        with executor(cfg.workers, cfg.threads) as ex:
+            futures = []
+            if wanted[0] in todo:
+                futures.append(ex.submit(_eval_cell, cfg, shipped_dir, "shipped"))
+            aligned_dir = str(stage1(cfg, prompts, cache, log))
+            if wanted[1] in todo:
+                futures.append(ex.submit(_eval_cell, cfg, aligned_dir, "aligned"))
+            futures += [ex.submit(_finetune_cell, cfg, aligned_dir, method, seed)
+                        for _, method, seed in wanted[2:] if ("aligned+task", method, seed) in todo]
+            for future in as_completed(futures):
+                yield AlignRow(**future.result(), fingerprint=fp)
 
-    shipped_dir = local_model_dir(cfg.model, cache)   # dequantised once, before workers read it
-    with executor(cfg.workers, cfg.threads) as ex:
-        futures = []
-        if wanted[0] not in done:
-            futures.append(ex.submit(_eval_cell, cfg, shipped_dir, "shipped"))
-        aligned_dir = str(stage1(cfg, prompts, cache, log))
-        if wanted[1] not in done:
-            futures.append(ex.submit(_eval_cell, cfg, aligned_dir, "aligned"))
-        for _, method, seed in wanted[2:]:
-            if ("aligned+task", method, seed) not in done:
-                futures.append(ex.submit(_finetune_cell, cfg, aligned_dir, method, seed))
-        for future in as_completed(futures):
-            record(future.result())
-    order = {key: i for i, key in enumerate(wanted)}
-    rows = sorted((r for r in read_jsonl(results) if r.get("fingerprint") == fp
-                   and (r["model"], r["method"], r["seed"]) in order),
-                  key=lambda r: order[(r["model"], r["method"], r["seed"])])
-    summaries = summarise(rows, KEYS, METRICS)
-    write_summary_csv(out / "summary.csv", summaries)
-    table = format_table(summaries, KEYS, METRICS, HEADERS)
-    atomic_write_text(out / "table.txt", table + "\n")
-    return table
+    def done(row: AlignRow) -> None:
+        log(f"{row.model} {row.method} seed={row.seed}: refusal {row.harmful_refusal:.2f} "
+            f"(degenerate {row.harmful_degenerate:.2f}), benign refusal {row.benign_refusal:.2f}, task "
+            f"{row.task_acc:.3f}, zeros {row.sparsity:.3f} ({row.seconds} s, {row.cpu_seconds} s CPU)")
+
+    return write_tables(out, run_grid(rows, wanted, compute, done), KEYS, METRICS, HEADERS)

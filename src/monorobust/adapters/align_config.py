@@ -23,6 +23,8 @@ class AlignConfig:
 
     SECTION: ClassVar[str] = ""
     """Where this config sits in the run config: errors name keys as SECTION.field."""
+    AXES: ClassVar[tuple[str, ...]] = ("methods", "seeds", "threads", "workers")
+    """Grid axes and speed settings: rows name their cell, so these may change between reruns."""
 
     model: str = SHIPPED_LM
     """Chat model: the shipped SmolLM2-135M-Instruct (GGUF), a local folder / .gguf file, or a Hub id."""
@@ -96,6 +98,5 @@ class AlignConfig:
     def fingerprint(self, keys: tuple[str, ...] | None = None) -> str:
         """Hash of the settings that shape results (all but the grid axes and threads), or of ``keys``."""
         d = asdict(self)
-        d = {k: d[k] for k in keys} if keys else {k: v for k, v in d.items()
-                                                  if k not in ("methods", "seeds", "threads", "workers")}
+        d = {k: d[k] for k in keys} if keys else {k: v for k, v in d.items() if k not in self.AXES}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]

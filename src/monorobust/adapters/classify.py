@@ -14,9 +14,9 @@ import copy
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -25,18 +25,52 @@ from monorobust.adapters.classify_config import ClassifyConfig
 from monorobust.adapters.hf_models import check_model_source, load_encoder
 from monorobust.adapters.methods import adapter_config
 from monorobust.adapters.parallel import run_cells
-from monorobust.adapters.report import format_table, summarise, write_summary_csv
+from monorobust.adapters.report import open_rows, write_tables
 from monorobust.adapters.sparsity import SparsityMeter, sparsity_meter
 from monorobust.adapters.text_data import TextDataset, class_balanced_splits, load_text_dataset
 from monorobust.errors import ConfigError
-from monorobust.io import append_jsonl, atomic_write_text, read_jsonl, write_json
 from monorobust.perturb.few_shot import few_shot_indices
 from monorobust.perturb.label_noise import check_label_noise_rate, symmetric_label_noise
+from monorobust.rows import Row, run_grid
 
-KEYS = ("dataset", "shots", "noise", "method")
 METRICS = ("test_acc", "val_acc", "train_acc", "sparsity")
 HEADERS = {"shots": "k/class", "noise": "noise", "test_acc": "test acc %", "val_acc": "val acc %",
            "train_acc": "train acc % (given labels)", "sparsity": "adapter zeros %"}
+
+
+@dataclass(frozen=True)
+class ClassifyRow(Row):
+    """One adapter trained on one (dataset, k, noise rate) cell with one seed; its done-key
+    is ``(dataset, shots, noise, method, seed)``."""
+
+    dataset: str
+    shots: int
+    """k: training examples per class."""
+    noise: float
+    """Symmetric label-noise rate of the training and validation labels."""
+    method: str
+    seed: int
+    test_acc: float
+    """On the clean test split, with the weights of the best validation step."""
+    val_acc: float
+    """On the noisy validation labels, at that step."""
+    best_step: int
+    train_acc: float
+    """On the training labels as given (noisy)."""
+    sparsity: float
+    """Share of zero adapter activations on the test split."""
+    realised_noise: float
+    n_train: int
+    n_test: int
+    seconds: float
+    cpu_seconds: float
+    fingerprint: str
+    """``ClassifyConfig.fingerprint`` of the settings it ran under."""
+
+    AXES: ClassVar[tuple[str, ...]] = ("dataset", "shots", "noise", "method", "seed")
+
+
+KEYS = ClassifyRow.AXES[:-1]
 
 
 class TextClassifier(nn.Module):
@@ -73,7 +107,7 @@ def accuracy(model: TextClassifier, tokenizer: Any, texts: list[str], labels: to
 
 
 def run_one(cfg: ClassifyConfig, data: TextDataset, splits: Any, encoder: nn.Module, tokenizer: Any,
-            dataset: str, k: int, rate: float, method: str, seed: int) -> dict[str, Any]:
+            dataset: str, k: int, rate: float, method: str, seed: int) -> ClassifyRow:
     """Train one adapter (one grid cell, one seed) and return its result row."""
     from peft import get_peft_model
 
@@ -120,12 +154,10 @@ def run_one(cfg: ClassifyConfig, data: TextDataset, splits: Any, encoder: nn.Mod
     with sparsity_meter(model) as meter:
         test_acc = accuracy(model, tokenizer, test_texts, data.labels[splits.test], cfg.max_length, meter)
     train_acc = accuracy(model, tokenizer, texts, noisy.labels, cfg.max_length)
-    return {"dataset": dataset, "shots": k, "noise": rate, "method": method, "seed": seed,
-            "test_acc": test_acc, "val_acc": best[0], "best_step": best[1], "train_acc": train_acc,
-            "sparsity": meter.share, "realised_noise": noisy.realised_rate, "n_train": len(texts),
-            "n_test": len(test_texts), "seconds": round(time.time() - start, 1),
-            "cpu_seconds": round(time.process_time() - start_cpu, 1),
-            "fingerprint": cfg.fingerprint()}
+    return ClassifyRow(dataset, k, rate, method, seed, test_acc, best[0], best[1], train_acc,
+                       meter.share, noisy.realised_rate, len(texts), len(test_texts),
+                       round(time.time() - start, 1), round(time.process_time() - start_cpu, 1),
+                       cfg.fingerprint())
 
 
 def prepare(cfg: ClassifyConfig) -> dict[str, tuple[TextDataset, Any]]:
@@ -160,7 +192,7 @@ def _context(cfg: ClassifyConfig, name: str) -> tuple[TextDataset, Any, nn.Modul
     return data, splits, encoder, tokenizer
 
 
-def _cell(cfg: ClassifyConfig, name: str, k: int, rate: float, method: str, seed: int) -> dict[str, Any]:
+def _cell(cfg: ClassifyConfig, name: str, k: int, rate: float, method: str, seed: int) -> ClassifyRow:
     data, splits, encoder, tokenizer = _context(cfg, name)
     return run_one(cfg, data, splits, encoder, tokenizer, name, k, rate, method, seed)
 
@@ -169,25 +201,18 @@ def run_classify(cfg: ClassifyConfig, out_dir: str | Path, log: Callable[[str], 
     """Run the grid (reusing finished rows in ``out_dir/results.jsonl``) and return the table."""
     out = Path(out_dir)
     prepare(cfg)                                          # every check before any work
-    write_json(out / "config.json", {**cfg.__dict__, "fingerprint": cfg.fingerprint()})
-    results = out / "results.jsonl"
-    done = {(r["dataset"], r["shots"], r["noise"], r["method"], r["seed"]) for r in read_jsonl(results)
-            if r.get("fingerprint") == cfg.fingerprint()}
+    rows = open_rows(out, cfg, cfg.fingerprint(), ClassifyConfig.AXES, ClassifyRow, log)
     grid = [(n, k, r, m, s) for n in cfg.datasets for k in cfg.shots for r in cfg.noise
             for s in cfg.seeds for m in cfg.methods]
-    todo = [(cfg, *cell) for cell in grid if cell not in done]
-    log(f"lora classify: {len(todo)} runs to do ({len(grid) - len(todo)} reused), {cfg.workers} workers")
-    for row in run_cells(_cell, todo, cfg.workers, cfg.threads):
-        append_jsonl(results, [row])
-        log(f"{row['dataset']} k={row['shots']} noise={row['noise']} {row['method']} seed={row['seed']}: "
-            f"test {row['test_acc']:.3f} val {row['val_acc']:.3f} zeros {row['sparsity']:.3f} "
-            f"({row['seconds']} s, {row['cpu_seconds']} s CPU)")
-    order = {cell: i for i, cell in enumerate(grid)}
-    rows = sorted((r for r in read_jsonl(results) if r.get("fingerprint") == cfg.fingerprint()
-                   and (r["dataset"], r["shots"], r["noise"], r["method"], r["seed"]) in order),
-                  key=lambda r: order[(r["dataset"], r["shots"], r["noise"], r["method"], r["seed"])])
-    summaries = summarise(rows, KEYS, METRICS)
-    write_summary_csv(out / "summary.csv", summaries)
-    table = format_table(summaries, KEYS, METRICS, HEADERS)
-    atomic_write_text(out / "table.txt", table + "\n")
-    return table
+
+    def compute(todo: list[tuple]):
+        log(f"lora classify: {len(todo)} runs to do ({len(grid) - len(todo)} reused), "
+            f"{cfg.workers} workers")
+        return run_cells(_cell, [(cfg, *cell) for cell in todo], cfg.workers, cfg.threads)
+
+    def done(row: ClassifyRow) -> None:
+        log(f"{row.dataset} k={row.shots} noise={row.noise} {row.method} seed={row.seed}: "
+            f"test {row.test_acc:.3f} val {row.val_acc:.3f} zeros {row.sparsity:.3f} "
+            f"({row.seconds} s, {row.cpu_seconds} s CPU)")
+
+    return write_tables(out, run_grid(rows, grid, compute, done), KEYS, METRICS, HEADERS)

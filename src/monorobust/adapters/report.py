@@ -1,72 +1,55 @@
-"""Mean +- std tables over seeds, and the CSV summary next to ``results.jsonl``."""
+"""The language-model experiments' folder: config.json, typed rows, summary.csv and table.txt.
+
+``lora classify`` and ``lora align`` run on the shared grid mechanism (``monorobust.rows``):
+``open_rows`` records the config and returns the row file of this config's rows, ``write_tables``
+summarises them (mean ± std over seeds) into summary.csv and a printed table.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-import math
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from monorobust.io import atomic_write_text
+from monorobust.fields import config_diff, to_dict
+from monorobust.io import atomic_write_text, write_json
+from monorobust.rows import Row, RowFile, format_table, mean_std_cell, summarise
+
+CONFIG, RESULTS, SUMMARY, TABLE = "config.json", "results.jsonl", "summary.csv", "table.txt"
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value); NaNs are skipped."""
-    vals = [v for v in values if v is not None and not math.isnan(v)]
-    if not vals:
-        return float("nan"), float("nan")
-    m = sum(vals) / len(vals)
-    if len(vals) < 2:
-        return m, 0.0
-    return m, math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))
+def open_rows(out: Path, cfg: Any, fingerprint: str, axes: Sequence[str], row_type: type[Row],
+              log: Callable[[str], None]) -> RowFile:
+    """Record ``cfg`` in ``out/config.json``; the rows of ``out/results.jsonl`` made under it.
+
+    Rows of another config (another ``fingerprint``) stay in the file but are not reused; the
+    keys in which the recorded config differs (``config_diff``, grid ``axes`` aside) are logged.
+    """
+    path, now = out / CONFIG, {**to_dict(cfg), "fingerprint": fingerprint}
+    if path.exists():
+        try:
+            then = json.loads(path.read_text())
+        except ValueError:
+            then = {}
+        changed = config_diff(then, now, ignore=tuple(axes) + ("fingerprint",))
+        if changed:
+            log(f"{out}: earlier rows were made with another config (differs in: "
+                f"{', '.join(changed)}); they stay in {RESULTS} but are not reused")
+    write_json(path, now)
+    return RowFile(out / RESULTS, row_type, where=lambda r: r.fingerprint == fingerprint)
 
 
-def summarise(rows: Sequence[dict[str, Any]], keys: Sequence[str], metrics: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per distinct ``keys`` tuple (first-seen order): ``n`` and ``<metric>_mean/_std``."""
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
-    out = []
-    for key, members in groups.items():
-        summary: dict[str, Any] = dict(zip(keys, key))
-        summary["n"] = len(members)
-        for metric in metrics:
-            summary[f"{metric}_mean"], summary[f"{metric}_std"] = mean_std([r.get(metric, float("nan"))
-                                                                             for r in members])
-        out.append(summary)
-    return out
-
-
-def _cell(summary: dict[str, Any], metric: str, percent: bool) -> str:
-    m, s = summary[f"{metric}_mean"], summary[f"{metric}_std"]
-    if math.isnan(m):
-        return "-"
-    scale = 100.0 if percent else 1.0
-    return f"{m * scale:.1f} ± {s * scale:.1f}" if summary["n"] > 1 else f"{m * scale:.1f}"
-
-
-def format_table(summaries: Sequence[dict[str, Any]], keys: Sequence[str], metrics: Sequence[str],
-                 headers: dict[str, str], percent: bool = True) -> str:
-    """A plain-text table, metrics as ``mean ± std`` (in % when ``percent``) over ``n`` seeds."""
-    cols = list(keys) + ["n"] + list(metrics)
-    body = [[str(s[k]) for k in keys] + [str(s["n"])] + [_cell(s, m, percent) for m in metrics]
-            for s in summaries]
-    head = [headers.get(c, c) for c in cols]
-    widths = [max(len(r[i]) for r in [head] + body) for i in range(len(cols))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in body]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def write_summary_csv(path: str | Path, summaries: Sequence[dict[str, Any]]) -> None:
-    """Write the summary rows as CSV, atomically."""
-    if not summaries:
-        return
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(summaries[0].keys()))
-    writer.writeheader()
-    writer.writerows(summaries)
-    atomic_write_text(path, buf.getvalue())
+def write_tables(out: Path, rows: Sequence[Row], keys: Sequence[str], metrics: Sequence[str],
+                 headers: dict[str, str]) -> str:
+    """summary.csv (``rows.summarise`` over seeds) and table.txt, metrics as ``mean ± std`` in %
+    (n seeds per line); returns the table."""
+    summary = summarise(rows, keys, metrics)
+    if not summary.empty:
+        atomic_write_text(out / SUMMARY, summary.to_csv(index=False))
+    body = [[str(getattr(s, k)) for k in keys] + [str(s.n)]
+            + [mean_std_cell(getattr(s, f"{m}_mean"), getattr(s, f"{m}_std")) for m in metrics]
+            for s in summary.itertuples()]
+    table = format_table([headers.get(c, c) for c in list(keys) + ["n"] + list(metrics)], body)
+    atomic_write_text(out / TABLE, table + "\n")
+    return table

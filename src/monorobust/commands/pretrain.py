@@ -27,12 +27,11 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _pretrain_seeds(cfg, splits, fabric, args: argparse.Namespace) -> None:
-    from pathlib import Path
-
+    from monorobust.rundir import RunDir
     from monorobust.train import pretrain
 
     for seed in cfg.seeds:
-        folder = Path(cfg.out) / "checkpoints" / f"{args.objective}-seed{seed}"
+        folder = RunDir(cfg.out).checkpoints(args.objective, seed)
         result = pretrain(splits.train.images, cfg.pretrain, args.objective, seed, folder,
                           fabric, progress=not args.quiet)
         if fabric.global_rank == 0:

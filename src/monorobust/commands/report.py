@@ -16,10 +16,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from monorobust.lock import hold_folder
     from monorobust.report import write_report
+    from monorobust.rundir import RunDir
 
-    with hold_folder(args.run_dir, "report", create=False):
+    with RunDir(args.run_dir).hold("report", create=False):
         paths = write_report(args.run_dir)
     print(f"wrote {paths.html}, {paths.markdown} and {len(paths.figures)} figure files")
     if paths.missing:

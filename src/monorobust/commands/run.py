@@ -19,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from monorobust import experiment, results
+    from monorobust import experiment
+    from monorobust.rundir import format_results_table
 
     cfg = config_from_args(args)
     outcome = experiment.run(cfg, progress=not args.quiet)
@@ -27,12 +28,12 @@ def main(args: argparse.Namespace) -> int:
         return 0
     print(f"\naccuracy (%) on the test split, mean ± std over {len(cfg.seeds)} seeds"
           f" ({cfg.data.name}, {cfg.pretrain.encoder})")
-    print(results.format_table(outcome.summary, list(cfg.representations)))
+    print(format_results_table(outcome.summary, list(cfg.representations)))
     print(f"\nwrote {outcome.out}/ in {outcome.seconds:.0f} s")
     if not args.no_report:
-        from monorobust.lock import hold_folder
         from monorobust.report import write_report
+        from monorobust.rundir import RunDir
 
-        with hold_folder(outcome.out, "run"):
+        with RunDir(outcome.out).hold("run"):
             print(f"report: {write_report(outcome.out).html}")
     return 0

@@ -17,9 +17,11 @@ from monorobust.data import ImageDataset, Splits, check_dataset, load_dataset, m
 from monorobust.errors import ConfigError
 from monorobust.evaluate.config import GridConfig, ProbeConfig
 from monorobust.evaluate.features import Encode, extract
-from monorobust.evaluate.grid import FeatureSet, evaluate_features
+from monorobust.evaluate.grid import FeatureSet, evaluate_cells, grid_cells
 from monorobust.evaluate.testsets import iter_test_sets
 from monorobust.metrics import summarize
+from monorobust.rows import RowFile, run_grid
+from monorobust.rundir import ResultRow
 
 
 def _splits(data: str | ImageDataset | Splits, val_fraction: float) -> Splits:
@@ -64,7 +66,7 @@ def encode_feature_set(encode: Encode, splits: Splits, test_sets: Iterable[tuple
 def robustness(encode: Encode, data: str | ImageDataset | Splits, name: str = "custom",
                grid: GridConfig | None = None, probe: ProbeConfig | None = None,
                seeds: tuple[int, ...] = (0, 1, 2), val_fraction: float = 0.1,
-               device: str | torch.device = "cpu") -> list[dict[str, Any]]:
+               device: str | torch.device = "cpu") -> list[ResultRow]:
     """Rows (one per scenario x severity x seed) of ``encode``'s robustness on ``data``.
 
     Args:
@@ -78,11 +80,13 @@ def robustness(encode: Encode, data: str | ImageDataset | Splits, name: str = "c
         raise ConfigError(f"seeds must be one or more whole numbers >= 0, got {seeds!r}")
     splits = _splits(data, val_fraction)
     check_grid(grid, splits)
-    rows: list[dict[str, Any]] = []
-    for seed in seeds:
-        fs = encode_feature_set(encode, splits, iter_test_sets(splits.test, grid, seed), device)
-        rows += evaluate_features(name, fs, grid, probe, splits.num_classes, seed, device=device)
-    return rows
+
+    def features_of(seed: int) -> FeatureSet:
+        return encode_feature_set(encode, splits, iter_test_sets(splits.test, grid, seed), device)
+
+    return run_grid(RowFile(None, ResultRow), grid_cells([name], grid, seeds),
+                    lambda todo: evaluate_cells(todo, features_of, grid, probe,
+                                                splits.num_classes, device))
 
 
 def feature_metrics(encode: Encode, data: str | ImageDataset | Splits,

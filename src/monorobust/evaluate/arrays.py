@@ -22,7 +22,8 @@ import torch
 from monorobust.checks import check_features, check_labels
 from monorobust.errors import ConfigError
 from monorobust.evaluate.config import GridConfig, ProbeConfig
-from monorobust.evaluate.grid import FeatureSet, evaluate_features, grid_points
+from monorobust.evaluate.grid import FeatureSet, evaluate_cells, grid_cells
+from monorobust.io import write_json
 from monorobust.evaluate.scenarios import CLEAN, SCENARIOS, Phase
 
 ArrayLike = Any
@@ -30,8 +31,8 @@ ArrayLike = Any
 
 
 class ArraysResult(NamedTuple):
-    rows: list[dict[str, Any]]
-    """One row per scenario x severity x seed (the run folder's results.jsonl rows)."""
+    rows: list[Any]
+    """``rundir.ResultRow`` per scenario x severity x seed (the run folder's results.jsonl rows)."""
     metrics: Any
     """``metrics.FeatureMetrics`` of the clean test features."""
     summary: Any
@@ -159,9 +160,9 @@ def evaluate_arrays(train_features: ArrayLike, train_labels: ArrayLike, test_fea
         grid: scenarios (clean, label_noise, few_shot); default: ``default_grid``.
         num_classes: C; default: 1 + the largest training label.
     """
-    from monorobust import results as store
-    from monorobust.io import append_jsonl, read_jsonl, write_json
     from monorobust.metrics import summarize
+    from monorobust.rows import RowFile, run_grid
+    from monorobust.rundir import ResultRow, RunDir, summarize_results
 
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds {list(seeds)} must be a non-empty list without duplicates")
@@ -172,48 +173,48 @@ def evaluate_arrays(train_features: ArrayLike, train_labels: ArrayLike, test_fea
     probe = probe or ProbeConfig()
     check_label_grid(grid, classes, min_class)
     metrics = summarize(fs.test["clean"], fs.test_labels["clean"], classes)
-    out = Path(out) if out is not None else None
+    run = RunDir(out) if out is not None else None
     described = {"name": name, "num_classes": classes, "dims": fs.train.shape[1],
                  "n_train": len(fs.train_labels), "n_val": len(fs.val_labels),
                  "n_test": len(fs.test_labels["clean"]), "val_fraction": val_fraction}
-    _check_out(out, described)
-    old = read_jsonl(out / store.RESULTS) if out else []
-    done = store.done_keys(old)
-    rows = [r for r in old if r["representation"] == name]
-    if out and name not in {r["representation"] for r in read_jsonl(out / store.METRICS)}:
-        append_jsonl(out / store.METRICS, [{"representation": name, "seed": None, **metrics._asdict()}])
-    for seed in seeds:
-        skip = {(s, sev) for s, sev in grid_points(grid) if (name, s, sev, seed) in done}
-        for row in evaluate_features(name, fs, grid, probe, classes, seed, skip):
-            rows.append(row)
-            if out:
-                append_jsonl(out / store.RESULTS, [row])
-    import pandas as pd
-
-    summary = store.summarize_results(pd.DataFrame(rows))
-    if out:
-        store.write_summary(out)
-        write_json(out / f"arrays-{name}.json", {**described, "seeds": list(seeds),
+    if run is not None:
+        _check_out(run, described)
+        if name not in {rep for rep, _ in run.metrics_done()}:
+            run.append_metrics(name, None, metrics)
+    rows = run_grid(run.results if run else RowFile(None, ResultRow), grid_cells([name], grid, seeds),
+                    lambda todo: evaluate_cells(todo, lambda seed: fs, grid, probe, classes))
+    summary = summarize_results(rows)
+    if run is not None:
+        run.write_summary()
+        write_json(run / _described_file(name), {**described, "seeds": list(seeds),
                    "grid": {k: list(v) for k, v in grid.scenarios.items()}})
     if echo:
         _echo(name, metrics, summary, out)
     return ArraysResult(rows, metrics, summary)
 
 
-def _check_out(out: Path | None, described: dict[str, Any]) -> None:
+def _described_file(name: str) -> str:
+    return f"arrays-{name}.json"
+
+
+def _check_out(run, described: dict[str, Any]) -> None:
     """Refuse to mix rows of different features under one name in one folder."""
     import json
 
-    path = out / f"arrays-{described['name']}.json" if out else None
-    if path is not None and path.exists():
-        before = {k: v for k, v in json.loads(path.read_text()).items() if k in described}
-        if before != described:
-            raise ConfigError(f"{out} holds results for other {described['name']!r} features "
-                              f"({before}); pass another --out or --name, or delete the folder")
+    from monorobust.fields import config_diff
+
+    path = run / _described_file(described["name"])
+    if path.exists():
+        before = json.loads(path.read_text())
+        changed = config_diff({k: v for k, v in before.items() if k in described}, described)
+        if changed:
+            raise ConfigError(f"{run.root} holds results for other {described['name']!r} "
+                              f"features (differs in: {', '.join(changed)}); pass another "
+                              "--out or --name, or delete the folder")
 
 
 def _echo(name: str, metrics, summary, out: Path | None) -> None:
-    from monorobust.results import format_table
+    from monorobust.rundir import format_results_table as format_table
 
     print(f"{name}: monosemanticity metrics of the clean test features")
     for key, value in metrics._asdict().items():

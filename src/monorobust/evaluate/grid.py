@@ -7,14 +7,15 @@ Test-time scenarios reuse the probe trained on the clean training features.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import NamedTuple
 
 import torch
 
 from monorobust.evaluate.config import GridConfig, ProbeConfig
 from monorobust.evaluate.probe import train_probe
 from monorobust.evaluate.scenarios import CLEAN, SCENARIOS, Phase
+from monorobust.rundir import ResultRow
 
 
 class FeatureSet(NamedTuple):
@@ -43,7 +44,7 @@ def grid_points(grid: GridConfig) -> list[tuple[str, float]]:
 
 def evaluate_features(representation: str, fs: FeatureSet, grid: GridConfig, probe: ProbeConfig,
                       num_classes: int, seed: int, skip: set[tuple[str, float]] = frozenset(),
-                      device: torch.device | str | None = None) -> Iterator[dict[str, Any]]:
+                      device: torch.device | str | None = None) -> Iterator[ResultRow]:
     """Yield one row per (scenario, severity) not in ``skip``: accuracy and what produced it.
 
     The probes train on ``device`` (default: the features' own); the scenarios draw their
@@ -71,14 +72,13 @@ def evaluate_features(representation: str, fs: FeatureSet, grid: GridConfig, pro
             realised, n_train = ts.realised_noise_rate, len(ts.train_idx)
             key = CLEAN
         x_test, y_test = fs.test[key].to(dev), fs.test_labels[key].to(dev)
-        yield {
-            "representation": representation, "scenario": name, "severity": severity,
-            "severity_name": scenario.severity_name, "seed": seed,
-            "accuracy": p.accuracy(x_test, y_test), "realised_noise_rate": realised,
-            "per_class_accuracy": p.per_class_accuracy(x_test, y_test, num_classes),
-            "train_accuracy": p.train_accuracy, "val_accuracy": p.val_accuracy,
-            "best_step": p.best_step, "n_train": n_train, "n_test": len(y_test),
-        }
+        yield ResultRow(
+            representation=representation, scenario=name, severity=severity,
+            severity_name=scenario.severity_name, seed=seed,
+            accuracy=p.accuracy(x_test, y_test), realised_noise_rate=realised,
+            per_class_accuracy=tuple(p.per_class_accuracy(x_test, y_test, num_classes)),
+            train_accuracy=p.train_accuracy, val_accuracy=p.val_accuracy,
+            best_step=p.best_step, n_train=n_train, n_test=len(y_test))
 
 
 def _stable_seed(seed: int, name: str, severity: float) -> int:
@@ -86,3 +86,27 @@ def _stable_seed(seed: int, name: str, severity: float) -> int:
     import zlib
 
     return zlib.crc32(f"{seed}|{name}|{severity:g}".encode()) + seed * 2**32
+
+
+def grid_cells(representations: Sequence[str], grid: GridConfig, seeds: Sequence[int]) -> list[tuple]:
+    """Done-keys (``ResultRow.AXES``) of every cell of the grid: seed, then representation,
+    then grid point, the order in which the rows are computed."""
+    return [(rep, name, sev, seed) for seed in seeds for rep in representations
+            for name, sev in grid_points(grid)]
+
+
+def skip_done(grid: GridConfig, todo: Sequence[tuple], representation: str,
+              seed: int) -> set[tuple[str, float]]:
+    """The grid points of ``representation`` and ``seed`` that ``todo`` does not ask for."""
+    wanted = {(k[1], k[2]) for k in todo if k[0] == representation and k[3] == seed}
+    return {p for p in grid_points(grid) if p not in wanted}
+
+
+def evaluate_cells(todo: Sequence[tuple], features_of: Callable[[int], FeatureSet],
+                   grid: GridConfig, probe: ProbeConfig, num_classes: int,
+                   device: torch.device | str | None = None) -> Iterator[ResultRow]:
+    """The rows of ``todo`` (done-keys of one representation), features taken once per seed
+    from ``features_of(seed)``: ``run_grid``'s compute for fixed features."""
+    for rep, seed in dict.fromkeys((k[0], k[3]) for k in todo):
+        yield from evaluate_features(rep, features_of(seed), grid, probe, num_classes, seed,
+                                     skip_done(grid, todo, rep, seed), device)

@@ -9,9 +9,8 @@ history (train / validation accuracy), the selected epoch and the test accuracy.
 from __future__ import annotations
 
 import zlib
-from dataclasses import asdict
-from pathlib import Path
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import pandas as pd
 import torch
@@ -20,10 +19,43 @@ from monorobust.config import RunConfig
 from monorobust.data import Splits, stratified_split
 from monorobust.finetune.config import FinetuneConfig
 from monorobust.finetune.loop import finetune
-from monorobust.io import append_jsonl, read_jsonl
-from monorobust.lock import hold_folder
+from monorobust.rows import Row, RowFile, format_table as render, mean_std_cell, run_grid, summarise
+from monorobust.rundir import RunDir
 
-ROWS = "finetune.jsonl"
+
+@dataclass(frozen=True)
+class FinetuneRow(Row):
+    """One fine-tuning: an initialisation x head x setting x seed, with its per-epoch history."""
+
+    AXES: ClassVar[tuple[str, ...]] = ("objective", "head", "scenario", "severity", "seed")
+
+    objective: str
+    """The pretrained encoder it starts from ("cl", "ncl")."""
+    head: str
+    """"standard" (on g(f(x))) or "mono" (on relu(g(f(x))))."""
+    scenario: str
+    severity: float
+    seed: int
+    test_accuracy: float
+    """Of the epoch selected on validation."""
+    best_epoch: int
+    train_accuracy: float
+    """At the selected epoch, on the (possibly noisy) labels trained on."""
+    train_accuracy_clean: float
+    """At the selected epoch, on the true labels of the same images."""
+    val_accuracy: float
+    final_train_accuracy: float
+    final_val_accuracy: float
+    realised_noise_rate: float
+    n_train: int
+    n_val: int
+    nonneg_share: float
+    """Share of classifier inputs >= 0 on the test split."""
+    seconds: float
+    history: tuple[dict[str, Any], ...] = ()
+    """``EpochRecord`` fields of every epoch."""
+    config: dict[str, Any] | None = None
+    """The ``FinetuneConfig`` it ran under."""
 
 
 def point_seed(seed: int, scenario: str, severity: float) -> int:
@@ -73,70 +105,58 @@ def run_finetune(run: RunConfig, cfg: FinetuneConfig, progress: bool = True) -> 
     """Fine-tune every (objective, head, setting, seed) not yet in ``RUN/finetune.jsonl``."""
     from monorobust.data.prepare import prepare_splits
 
-    out = Path(run.out)
+    folder = RunDir(run.out)
     splits = prepare_splits(run.data)
     check_settings(cfg, splits)
-    with hold_folder(out, "finetune"):
-        _finetune_all(run, cfg, splits, out, progress)
-    return summarize(read_jsonl(out / ROWS), cfg)
+    rows = RowFile(folder / RunDir.FINETUNE, FinetuneRow)
+    cells = [(o, h, s, sev, seed) for seed in run.seeds for o in cfg.objectives
+             for s, sev in cfg.points() for h in cfg.heads]
+    with folder.hold("finetune"):
+        run_grid(rows, cells, lambda todo: _finetune_cells(run, cfg, splits, folder, todo, progress))
+    return summarize(rows.rows(), cfg)
 
 
-def _finetune_all(run: RunConfig, cfg: FinetuneConfig, splits, out: Path, progress: bool) -> None:
+def _finetune_cells(run: RunConfig, cfg: FinetuneConfig, splits, folder: RunDir, todo: list[tuple],
+                    progress: bool):
+    """The rows of ``todo``: one loaded (or pretrained) encoder per seed and objective."""
     from monorobust.experiment import make_fabric
     from monorobust.train import pretrain
 
     fabric = None
     for seed in run.seeds:
         for objective in cfg.objectives:
-            done = {_key(r) for r in read_jsonl(out / ROWS)}
-            todo = [(h, s, sev) for s, sev in cfg.points() for h in cfg.heads
-                    if (objective, h, s, sev, seed) not in done]
-            if not todo:
+            mine = [k for k in todo if k[0] == objective and k[4] == seed]
+            if not mine:
                 continue
             fabric = fabric or make_fabric(run)
             enc = pretrain(splits.train.images, run.pretrain, objective, seed,
-                           out / "checkpoints" / f"{objective}-seed{seed}", fabric, progress).model
-            enc = enc.cpu().eval()
-            for head, scenario, severity in todo:
+                           folder.checkpoints(objective, seed), fabric, progress).model.cpu().eval()
+            for _, head, scenario, severity, _ in mine:
                 tx, ty, ttrue, vx, vy, realised = setting_data(splits, scenario, severity, cfg, seed)
                 if progress:
                     print(f"finetune {objective} {head} {scenario}@{severity:g} seed {seed}", flush=True)
                 res = finetune(enc, head, tx, ty, ttrue, vx, vy, splits.test.images,
                                splits.test.labels, splits.num_classes, cfg, seed)
-                best = res.history[res.best_epoch - 1]
-                append_jsonl(out / ROWS, [{
-                    "objective": objective, "head": head, "scenario": scenario,
-                    "severity": severity, "seed": seed, "test_accuracy": res.test_accuracy,
-                    "best_epoch": res.best_epoch, "train_accuracy": best.train_accuracy,
-                    "train_accuracy_clean": best.train_accuracy_clean,
-                    "val_accuracy": best.val_accuracy,
-                    "final_train_accuracy": res.history[-1].train_accuracy,
-                    "final_val_accuracy": res.history[-1].val_accuracy,
-                    "realised_noise_rate": realised, "n_train": len(ty), "n_val": len(vy),
-                    "nonneg_share": res.test_nonneg_share, "seconds": res.seconds,
-                    "history": [r._asdict() for r in res.history], "config": asdict(cfg)}])
+                best, last = res.history[res.best_epoch - 1], res.history[-1]
+                yield FinetuneRow(
+                    objective, head, scenario, severity, seed, res.test_accuracy, res.best_epoch,
+                    best.train_accuracy, best.train_accuracy_clean, best.val_accuracy,
+                    last.train_accuracy, last.val_accuracy, realised, len(ty), len(vy),
+                    res.test_nonneg_share, res.seconds, tuple(r._asdict() for r in res.history),
+                    asdict(cfg))
 
 
-def _key(r: dict[str, Any]) -> tuple:
-    return (r["objective"], r["head"], r["scenario"], float(r["severity"]), int(r["seed"]))
+METRICS = ("test_accuracy", "train_accuracy", "val_accuracy", "final_train_accuracy",
+           "final_val_accuracy", "best_epoch")
 
 
-def summarize(rows: list[dict[str, Any]], cfg: FinetuneConfig | None = None) -> pd.DataFrame:
-    """Mean (and std over seeds) of test / train / val accuracy per objective x head x setting."""
-    df = pd.DataFrame(rows)
-    if df.empty:
-        return df
+def summarize(rows: list[FinetuneRow], cfg: FinetuneConfig | None = None) -> pd.DataFrame:
+    """Mean and std over seeds (``rows.summarise``) of test / train / val accuracy and the
+    selected epoch per setting x objective x head (those of ``cfg`` when given)."""
     if cfg is not None:
         keep = {(o, h, s, sev) for o in cfg.objectives for h in cfg.heads for s, sev in cfg.points()}
-        df = df[[k in keep for k in zip(df["objective"], df["head"], df["scenario"],
-                                        df["severity"].astype(float))]]
-    cols = ["test_accuracy", "train_accuracy", "val_accuracy", "final_train_accuracy",
-            "final_val_accuracy", "best_epoch"]
-    g = df.groupby(["scenario", "severity", "objective", "head"], sort=False)
-    out = g[cols].mean()
-    out["test_std"] = g["test_accuracy"].std()
-    out["n"] = g["seed"].count()
-    return out.reset_index()
+        rows = [r for r in rows if r.key()[:4] in keep]
+    return summarise(rows, ("scenario", "severity", "objective", "head"), METRICS)
 
 
 def format_table(summary: pd.DataFrame) -> str:
@@ -144,15 +164,13 @@ def format_table(summary: pd.DataFrame) -> str:
     train and val after the last epoch, and the overfitting gap (final train - final val)."""
     if summary.empty:
         return "(no fine-tuning results yet)"
-    head = (f"{'setting':16} {'init':4} {'head':8} {'test':>12} {'train@sel':>9} {'val@sel':>8} "
-            f"{'train@last':>10} {'val@last':>8} {'gap@last':>8} {'epoch':>5} {'n':>2}")
-    lines = [head, "-" * len(head)]
+    header = ["setting", "init", "head", "test", "train@sel", "val@sel", "train@last",
+              "val@last", "gap@last", "epoch", "n"]
+    body = []
     for r in summary.itertuples():
-        std = "" if pd.isna(r.test_std) else f" ± {100 * r.test_std:.1f}"
-        setting = "clean" if r.scenario == "clean" else f"{r.scenario}@{r.severity:g}"
-        lines.append(f"{setting:16} {r.objective:4} {r.head:8} {100 * r.test_accuracy:5.1f}{std:>7} "
-                     f"{100 * r.train_accuracy:9.1f} {100 * r.val_accuracy:8.1f} "
-                     f"{100 * r.final_train_accuracy:10.1f} {100 * r.final_val_accuracy:8.1f} "
-                     f"{100 * (r.final_train_accuracy - r.final_val_accuracy):8.1f} "
-                     f"{r.best_epoch:5.1f} {r.n:2d}")
-    return "\n".join(lines)
+        gap = r.final_train_accuracy_mean - r.final_val_accuracy_mean
+        body.append([r.scenario if r.scenario == "clean" else f"{r.scenario}@{r.severity:g}",
+                     r.objective, r.head, mean_std_cell(r.test_accuracy_mean, r.test_accuracy_std)]
+                    + [mean_std_cell(getattr(r, f"{m}_mean"), None) for m in METRICS[1:5]]
+                    + [mean_std_cell(gap, None), f"{r.best_epoch_mean:.1f}", str(r.n)])
+    return render(header, body, left=3)

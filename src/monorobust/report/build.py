@@ -15,6 +15,7 @@ from monorobust.report import sections as sec
 from monorobust.report import verdicts
 from monorobust.report.load import RunData, load_run
 from monorobust.report.render import Section, to_html_page, to_markdown_page
+from monorobust.rundir import RunDir
 
 
 class ReportPaths(NamedTuple):
@@ -67,20 +68,21 @@ def write_report(run_dir: str | Path) -> ReportPaths:
     """Build and write the report of ``run_dir``; ``ConfigError`` when it holds no results."""
     data = load_run(run_dir)
     sections, missing = build_sections(data)
-    out = Path(run_dir)
+    out = RunDir(run_dir)
     written = []
     for s in sections:
         for kind, value in s.blocks:
             if kind != "figure":
                 continue
             for ext, payload in (("png", value.png), ("svg", value.svg)):
-                path = out / "figures" / f"{value.name}.{ext}"
+                path = out.figures / f"{value.name}.{ext}"
                 atomic_write_bytes(path, payload)
                 written.append(path)
-    for stale in (out / "figures").glob("*"):    # figures of an earlier report, e.g. a
+    for stale in out.figures.glob("*"):    # figures of an earlier report, e.g. a
         if stale.suffix in (".png", ".svg") and stale not in written:   # dropped representation
             stale.unlink()
     title, sub = _title(data)
-    atomic_write_text(out / "report.html", to_html_page(title, sub, sections))
-    atomic_write_text(out / "report.md", to_markdown_page(title, sub, sections))
-    return ReportPaths(out / "report.html", out / "report.md", written, missing)
+    html, markdown = out / RunDir.REPORT_HTML, out / RunDir.REPORT_MD
+    atomic_write_text(html, to_html_page(title, sub, sections))
+    atomic_write_text(markdown, to_markdown_page(title, sub, sections))
+    return ReportPaths(html, markdown, written, missing)

@@ -13,10 +13,9 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from monorobust import results as store
 from monorobust.errors import ConfigError
 from monorobust.evaluate.config import PAPER_SCENARIOS
-from monorobust.io import read_jsonl
+from monorobust.rundir import RunDir, summarize_results
 
 
 
@@ -36,7 +35,7 @@ class RunData(NamedTuple):
     results: pd.DataFrame
     """results.jsonl rows (severity float, seed int)."""
     summary: pd.DataFrame
-    """``results.summarize_results`` of ``results``."""
+    """``rundir.summarize_results`` of ``results``."""
     metrics: pd.DataFrame
     """metrics.jsonl rows (may be empty)."""
     reps: list[RepInfo]
@@ -66,16 +65,16 @@ def rep_info(name: str) -> RepInfo:
 
 
 def _read_config(run_dir: Path, missing: list[str]) -> tuple[str | None, Any]:
-    path = run_dir / "config.yaml"
+    path = run_dir / RunDir.CONFIG
     if not path.exists():
         missing.append("config.yaml: no resolved config (the gallery has no images, the "
                        "expected grid is unknown)")
         return None, None
     text = path.read_text()
     try:
-        from monorobust.config import load_config
+        from monorobust.config import RunConfig
 
-        return text, load_config(str(path))
+        return text, RunDir(run_dir).read_config(RunConfig)
     except ConfigError as err:
         missing.append(f"config.yaml does not load with this version of monorobust ({err}); "
                        "the gallery has no images")
@@ -105,21 +104,22 @@ def _expected_missing(cfg: Any, results: pd.DataFrame) -> list[str]:
 def load_run(run_dir: str | Path) -> RunData:
     """Read ``run_dir``; ``ConfigError`` when it does not exist or holds no result rows."""
     run_dir = Path(run_dir)
+    folder = RunDir(run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"run folder {str(run_dir)!r} does not exist; pass the --out folder "
                           "of a `monorobust run`")
-    if not (run_dir / store.RESULTS).exists():
-        raise ConfigError(f"{run_dir} has no {store.RESULTS}; run `monorobust run --out "
+    if not (folder / RunDir.RESULTS).exists():
+        raise ConfigError(f"{run_dir} has no {RunDir.RESULTS}; run `monorobust run --out "
                           f"{run_dir}` first")
-    results = store.load_results(run_dir)
+    results = folder.load_results()
     if results.empty:
-        raise ConfigError(f"{run_dir / store.RESULTS} holds no rows yet; wait for the run to "
+        raise ConfigError(f"{folder / RunDir.RESULTS} holds no rows yet; wait for the run to "
                           "finish its first grid point")
     results["severity"] = results["severity"].astype(float)
     results["seed"] = results["seed"].astype(int)
     missing: list[str] = []
     config_text, cfg = _read_config(run_dir, missing)
-    metrics = store.load_metrics(run_dir)
+    metrics = folder.load_metrics()
     if "seed" in metrics:               # null for bring-your-own arrays
         metrics["seed"] = pd.to_numeric(metrics["seed"], errors="coerce")
     if metrics.empty:
@@ -146,27 +146,22 @@ def load_run(run_dir: str | Path) -> RunData:
         if r.monosemantic is None:
             missing.append(f"representation {r.name!r} is not registered here: shown, but left "
                            "out of the mono-vs-poly verdicts")
-    feature_files = {}
-    for rep in order:
-        for seed in seeds:
-            path = run_dir / "features" / f"{rep}-seed{seed}-test.safetensors"
-            if path.exists():
-                feature_files[(rep, seed)] = path
+    feature_files = folder.feature_files(order, seeds)
     if not feature_files:
         missing.append("features/: no saved test features (no feature gallery, no per-class "
                        "purity analysis)")
     run_info = None
-    if (run_dir / "run.json").exists():
-        try:
-            run_info = json.loads((run_dir / "run.json").read_text())
-        except ValueError as err:           # damaged: bad JSON or bad UTF-8
-            missing.append(f"run.json: damaged ({err}); delete it, a rerun of the run writes "
-                           "it again")
-    else:
-        missing.append("run.json: no wall time, versions or hardware (the run has not finished)")
-    finetune = pd.DataFrame(read_jsonl(run_dir / "finetune.jsonl"))
+    try:
+        run_info = folder.read_run_info()
+        if run_info is None:
+            missing.append("run.json: no wall time, versions or hardware (the run has not "
+                           "finished)")
+    except ValueError as err:           # damaged: bad JSON or bad UTF-8
+        missing.append(f"run.json: damaged ({err}); delete it, a rerun of the run writes "
+                       "it again")
+    finetune = folder.load_finetune()
     toy = None
-    if (run_dir / "toy" / "toy.json").exists():
-        toy = json.loads((run_dir / "toy" / "toy.json").read_text())
-    return RunData(run_dir, results, store.summarize_results(results), metrics, reps, seeds,
+    if (folder.toy / "toy.json").exists():
+        toy = json.loads((folder.toy / "toy.json").read_text())
+    return RunData(run_dir, results, summarize_results(results), metrics, reps, seeds,
                    config_text, cfg, run_info, finetune, toy, feature_files, missing)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from monorobust.fields import config_diff, to_dict
 from monorobust.io import IntegrityWarning
 from monorobust.sae.config import SAEConfig
 from monorobust.sae.train import latent_map, load_sae, save_sae, train_sae
@@ -42,7 +42,9 @@ def fit_cached(train_raw: torch.Tensor, cfg: SAEConfig, seed: int, workdir: str 
             warnings.warn(f"SAE checkpoint {path} is damaged ({err.problem}); retraining it",
                           IntegrityWarning, stacklevel=2)
             meta = {}
-        if meta.get("data_sha1") == fp and meta.get("config") == asdict(cfg) and meta.get("seed") == seed:
+        if meta and not config_diff({"config": meta.get("config"), "seed": meta.get("seed"),
+                                     "data_sha1": meta.get("data_sha1")},
+                                    {"config": to_dict(cfg), "seed": seed, "data_sha1": fp}):
             return latent_map(model, cfg)
     result = train_sae(train_raw, cfg, seed)
     save_sae(path, result, cfg, {"seed": seed, "data_sha1": fp})

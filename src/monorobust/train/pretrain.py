@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from monorobust.errors import ConfigError
+from monorobust.fields import config_diff
 from monorobust.models import ContrastiveModel, build_encoder, projector
 from monorobust.objectives import activity_penalty, embed, nt_xent
 from monorobust.train.augment import simclr_augment
@@ -167,7 +168,7 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
 
 
 # Keys that change speed or bookkeeping but not the numbers a run computes.
-_RESUMABLE_CHANGES = {"keep_checkpoints", "loader_workers", "compile"}
+_RESUMABLE_CHANGES = ("keep_checkpoints", "loader_workers", "compile")
 
 
 def _resume(out_dir: Path, model, optimizer, scheduler, cfg: PretrainConfig, objective: str,
@@ -184,8 +185,7 @@ def _resume(out_dir: Path, model, optimizer, scheduler, cfg: PretrainConfig, obj
     _, states, meta = found
     now = json.loads(json.dumps(asdict(cfg)))
     then = {**json.loads(json.dumps(asdict(PretrainConfig()))), **meta["config"]}   # older files
-    changed = sorted(k for k in set(now) | set(then)
-                     if k not in _RESUMABLE_CHANGES and now.get(k) != then.get(k))
+    changed = config_diff(then, now, ignore=_RESUMABLE_CHANGES)
     if changed or meta["objective"] != objective or meta["seed"] != seed:
         raise ConfigError(f"{out_dir} holds checkpoints of a different pretraining (differs in: "
                           f"{', '.join(changed) or 'objective/seed'}); use a new --out or delete it")

@@ -1,0 +1,269 @@
+"""The run folder: one object that owns every path in it, its rows, its config and its lock.
+
+A run folder (``monorobust run --out DIR``; ``pretrain``, ``sae``, ``finetune`` and ``report``
+continue in it) holds:
+
+- ``config.yaml``: the resolved ``RunConfig``, under ``results_format`` (see ``RESULTS_FORMAT``).
+- ``results.jsonl``: one ``ResultRow`` per representation x scenario x severity x seed.
+- ``metrics.jsonl``: one row per representation x seed: ``metrics.FeatureMetrics`` fields on the
+  clean test features (seed null for bring-your-own arrays).
+- ``summary.csv``: representation, scenario, severity, mean, std, n, realised_noise_rate.
+- ``features/REP-seedS-test.safetensors``: clean test features ("features", (N, D)) and
+  "labels" of each representation and seed, in the order of ``experiment.prepare_data(cfg).test``.
+- ``checkpoints/OBJECTIVE-seedS/epoch-XXXX.safetensors``: pretraining checkpoints.
+- ``posthoc/REP-seedS/``: fitted post-hoc maps (the SAE of ``cl+sae``); ``sae/``: ``monorobust
+  sae``'s checkpoints.
+- ``finetune.jsonl``: ``monorobust finetune``'s rows; ``toy/``: the toy models' results.
+- ``run.json``: wall time, versions, hardware; ``report.html``, ``report.md``, ``figures/``.
+- ``.lock``: held by the one process writing here (``monorobust.lock``).
+
+Ground floor: imports only ``io``, ``lock``, ``fields``, ``rows`` and ``errors``; configs are
+passed in, their classes read from them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from monorobust.errors import ConfigError
+from monorobust.fields import build_dataclass, config_diff, to_dict
+from monorobust.io import append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl, write_json
+from monorobust.lock import LOCK_NAME, hold_folder
+from monorobust.rows import Row, RowFile, summarise
+
+RESULTS_FORMAT = 1
+"""Version of what a folder's rows mean. Bumped when the same config draws different numbers
+(then rows of two versions must not be mixed in one folder); recorded in config.yaml and
+run.json, and a folder of another version is refused by ``RunDir.claim``."""
+FORMAT_KEY = "results_format"
+
+
+@dataclass(frozen=True)
+class ResultRow(Row):
+    """One grid cell of a run: a probe's accuracy under one scenario at one severity."""
+
+    AXES: ClassVar[tuple[str, ...]] = ("representation", "scenario", "severity", "seed")
+
+    representation: str
+    scenario: str
+    severity: float
+    severity_name: str
+    seed: int
+    accuracy: float
+    """On the clean or perturbed test split, 0-1."""
+    realised_noise_rate: float
+    """Share of training labels actually changed (0 for test-time scenarios)."""
+    per_class_accuracy: tuple[float, ...] | None = None
+    """(C,) test accuracy of each class."""
+    train_accuracy: float | None = None
+    """On the labels the probe saw (possibly noisy)."""
+    val_accuracy: float | None = None
+    best_step: int | None = None
+    n_train: int | None = None
+    n_test: int | None = None
+
+
+class RunDir:
+    """Every path of a run folder, its result rows, config, summary and write lock."""
+
+    CONFIG, RUN_INFO, RESULTS, METRICS = "config.yaml", "run.json", "results.jsonl", "metrics.jsonl"
+    SUMMARY, FINETUNE, REPORT_HTML, REPORT_MD = "summary.csv", "finetune.jsonl", "report.html", "report.md"
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.root)!r})"
+
+    def __truediv__(self, name: str) -> Path:
+        return self.root / name
+
+    # -- paths ------------------------------------------------------------------------------
+    def checkpoints(self, objective: str, seed: int) -> Path:
+        """Folder of one encoder's pretraining checkpoints."""
+        return self.root / "checkpoints" / f"{objective}-seed{seed}"
+
+    def features(self, representation: str, seed: int) -> Path:
+        return self.root / "features" / f"{representation}-seed{seed}-test.safetensors"
+
+    def posthoc(self, representation: str, seed: int) -> Path:
+        return self.root / "posthoc" / f"{representation}-seed{seed}"
+
+    @property
+    def sae(self) -> Path:
+        return self.root / "sae"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def toy(self) -> Path:
+        return self.root / "toy"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / LOCK_NAME
+
+    # -- rows -------------------------------------------------------------------------------
+    @property
+    def results(self) -> RowFile[ResultRow]:
+        return RowFile(self.root / self.RESULTS, ResultRow)
+
+    def load_results(self):
+        """results.jsonl as a DataFrame (the columns of ``ResultRow`` when empty)."""
+        import pandas as pd
+
+        rows = read_jsonl(self.root / self.RESULTS)
+        return pd.DataFrame(rows, columns=list(rows[0]) if rows else list(ResultRow.field_names()))
+
+    def load_metrics(self):
+        import pandas as pd
+
+        return pd.DataFrame(read_jsonl(self.root / self.METRICS))
+
+    def load_finetune(self):
+        import pandas as pd
+
+        return pd.DataFrame(read_jsonl(self.root / self.FINETUNE))
+
+    def metrics_done(self) -> set[tuple[str, Any]]:
+        return {(r["representation"], r["seed"]) for r in read_jsonl(self.root / self.METRICS)}
+
+    def append_metrics(self, representation: str, seed: int | None, metrics: Any) -> None:
+        """One metrics.jsonl row: ``metrics`` is a ``metrics.FeatureMetrics``."""
+        append_jsonl(self.root / self.METRICS,
+                     [{"representation": representation, "seed": seed, **metrics._asdict()}])
+
+    def save_features(self, representation: str, seed: int, features, labels) -> None:
+        """Clean test features (N, D) and labels (N,) of one representation, for the report."""
+        from safetensors.torch import save
+
+        atomic_write_bytes(self.features(representation, seed),
+                           save({"features": features.contiguous(), "labels": labels.contiguous()}))
+
+    def feature_files(self, representations, seeds) -> dict[tuple[str, int], Path]:
+        """(representation, seed) -> saved test features, for those that exist."""
+        return {(r, s): self.features(r, s) for r in representations for s in seeds
+                if self.features(r, s).exists()}
+
+    def write_summary(self):
+        """Write summary.csv from results.jsonl; returns it (``summarize_results``)."""
+        summary = summarize_results(self.load_results())
+        atomic_write_text(self.root / self.SUMMARY, summary.to_csv(index=False))
+        return summary
+
+    # -- config, provenance, lock -----------------------------------------------------------
+    def _read_tree(self) -> dict[str, Any]:
+        import yaml
+
+        path = self.root / self.CONFIG
+        try:
+            tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError, OSError) as err:
+            raise ConfigError(f"{path} is not valid YAML ({err}); fix or delete it") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{path} must hold a mapping of config keys, not a "
+                              f"{type(tree).__name__}; fix or delete it")
+        return tree
+
+    def results_format(self) -> int | None:
+        """The results format config.yaml records (1 for folders from before it was recorded);
+        None without config.yaml."""
+        if not (self.root / self.CONFIG).exists():
+            return None
+        return int(self._read_tree().get(FORMAT_KEY, 1))
+
+    def read_config(self, cls: type) -> Any:
+        """config.yaml as a ``cls`` (fields added since compare at their defaults); None when
+        there is none; ``ConfigError`` naming the file when it does not load."""
+        if not (self.root / self.CONFIG).exists():
+            return None
+        tree = self._read_tree()
+        tree.pop(FORMAT_KEY, None)
+        tree.pop("preset", None)
+        return build_dataclass(cls, tree)
+
+    def write_config(self, cfg: Any) -> None:
+        import yaml
+
+        text = yaml.safe_dump({FORMAT_KEY: RESULTS_FORMAT, **to_dict(cfg)}, sort_keys=False)
+        atomic_write_text(self.root / self.CONFIG, text)
+
+    def claim(self, cfg: Any, ignore: tuple[str, ...] = (), extend: tuple[str, ...] = ()) -> Any:
+        """Check that the folder is empty or holds a run ``cfg`` may continue; the config to
+        record. ``ignore``: keys that may differ (speed, bookkeeping); ``extend``: tuple keys
+        whose values only add rows (the recorded config gets the union).
+
+        Raises ConfigError, before any work, naming the keys that differ.
+        """
+        fix = "pass a new --out, or delete the folder to start over"
+        self.check_format(fix)
+        try:
+            then = self.read_config(type(cfg))
+        except ConfigError as err:
+            raise ConfigError(f"{self.root}/{self.CONFIG} is not a config this version reads "
+                              f"({err}); {fix}") from None
+        if then is None:
+            return cfg
+        changed = config_diff(then, cfg, ignore=ignore + extend)
+        if changed:
+            raise ConfigError(f"{self.root} holds a run with a different config (differs in: "
+                              f"{', '.join(changed)}); {fix}")
+        union = {k: tuple(dict.fromkeys(getattr(then, k) + getattr(cfg, k))) for k in extend}
+        return replace(cfg, **union)
+
+    def check_format(self, fix: str = "pass a new --out, or delete the folder to start over") -> None:
+        """ConfigError when the folder's rows were drawn by another results format."""
+        found = self.results_format()
+        if found is not None and found != RESULTS_FORMAT:
+            raise ConfigError(f"{self.root} was written with results format {found}, this version "
+                              f"writes format {RESULTS_FORMAT} (its random draws differ, so rows "
+                              f"of the two cannot be mixed); {fix}")
+
+    def read_run_info(self) -> dict[str, Any] | None:
+        """run.json, or None when there is none; ValueError when it is damaged."""
+        path = self.root / self.RUN_INFO
+        if not path.exists():
+            return None
+        info = json.loads(path.read_bytes())
+        if not isinstance(info, dict):
+            raise ValueError(f"holds a {type(info).__name__}, not an object")
+        return info
+
+    def write_run_info(self, info: dict[str, Any]) -> None:
+        write_json(self.root / self.RUN_INFO, {**info, FORMAT_KEY: RESULTS_FORMAT})
+
+    @contextmanager
+    def hold(self, command: str, create: bool = True) -> Iterator[RunDir]:
+        """Hold the folder's write lock while the block runs (``lock.hold_folder``)."""
+        with hold_folder(self.root, command, create=create):
+            yield self
+
+
+def summarize_results(results) -> Any:
+    """Mean, std (over seeds, ddof=1; NaN for one seed) and n of accuracy per grid point, and
+    the mean realised noise rate: summary.csv's columns."""
+    s = summarise(results, ResultRow.AXES[:-1], ("accuracy", "realised_noise_rate"))
+    s = s.rename(columns={"accuracy_mean": "mean", "accuracy_std": "std",
+                          "realised_noise_rate_mean": "realised_noise_rate"})
+    return s[list(ResultRow.AXES[:-1]) + ["mean", "std", "n", "realised_noise_rate"]]
+
+
+def format_results_table(summary, order: list[str] | None = None) -> str:
+    """Scenario x severity rows, one column per representation, cells ``mean ± std`` in %."""
+    from monorobust.rows import format_table, mean_std_cell
+
+    if summary.empty:
+        return "(no results yet)"
+    reps = order or list(dict.fromkeys(summary["representation"]))
+    points = list(dict.fromkeys(zip(summary["scenario"], summary["severity"])))
+    cell = {(r.representation, r.scenario, r.severity): r for r in summary.itertuples()}
+    body = [[scen, f"{sev:g}"] + [mean_std_cell(r.mean, r.std) if (r := cell.get((rep, scen, sev)))
+                                  else "-" for rep in reps] for scen, sev in points]
+    return format_table(["scenario", "severity"] + reps, body, left=2)

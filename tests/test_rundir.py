@@ -1,0 +1,148 @@
+"""The run folder object, the shared grid mechanism (rows) and derive_seed, at unit scale."""
+
+import json
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from monorobust.errors import ConfigError
+from monorobust.rows import Row, RowFile, format_table, mean_std_cell, run_grid, summarise
+from monorobust.rundir import RESULTS_FORMAT, ResultRow, RunDir, summarize_results
+from monorobust.seeding import derive_seed
+
+
+@dataclass(frozen=True)
+class Cell(Row):
+    AXES: ClassVar[tuple[str, ...]] = ("point", "seed")
+    point: str
+    seed: int
+    acc: float
+    note: str | None = None
+
+
+def _row(rep="cl", scen="clean", sev=0.0, seed=0, acc=0.5) -> ResultRow:
+    return ResultRow(rep, scen, sev, "noise rate", seed, acc, 0.0, (acc, acc), 0.9, 0.8, 10, 100, 50)
+
+
+def test_result_row_is_written_as_the_documented_json_object(tmp_path):
+    run = RunDir(tmp_path)
+    run.results.append(_row())
+    line = json.loads((tmp_path / "results.jsonl").read_text())
+    assert line == {"representation": "cl", "scenario": "clean", "severity": 0.0,
+                    "severity_name": "noise rate", "seed": 0, "accuracy": 0.5,
+                    "realised_noise_rate": 0.0, "per_class_accuracy": [0.5, 0.5],
+                    "train_accuracy": 0.9, "val_accuracy": 0.8, "best_step": 10, "n_train": 100,
+                    "n_test": 50}
+    back = run.results.rows()[0]
+    assert back == _row() and back["accuracy"] == 0.5 and back.key() == ("cl", "clean", 0.0, 0)
+
+
+def test_rows_from_older_files_coerce_types_and_ignore_unknown_keys(tmp_path):
+    (tmp_path / "r.jsonl").write_text('{"point": "a", "seed": 1.0, "acc": 1, "extra": 3}\n')
+    row = RowFile(tmp_path / "r.jsonl", Cell).rows()[0]
+    assert row == Cell("a", 1, 1.0) and isinstance(row.acc, float) and isinstance(row.seed, int)
+    assert Cell("a", 1, 1.0).to_json() == {"point": "a", "seed": 1, "acc": 1.0}   # None omitted
+    with pytest.raises(KeyError):
+        row["extra"]
+
+
+def test_run_grid_computes_only_missing_cells_and_returns_them_in_wanted_order(tmp_path):
+    rows = RowFile(tmp_path / "r.jsonl", Cell)
+    rows.append(Cell("b", 0, 0.2))
+    asked = []
+
+    def compute(todo):
+        asked.append(list(todo))
+        for point, seed in reversed(todo):          # any order
+            yield Cell(point, seed, 0.1)
+
+    wanted = [("a", 0), ("b", 0), ("a", 1)]
+    got = run_grid(rows, wanted, compute)
+    assert asked == [[("a", 0), ("a", 1)]]
+    assert [r.key() for r in got] == wanted and got[1].acc == 0.2
+    assert run_grid(rows, wanted, compute) == got and asked[-1] == []     # nothing redone
+    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 3
+
+
+def test_row_file_filter_keeps_other_rows_but_does_not_count_them(tmp_path):
+    RowFile(tmp_path / "r.jsonl", Cell).append(Cell("a", 0, 0.5, note="old"))
+    mine = RowFile(tmp_path / "r.jsonl", Cell, where=lambda r: r.note == "new")
+    assert mine.done() == set()
+    run_grid(mine, [("a", 0)], lambda todo: [Cell(*k, 0.7, note="new") for k in todo])
+    assert [r.acc for r in mine.rows()] == [0.7]
+    assert len(RowFile(tmp_path / "r.jsonl", Cell).rows()) == 2
+
+
+def test_summarise_mean_std_n_and_tables():
+    rows = [Cell("a", 0, 0.5), Cell("a", 1, 0.7), Cell("b", 0, 0.9)]
+    s = summarise(rows, ["point"], ["acc"])
+    assert list(s.columns) == ["point", "n", "acc_mean", "acc_std"]
+    assert s.n.tolist() == [2, 1] and s.acc_mean[0] == pytest.approx(0.6)
+    assert s.acc_std[0] == pytest.approx(math.sqrt(0.02)) and math.isnan(s.acc_std[1])
+    assert mean_std_cell(0.6, 0.1414) == "60.0 ± 14.1" and mean_std_cell(0.9, float("nan")) == "90.0"
+    assert mean_std_cell(float("nan"), float("nan")) == "-"
+    table = format_table(["point", "acc"], [["a", "60.0"], ["bb", "9.0"]], left=1)
+    assert table.splitlines() == ["point   acc", "-----  ----", "a      60.0", "bb      9.0"]
+
+
+def test_summarize_results_has_the_summary_csv_columns():
+    s = summarize_results([_row(seed=0, acc=0.4), _row(seed=1, acc=0.6)])
+    assert list(s.columns) == ["representation", "scenario", "severity", "mean", "std", "n",
+                               "realised_noise_rate"]
+    assert s.iloc[0]["mean"] == pytest.approx(0.5) and s.iloc[0]["n"] == 2
+    assert list(summarize_results([]).columns) == list(s.columns)
+
+
+def test_run_dir_owns_every_path(tmp_path):
+    run = RunDir(tmp_path)
+    assert run.checkpoints("ncl", 2) == tmp_path / "checkpoints" / "ncl-seed2"
+    assert run.features("cl+sae", 1) == tmp_path / "features" / "cl+sae-seed1-test.safetensors"
+    assert run.posthoc("cl+sae", 0) == tmp_path / "posthoc" / "cl+sae-seed0"
+    assert run.sae == tmp_path / "sae" and run.lock.name == ".lock"
+
+
+def test_claim_records_the_format_and_refuses_other_formats_and_configs(tmp_path):
+    from monorobust.config import load_config
+
+    cfg = load_config("smoke", {"out": str(tmp_path)})
+    run = RunDir(tmp_path)
+    assert run.claim(cfg) is cfg                         # empty folder
+    run.write_config(cfg)
+    assert run.results_format() == RESULTS_FORMAT
+    assert run.read_config(type(cfg)) == cfg
+    assert load_config(str(tmp_path / "config.yaml")) == cfg    # usable as --preset FILE
+    more = load_config("smoke", {"out": str(tmp_path), "seeds": [5]})
+    assert run.claim(more, extend=("seeds",)).seeds == (0, 1, 5)
+    other = load_config("smoke", {"out": str(tmp_path), "probe.lr": 0.5})
+    with pytest.raises(ConfigError, match=r"differs in: probe\.lr"):
+        run.claim(other)
+    text = (tmp_path / "config.yaml").read_text()
+    (tmp_path / "config.yaml").write_text(text.replace(f"results_format: {RESULTS_FORMAT}\n", ""))
+    if RESULTS_FORMAT != 1:                     # a folder from before the format was recorded
+        with pytest.raises(ConfigError, match="results format 1.*new --out, or delete"):
+            run.claim(cfg)
+
+
+def test_run_info_records_the_format_and_reports_damage(tmp_path):
+    run = RunDir(tmp_path)
+    assert run.read_run_info() is None
+    run.write_run_info({"seconds": 1.0})
+    assert run.read_run_info() == {"seconds": 1.0, "results_format": RESULTS_FORMAT}
+    (tmp_path / "run.json").write_text("[1, 2]")
+    with pytest.raises(ValueError):
+        run.read_run_info()
+
+
+def test_derive_seed_is_stable_distinct_and_keeps_integer_keys_as_seedsequence():
+    assert derive_seed(0, "label_noise", 0.4) == derive_seed(0, "label_noise", 0.40)
+    seeds = {derive_seed(s, name, sev) for s in range(3) for name in ("label_noise", "few_shot")
+             for sev in (0.2, 0.4, 1.0, 5.0)}
+    assert len(seeds) == 24 and all(0 <= s < 2**63 for s in seeds)
+    legacy = int(np.random.SeedSequence([3, 7]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    assert derive_seed(3, 7) == legacy                 # the pretraining order of earlier versions
+    assert derive_seed(0, 10_000) != derive_seed(10_000, 0)
+    with pytest.raises(TypeError):
+        derive_seed(0, None)
