@@ -6,6 +6,7 @@ features' device (GPU at paper scale) with the same minibatch schedule the paper
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -54,11 +55,17 @@ def accuracy(weight: torch.Tensor, bias: torch.Tensor, features: torch.Tensor,
 
 
 def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
-                val_y: torch.Tensor, num_classes: int, cfg: ProbeConfig, seed: int) -> Probe:
+                val_y: torch.Tensor, num_classes: int, cfg: ProbeConfig, seed: int,
+                loss_fn: Callable[..., torch.Tensor] | None = None, l2: float = 0.0) -> Probe:
     """Fit a linear classifier on ``train_x`` (N, D) / ``train_y`` (N,); select on val.
 
     Minibatches are drawn with a generator seeded by ``seed``; the same inputs give the same
     probe. The learning rate decays with a cosine to zero over ``cfg.steps``.
+
+    ``loss_fn(logits (B, C), targets (B,))`` replaces cross-entropy (the probe protocols' robust
+    losses, ``monorobust.objectives``); ``l2`` adds ``l2 / 2 * ||weight||^2`` to the mean loss (the
+    bias is not penalised), independent of the optimiser's weight decay. ``train_probes`` fits
+    many label vectors at once with the same results.
     """
     dev = train_x.device
     gen = torch.Generator(device=dev).manual_seed(seed)
@@ -77,7 +84,10 @@ def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
             perm, pos = torch.randperm(n, generator=gen, device=dev), 0
         idx = perm[pos:pos + batch]
         pos += batch
-        loss = F.cross_entropy(train_x[idx] @ weight.T + bias, train_y[idx])
+        logits = train_x[idx] @ weight.T + bias
+        loss = F.cross_entropy(logits, train_y[idx]) if loss_fn is None else loss_fn(logits, train_y[idx])
+        if l2:
+            loss = loss + 0.5 * l2 * weight.pow(2).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
