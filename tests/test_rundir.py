@@ -146,3 +146,22 @@ def test_derive_seed_is_stable_distinct_and_keeps_integer_keys_as_seedsequence()
     assert derive_seed(0, 10_000) != derive_seed(10_000, 0)
     with pytest.raises(TypeError):
         derive_seed(0, None)
+
+
+def test_arrays_folder_of_an_older_results_format_is_refused(tmp_path):
+    import torch
+
+    from monorobust.evaluate import GridConfig, ProbeConfig, evaluate_arrays
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(60, 4, generator=gen), torch.arange(60) % 3
+    args = dict(name="px", seeds=(0,), out=tmp_path, grid=GridConfig(scenarios={"clean": (0,)}),
+                probe=ProbeConfig(steps=5, eval_every=5))
+    evaluate_arrays(x, y, x, y, **args)
+    described = json.loads((tmp_path / "arrays-px.json").read_text())
+    assert described["results_format"] == RESULTS_FORMAT
+    del described["results_format"]                       # as written before it was recorded
+    (tmp_path / "arrays-px.json").write_text(json.dumps(described))
+    if RESULTS_FORMAT != 1:
+        with pytest.raises(ConfigError, match="results format 1.*another --out"):
+            evaluate_arrays(x, y, x, y, **args)

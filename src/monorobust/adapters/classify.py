@@ -32,6 +32,7 @@ from monorobust.errors import ConfigError
 from monorobust.perturb.few_shot import few_shot_indices
 from monorobust.perturb.label_noise import check_label_noise_rate, symmetric_label_noise
 from monorobust.rows import Row, run_grid
+from monorobust.seeding import derive_seed
 
 METRICS = ("test_acc", "val_acc", "train_acc", "sparsity")
 HEADERS = {"shots": "k/class", "noise": "noise", "test_acc": "test acc %", "val_acc": "val acc %",
@@ -129,7 +130,7 @@ def run_one(cfg: ClassifyConfig, data: TextDataset, splits: Any, encoder: nn.Mod
     model = TextClassifier(enc, encoder.config.hidden_size, C)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
-    order_gen = torch.Generator().manual_seed(seed + 10_000)
+    order_gen = torch.Generator().manual_seed(derive_seed(seed, "batch-order"))
     order = torch.randperm(len(texts), generator=order_gen)
     cursor, best = 0, (-1.0, 0, None)
     for step in range(1, cfg.steps + 1):

@@ -80,5 +80,9 @@ class ClassifyConfig:
 
     def fingerprint(self) -> str:
         """Hash of everything but the grid axes: rows with another fingerprint are not reused."""
+        from monorobust.rundir import RESULTS_FORMAT
+
         d = {k: v for k, v in asdict(self).items() if k not in self.AXES}
+        if RESULTS_FORMAT != 1:              # rows of another format draw other batches
+            d["results_format"] = RESULTS_FORMAT
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]

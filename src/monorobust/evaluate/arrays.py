@@ -162,7 +162,7 @@ def evaluate_arrays(train_features: ArrayLike, train_labels: ArrayLike, test_fea
     """
     from monorobust.metrics import summarize
     from monorobust.rows import RowFile, run_grid
-    from monorobust.rundir import ResultRow, RunDir, summarize_results
+    from monorobust.rundir import RESULTS_FORMAT, ResultRow, RunDir, summarize_results
 
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds {list(seeds)} must be a non-empty list without duplicates")
@@ -176,7 +176,8 @@ def evaluate_arrays(train_features: ArrayLike, train_labels: ArrayLike, test_fea
     run = RunDir(out) if out is not None else None
     described = {"name": name, "num_classes": classes, "dims": fs.train.shape[1],
                  "n_train": len(fs.train_labels), "n_val": len(fs.val_labels),
-                 "n_test": len(fs.test_labels["clean"]), "val_fraction": val_fraction}
+                 "n_test": len(fs.test_labels["clean"]), "val_fraction": val_fraction,
+                 "results_format": RESULTS_FORMAT}
     if run is not None:
         _check_out(run, described)
         if name not in {rep for rep, _ in run.metrics_done()}:
@@ -205,7 +206,12 @@ def _check_out(run, described: dict[str, Any]) -> None:
 
     path = run / _described_file(described["name"])
     if path.exists():
-        before = json.loads(path.read_text())
+        before = {"results_format": 1, **json.loads(path.read_text())}   # 1: not recorded yet
+        if before["results_format"] != described["results_format"]:
+            raise ConfigError(f"{run.root} was written with results format "
+                              f"{before['results_format']}, this version writes format "
+                              f"{described['results_format']} (its random draws differ); pass "
+                              "another --out, or delete the folder")
         changed = config_diff({k: v for k, v in before.items() if k in described}, described)
         if changed:
             raise ConfigError(f"{run.root} holds results for other {described['name']!r} "

@@ -16,6 +16,7 @@ from monorobust.evaluate.config import GridConfig, ProbeConfig
 from monorobust.evaluate.probe import train_probe
 from monorobust.evaluate.scenarios import CLEAN, SCENARIOS, Phase
 from monorobust.rundir import ResultRow
+from monorobust.seeding import derive_seed
 
 
 class FeatureSet(NamedTuple):
@@ -59,7 +60,7 @@ def evaluate_features(representation: str, fs: FeatureSet, grid: GridConfig, pro
             continue
         scenario = SCENARIOS.get(name)
         # Each point draws from its own generator: adding a scenario does not change the others.
-        gen = torch.Generator().manual_seed(_stable_seed(seed, name, severity))
+        gen = torch.Generator().manual_seed(derive_seed(seed, name, severity))
         if scenario.phase is Phase.TEST:
             if clean_probe is None:
                 clean_probe = train_probe(train, train_y, val, val_y, num_classes, probe, seed)
@@ -79,13 +80,6 @@ def evaluate_features(representation: str, fs: FeatureSet, grid: GridConfig, pro
             per_class_accuracy=tuple(p.per_class_accuracy(x_test, y_test, num_classes)),
             train_accuracy=p.train_accuracy, val_accuracy=p.val_accuracy,
             best_step=p.best_step, n_train=n_train, n_test=len(y_test))
-
-
-def _stable_seed(seed: int, name: str, severity: float) -> int:
-    """A seed that depends only on its arguments (Python's ``hash`` of str is salted per process)."""
-    import zlib
-
-    return zlib.crc32(f"{seed}|{name}|{severity:g}".encode()) + seed * 2**32
 
 
 def grid_cells(representations: Sequence[str], grid: GridConfig, seeds: Sequence[int]) -> list[tuple]:

@@ -8,7 +8,6 @@ history (train / validation accuracy), the selected epoch and the test accuracy.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -21,6 +20,7 @@ from monorobust.finetune.config import FinetuneConfig
 from monorobust.finetune.loop import finetune
 from monorobust.rows import Row, RowFile, format_table as render, mean_std_cell, run_grid, summarise
 from monorobust.rundir import RunDir
+from monorobust.seeding import derive_seed
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,6 @@ class FinetuneRow(Row):
     """The ``FinetuneConfig`` it ran under."""
 
 
-def point_seed(seed: int, scenario: str, severity: float) -> int:
-    """A generator seed that depends only on its arguments (not on Python's salted hash)."""
-    return zlib.crc32(f"finetune|{seed}|{scenario}|{severity:g}".encode()) + seed * 2**32
-
-
 def subset(labels: torch.Tensor, size: int | None) -> torch.Tensor:
     """Indices of a stratified subset of ``size`` (all when None or larger), fixed seed 0."""
     if size is None or size >= len(labels):
@@ -78,7 +73,7 @@ def setting_data(splits: Splits, scenario: str, severity: float, cfg: FinetuneCo
     tr = subset(splits.train.labels, cfg.train_size)
     va = subset(splits.val.labels, cfg.val_size)
     train_y, val_y = splits.train.labels[tr], splits.val.labels[va]
-    gen = torch.Generator().manual_seed(point_seed(seed, scenario, severity))
+    gen = torch.Generator().manual_seed(derive_seed(seed, "finetune", scenario, severity))
     ts = SCENARIOS.get(scenario).train_set(train_y, val_y, severity, splits.num_classes, gen)
     tr_sel, va_sel = tr[ts.train_idx], va[ts.val_idx]
     return (splits.train.images[tr_sel], ts.train_labels, splits.train.labels[tr_sel],
@@ -112,6 +107,7 @@ def run_finetune(run: RunConfig, cfg: FinetuneConfig, progress: bool = True) -> 
     cells = [(o, h, s, sev, seed) for seed in run.seeds for o in cfg.objectives
              for s, sev in cfg.points() for h in cfg.heads]
     with folder.hold("finetune"):
+        folder.check_format()               # its rows must not mix with another format's
         run_grid(rows, cells, lambda todo: _finetune_cells(run, cfg, splits, folder, todo, progress))
     return summarize(rows.rows(), cfg)
 

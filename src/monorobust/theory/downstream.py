@@ -23,6 +23,7 @@ from typing import NamedTuple
 import torch
 
 from monorobust.perturb.label_noise import symmetric_label_noise
+from monorobust.seeding import derive_seed
 from monorobust.theory.superposition import ToyModel, sample_sparse, single_thread
 
 
@@ -92,7 +93,7 @@ def robustness_sweep(model: ToyModel, seed: int, sparsity: float, num_classes: i
 def _sweep(model: ToyModel, seed: int, sparsity: float, num_classes: int,
            label_rates: tuple[float, ...], noise_stds: tuple[float, ...], n_train: int,
            n_test: int, steps: int) -> SeedResult:
-    gen = torch.Generator().manual_seed(10_000 + seed)
+    gen = torch.Generator().manual_seed(derive_seed(seed, "downstream"))
     n = model.W.shape[1]
     x_train = sample_sparse(n_train, n, sparsity, gen)
     x_test = sample_sparse(n_test, n, sparsity, gen)

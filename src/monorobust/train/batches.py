@@ -18,15 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-import numpy as np
 import torch
 
 from monorobust.errors import ConfigError
+from monorobust.seeding import derive_seed
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     """The permutation (n,) of epoch ``epoch``: the same on every process and after a resume."""
-    gen = torch.Generator().manual_seed(_mix(seed, epoch))
+    gen = torch.Generator().manual_seed(derive_seed(seed, epoch))
     return torch.randperm(n, generator=gen)
 
 
@@ -36,11 +36,7 @@ def augment_generator(seed: int, epoch: int, rank: int, device: torch.device) ->
     Seeded by (seed, epoch, rank): processes draw independent views (one shared generator would
     give image i of every shard the same crop), and a resumed epoch redraws the same views.
     """
-    return torch.Generator(device=device).manual_seed(_mix(seed, epoch, rank + 1))
-
-
-def _mix(*keys: int) -> int:
-    return int(np.random.SeedSequence(list(keys)).generate_state(1, dtype=np.uint64)[0] >> 1)
+    return torch.Generator(device=device).manual_seed(derive_seed(seed, epoch, rank + 1))
 
 
 def _rows(order: torch.Tensor, step: int, world: int, rank: int, batch_size: int) -> torch.Tensor:
