@@ -121,22 +121,40 @@ def epochs(cfg, device: str) -> None:
     print(f"{'':<28} bf16 / fp32 images/s: {rates['bf16'] / rates['fp32']:.2f}x")
 
 
-def end_to_end(out: Path) -> None:
-    """``monorobust run --preset quick`` in fp32, then with precision auto; compare."""
+def end_to_end(out: Path, seeds: list[int]) -> None:
+    """``monorobust run --preset quick`` in fp32 and with precision auto, seed by seed in turn
+    (both see the same machine load, and a cut-short comparison still pairs its seeds); each
+    folder collects its seeds, as reruns with more seeds do. Then the tables side by side."""
     import json
 
+    runs = {"fp32": "32-true", "auto": "auto"}
+    seconds = dict.fromkeys(runs, 0.0)
+    phases: dict[str, dict[str, float]] = {name: {} for name in runs}
+    for seed in seeds:
+        for name, precision in runs.items():
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "monorobust", "run", "--preset", "quick",
+                            "--out", str(out / name), "--seeds", str(seed), "--set",
+                            f"pretrain.precision={precision}", "--quiet"],
+                           check=True, stdout=subprocess.DEVNULL)
+            seconds[name] += time.perf_counter() - started
+            info = json.loads((out / name / "run.json").read_text())
+            for phase, secs in info.get("phase_seconds", {}).items():
+                phases[name][phase] = round(phases[name].get(phase, 0.0) + secs, 1)
+            print(f"quick preset seed {seed}, {name} ({info.get('precision')}): "
+                  f"{time.perf_counter() - started:.0f} s", flush=True)
+    for name in runs:
+        print(f"quick preset, {name}: {seconds[name]:.0f} s over seeds {seeds}; phases {phases[name]}")
+    print(f"time auto / fp32: {seconds['auto'] / seconds['fp32']:.2f}")
+    compare_tables(out / "fp32" / "summary.csv", out / "auto" / "summary.csv")
+
+
+def compare_tables(fp32: Path, bf16: Path) -> None:
+    """Each accuracy cell of two summary.csv side by side; cells apart by more than the larger
+    seed spread are marked."""
     import pandas as pd
 
-    runs = {"fp32": "32-true", "auto": "auto"}
-    for name, precision in runs.items():
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "monorobust", "run", "--preset", "quick", "--out",
-                        str(out / name), "--set", f"pretrain.precision={precision}", "--quiet"],
-                       check=True, stdout=subprocess.DEVNULL)
-        info = json.loads((out / name / "run.json").read_text())
-        print(f"quick preset, {name} ({info.get('precision')}): {time.perf_counter() - started:.0f} s"
-              f"; phases {info.get('phase_seconds')}")
-    a, b = (pd.read_csv(out / name / "summary.csv") for name in runs)
+    a, b = pd.read_csv(fp32), pd.read_csv(bf16)
     both = a.merge(b, on=["representation", "scenario", "severity"], suffixes=("_fp32", "_bf16"))
     both["diff"] = both.mean_bf16 - both.mean_fp32
     both["outside"] = both["diff"].abs() > both[["std_fp32", "std_bf16"]].max(axis=1)
@@ -144,7 +162,7 @@ def end_to_end(out: Path) -> None:
     print(both[["representation", "scenario", "severity", "mean_fp32", "std_fp32", "mean_bf16",
                 "std_bf16", "diff", "outside"]].round(4).to_string(index=False))
     print(f"cells whose bf16 - fp32 difference exceeds the larger seed std: "
-          f"{int(both.outside.sum())} of {len(both)}")
+          f"{int(both.outside.sum())} of {len(both)}; mean |diff| {both['diff'].abs().mean():.4f}")
 
 
 def main() -> None:
@@ -154,6 +172,8 @@ def main() -> None:
     p.add_argument("--matmul-size", type=int, default=4096)
     p.add_argument("--no-epochs", action="store_true", help="skip the full-epoch measurement")
     p.add_argument("--end-to-end", action="store_true", help="run the quick preset twice")
+    p.add_argument("--only-end-to-end", action="store_true", help="skip the step measurements")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", type=Path, help="folder for --end-to-end's runs (default: a temp dir)")
     args = p.parse_args()
 
@@ -164,6 +184,18 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} cores, native bf16 flags: {cpu_bf16_flags() or 'none'}; "
           f"load average {os.getloadavg()[0]:.1f}")
+    if not args.only_end_to_end:
+        roofline(cfg, args)
+    if args.end_to_end or args.only_end_to_end:
+        if args.out:
+            end_to_end(args.out, args.seeds)
+        else:
+            with tempfile.TemporaryDirectory() as out:
+                end_to_end(Path(out), args.seeds)
+
+
+def roofline(cfg, args) -> None:
+    """Steps 1-4: the peaks, then each phase against them."""
     peaks = {name: matmul_peak_gflops(args.device, dtype, args.matmul_size)
              for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
     print(f"matmul peak ({args.matmul_size}^3): fp32 {peaks['fp32']:.0f} GFLOP/s, "
@@ -173,12 +205,6 @@ def main() -> None:
     probe(cfg, args.device, peaks)
     if not args.no_epochs:
         epochs(cfg, args.device)
-    if args.end_to_end:
-        if args.out:
-            end_to_end(args.out)
-        else:
-            with tempfile.TemporaryDirectory() as out:
-                end_to_end(Path(out))
 
 
 if __name__ == "__main__":

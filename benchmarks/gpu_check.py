@@ -5,7 +5,8 @@
     python3 benchmarks/gpu_check.py --device cpu --tiny --out DIR    # the same code, tiny sizes
 
 Steps, each recorded in ``DIR/gpu_check.json`` as soon as it ends (a failing step records its
-error and the others still run; a step that would start past ``--budget`` is skipped):
+error and the others still run; ``--budget`` seconds bound them all: a command still running
+then is cut, and the steps not started are skipped):
 
 1. ``peaks``: GFLOP/s of a large ``torch.matmul`` in fp32 and bf16 on the device.
 2. ``tests``: ``pytest tests/test_gpu.py tests/test_scale_train.py`` (tiny: test_gpu.py only),
@@ -14,11 +15,11 @@ error and the others still run; a step that would start past ``--budget`` is ski
    512-16384-2048, batch 256, LARS, bf16 autocast, 32-px RGB): images/s, views/s, counted
    TFLOP/s and their share of the measured bf16 peak (and of the data sheet's, for known GPUs),
    for eager + channels-last, eager + contiguous, and ``torch.compile`` + channels-last.
-4. ``lightly``: ``bench_pretrain_lightly.py --encoder resnet18`` (the same model through
-   lightly's pipeline, and the ratio of epoch times); skipped where lightly is not installed.
-5. ``end_to_end``: ``monorobust run --preset fmnist-resnet18`` for one seed, a few epochs, every
+4. ``end_to_end``: ``monorobust run --preset fmnist-resnet18`` for one seed, a few epochs, every
    scenario at one severity: wall time, the time of each phase (pretraining, feature
    extraction, SAE, grid), pretraining images/s and the resolved precision, from run.json.
+5. ``lightly``: ``bench_pretrain_lightly.py --encoder resnet18`` (the same model through
+   lightly's pipeline, and the ratio of epoch times); skipped where lightly is not installed.
 
 Steps 4 and 5 read Fashion-MNIST where ``load_dataset`` finds it: Debian's package folder, or
 ``$MONOROBUST_CACHE/fashion-mnist`` (copy the idx files there on a machine without internet).
@@ -81,7 +82,7 @@ def tests(args) -> dict:
     xml = args.out / "tests.xml"
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            f"--junitxml={xml}", *files], cwd=ROOT, capture_output=True, text=True,
-                          timeout=args.step_timeout)
+                          timeout=_left(args))
     suite = ET.parse(xml).getroot()
     suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
     failed = [f"{case.get('classname')}::{case.get('name')}" for case in suite.iter("testcase")
@@ -167,7 +168,7 @@ def lightly(args) -> dict:
            "--images", "256" if args.tiny else "20480",
            "--workers", str(min(8, os.cpu_count() or 1))]
     cmd += ["--batch-size", "32", "--proj", "64", "32"] if args.tiny else []
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.step_timeout)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=_left(args))
     lines = done.stdout.strip().splitlines()
     ratio = next((ln for ln in lines if ln.startswith("ratio:")), None)
     return {"returncode": done.returncode, "output": lines[-8:], "ratio_line": ratio,
@@ -182,7 +183,7 @@ def end_to_end(args) -> dict:
     for item in TINY_E2E if args.tiny else FULL_E2E:
         cmd += ["--set", item]
     started = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.step_timeout)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=_left(args))
     wall = time.perf_counter() - started
     if done.returncode:
         return {"returncode": done.returncode, "seconds": round(wall, 1),
@@ -194,6 +195,11 @@ def end_to_end(args) -> dict:
             "pretrain_images_per_second": rates,
             "pretrain_views_per_second": {k: round(2 * v, 1) for k, v in rates.items()},
             "precision": info.get("precision"), "summary_rows": _rows(out / "summary.csv")}
+
+
+def _left(args) -> float:
+    """Seconds left of the budget: the timeout of the next command."""
+    return max(1.0, args.deadline - time.perf_counter())
 
 
 def _rows(path: Path) -> int:
@@ -209,19 +215,19 @@ def main() -> None:
     p.add_argument("--device", default="cuda")
     p.add_argument("--tiny", action="store_true", help="tiny sizes (the CPU test of this script)")
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or "gpu-check"))
-    p.add_argument("--budget", type=float, default=420.0,
-                   help="seconds; a step that would start later is skipped (default 420)")
-    p.add_argument("--step-timeout", type=float, default=240.0)
+    p.add_argument("--budget", type=float, default=450.0,
+                   help="seconds for all steps: later steps are skipped, commands cut (default 450)")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    args.deadline = started + args.budget
     report: dict = {"tiny": args.tiny, "environment": environment(args.device)}
     args.write = lambda: _write(args.out / "gpu_check.json", report, started)
     steps = {"peaks": lambda: peaks(args), "tests": lambda: tests(args),
-             "resnet18": lambda: resnet18(args, report), "lightly": lambda: lightly(args),
-             "end_to_end": lambda: end_to_end(args)}
+             "resnet18": lambda: resnet18(args, report), "end_to_end": lambda: end_to_end(args),
+             "lightly": lambda: lightly(args)}
     for name, step in steps.items():
-        if time.perf_counter() - started > args.budget:
+        if _left(args) < 20:
             report[name] = {"skipped": f"past the {args.budget:.0f} s budget"}
         else:
             try:
