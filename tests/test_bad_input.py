@@ -22,6 +22,7 @@ import torch
 from monorobust import evaluate, metrics, perturb
 from monorobust.cli import main
 from monorobust.config import dump_yaml, load_config
+from monorobust.rundir import RunDir
 from monorobust.data import ImageDataset, ImageSplit
 from monorobust.errors import ConfigError
 from monorobust.evaluate.config import ProbeConfig
@@ -45,7 +46,9 @@ def inputs(tmp_path: Path) -> Path:
     (tmp_path / "binary-run" / "config.yaml").write_bytes(os.urandom(512))
     (tmp_path / "other-run").mkdir()
     other = load_config("smoke", {"pretrain.epochs": 7, "out": str(tmp_path / "other-run")})
-    (tmp_path / "other-run" / "config.yaml").write_text(dump_yaml(other))
+    RunDir(tmp_path / "other-run").write_config(other)
+    (tmp_path / "old-run").mkdir()             # written before the results format was recorded
+    (tmp_path / "old-run" / "config.yaml").write_text(dump_yaml(load_config("smoke")))
     (tmp_path / "damaged-run").mkdir()
     (tmp_path / "damaged-run" / "config.yaml").write_text(dump_yaml(load_config("smoke")))
     (tmp_path / "damaged-run" / "results.jsonl").write_text('{"a": 1}\n{"a": \n{"a": 3}\n')
@@ -81,6 +84,7 @@ CLI_CASES = [
     (RUN + ["--dataset", "fashion-mnist", "--data-dir", "{d}/fmnist"], "fmnist/"),
     (["run", "--preset", "smoke", "--quiet", "--out", "{d}/binary-run"], "config.yaml"),
     (["run", "--preset", "smoke", "--quiet", "--out", "{d}/other-run"], "differs in: pretrain.epochs"),
+    (["run", "--preset", "smoke", "--quiet", "--out", "{d}/old-run"], "results format 1"),
     (RUN + ["--set", "pretrain.bogus=1"], "unknown config key 'pretrain.bogus'"),
     (RUN + ["--set", "grid.scenarios.label_noise=[0.5, 1.0]"], "label-noise rate 1.0"),
     (RUN + ["--set", "grid.scenarios.label_noise=[0.95]"], "label-noise rate 0.95"),
