@@ -6,14 +6,15 @@ each gathering the same minibatch and multiplying it by a thin (D, C) weight. He
 are stacked into one (D, K*C) matrix, so each step gathers the minibatch once and does one wide
 matmul forward and one backward for all K probes:
 
-    logits[k, b, c] = x[b] . W[k, c] + bias[k, c]          x (B, D), W (K, C, D) -> (K, B, C)
+    logits[b, k, c] = x[b] . W[k, c] + bias[k, c]          x (B, D), W (K, C, D) -> (B, K, C)
     loss = sum_k  mean_b  loss_fn(logits[k, b], y[k, b])  +  sum_k  l2[k] / 2 * ||W[k]||^2
 
 The probes' losses are separate terms of the sum, so each W[k] gets exactly the gradient it would
-get alone. Each probe keeps its own parameter tensors in the optimiser (LARS's norms are per
-tensor; Adam's and SGD's updates are elementwise anyway), the minibatch order comes from the same
-seeded generator as ``train_probe``, and each probe keeps its own best step: probe k equals
-``train_probe(x, y[k], val_x, val_y[k], ..., seed)`` up to float rounding.
+get alone. AdamW's and SGD's updates are elementwise, so the K probes share one stacked
+parameter tensor; LARS scales by per-tensor norms, so there each probe keeps tensors of its own.
+The minibatch order comes from the same seeded generator as ``train_probe``, and each probe
+keeps its own best step: probe k equals ``train_probe(x, y[k], val_x, val_y[k], ..., seed)`` up
+to float rounding.
 
 ``until_converged`` is the ``converged`` protocol's schedule: a constant learning rate, run until
 the training loss stops improving rather than for a fixed number of steps.
@@ -33,6 +34,10 @@ from monorobust.evaluate.config import ProbeConfig
 from monorobust.evaluate.probe import Probe
 from monorobust.objectives import cross_entropy
 from monorobust.train.optim import OPTIMIZERS
+
+ELEMENTWISE = frozenset({"adamw", "sgd"})
+"""Optimisers whose update of an entry depends only on that entry's parameter, gradient and
+state, so that K probes may share one stacked parameter tensor."""
 
 
 class Converge(NamedTuple):
@@ -111,11 +116,20 @@ def train_probes(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tens
 
     dev = train_x.device
     gen = torch.Generator(device=dev).manual_seed(seed)
-    # One leaf tensor per probe, as train_probe has: any optimiser behaves per probe as alone.
-    weights = [torch.zeros(num_classes, d, device=dev, requires_grad=True) for _ in range(k)]
-    biases = [torch.zeros(num_classes, device=dev, requires_grad=True) for _ in range(k)]
-    opt = OPTIMIZERS.get(cfg.optimizer)([p for pair in zip(weights, biases) for p in pair],
-                                        cfg.lr, cfg.weight_decay)
+    if cfg.optimizer in ELEMENTWISE:
+        # Updates elementwise in (param, grad, state): one (K, C, D) tensor is K probes alone.
+        weight = torch.zeros(k, num_classes, d, device=dev, requires_grad=True)
+        bias = torch.zeros(k, num_classes, device=dev, requires_grad=True)
+        params = [weight, bias]
+        stacked = lambda: (weight, bias)                                   # noqa: E731
+    else:
+        # Per-tensor norms (LARS): one leaf per probe, as train_probe has, stacked each step.
+        weights = [torch.zeros(num_classes, d, device=dev, requires_grad=True) for _ in range(k)]
+        biases = [torch.zeros(num_classes, device=dev, requires_grad=True) for _ in range(k)]
+        params = [p for pair in zip(weights, biases) for p in pair]
+        stacked = lambda: (torch.stack(weights), torch.stack(biases))     # noqa: E731
+    opt = OPTIMIZERS.get(cfg.optimizer)(params, cfg.lr, cfg.weight_decay)
+    ys_rows = ys.T.contiguous()                     # (N, K): a minibatch's labels are N-rows
     steps = cfg.steps if until_converged is None else until_converged.max_steps
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
              if until_converged is None else None)
@@ -137,10 +151,10 @@ def train_probes(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tens
             perm, pos = torch.randperm(n, generator=gen, device=dev), 0
         idx = perm[pos:pos + batch]
         pos += batch
-        w, b = torch.stack(weights), torch.stack(biases)                  # (K, C, D), (K, C)
-        logits = (train_x[idx] @ w.view(k * num_classes, d).T).view(-1, k, num_classes)
-        logits = logits.transpose(0, 1) + b[:, None, :]                   # (K, B, C)
-        per_probe = loss_fn(logits, ys[:, idx], reduction="none").mean(1)  # (K,)
+        w, b = stacked()                                                   # (K, C, D), (K, C)
+        # (B, K, C) straight from the matmul: contiguous, so the softmax over C runs fast
+        logits = (train_x[idx] @ w.view(k * num_classes, d).T).view(-1, k, num_classes) + b
+        per_probe = loss_fn(logits, ys_rows[idx], reduction="none").mean(0)   # (K,)
         loss = per_probe.sum() + 0.5 * (l2s * w.pow(2).sum((1, 2))).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -148,7 +162,7 @@ def train_probes(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tens
         if sched is not None:
             sched.step()
         if select_val and (step % cfg.eval_every == 0 or step == steps):
-            w, b = torch.stack(weights).detach(), torch.stack(biases).detach()
+            w, b = (t.detach() for t in stacked())
             acc = _accuracies(w, b, val_x, vys)
             better = acc > best_acc
             best_acc = torch.where(better, acc, best_acc)
@@ -158,7 +172,7 @@ def train_probes(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tens
             running += per_probe.detach()
             if step % window == 0 or step == steps:
                 newly = _converged(running, previous, until_converged, step, steps) & ~done
-                w, b = torch.stack(weights).detach(), torch.stack(biases).detach()
+                w, b = (t.detach() for t in stacked())
                 best_step[newly] = step
                 best_w[newly.to(dev)], best_b[newly.to(dev)] = w[newly.to(dev)], b[newly.to(dev)]
                 done |= newly
@@ -166,7 +180,7 @@ def train_probes(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tens
                 if done.all():
                     break
     if not select_val and until_converged is None:
-        best_w, best_b = torch.stack(weights).detach(), torch.stack(biases).detach()
+        best_w, best_b = (t.detach().clone() for t in stacked())
         best_step[:] = steps
     val_acc = _accuracies(best_w, best_b, val_x, vys)
     train_acc = _accuracies(best_w, best_b, train_x, ys)

@@ -40,8 +40,13 @@ def _reduce(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
 
 
 def _log_p_true(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """log p_y (...) from logits (..., C) and targets (...), via log-softmax for stability."""
-    return torch.log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    """log p_y = z_y - logsumexp(z): (...) from logits (..., C) and targets (...).
+
+    Stable like log-softmax, and several times faster on CPU for the probes' small C (PyTorch's
+    log-softmax kernel is slow over a short last dimension; K probes at once hit it hard).
+    """
+    z_true = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return z_true - torch.logsumexp(logits, -1)
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
