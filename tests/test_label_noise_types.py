@@ -132,6 +132,12 @@ def test_reference_probs_are_probabilities_and_reproducible():
     b = reference_probs(x, labels, C, torch.Generator().manual_seed(0), epochs=2)
     assert a.shape == (300, C) and torch.equal(a, b)
     assert torch.allclose(a.sum(1), torch.ones(300), atol=1e-5)
+    # held-out samples scored by the same trajectory: the training rows give the same numbers
+    held = reference_probs(x, labels, C, torch.Generator().manual_seed(0), epochs=2,
+                           score_features=x[:50])
+    assert held.shape == (50, C) and torch.allclose(held, a[:50], atol=1e-6)
+    with pytest.raises(ConfigError, match="score_features has 3 features"):
+        reference_probs(x, labels, C, torch.Generator(), epochs=1, score_features=x[:, :3])
 
 
 # --- the registry -----------------------------------------------------------------------------

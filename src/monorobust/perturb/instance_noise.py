@@ -78,7 +78,8 @@ def instance_label_noise(labels: torch.Tensor, rate: float, num_classes: int,
 
 def reference_probs(features: torch.Tensor, labels: torch.Tensor, num_classes: int,
                     generator: torch.Generator, epochs: int = 20, batch_size: int = 128,
-                    lr: float = 0.05, momentum: float = 0.5) -> torch.Tensor:
+                    lr: float = 0.05, momentum: float = 0.5,
+                    score_features: torch.Tensor | None = None) -> torch.Tensor:
     """Step 1 of Chen et al.: a classifier trained on clean labels, softmax averaged over epochs.
 
     A linear softmax classifier on z-scored ``features`` (N, D), trained with SGD (momentum 0.5,
@@ -86,8 +87,12 @@ def reference_probs(features: torch.Tensor, labels: torch.Tensor, num_classes: i
     softmax on all N samples is recorded. Averaging over the trajectory ranks samples by how
     long they stay hard, not by one final fit that may have memorised them.
 
+    ``score_features`` (M, D): record the probabilities on these samples instead (e.g. the
+    validation split, whose labels get the same kind of noise: the classifier trained on the
+    training split's clean labels scores them, z-scored with the training statistics).
+
     Returns:
-        (N, C) float32 probabilities (rows sum to 1).
+        (N, C) float32 probabilities (rows sum to 1); (M, C) with ``score_features``.
     """
     x = check_features(features, "features")
     y = check_labels(labels, "labels", num_classes, n=x.shape[0])
@@ -95,12 +100,20 @@ def reference_probs(features: torch.Tensor, labels: torch.Tensor, num_classes: i
         raise ConfigError(f"reference_probs needs epochs >= 1, batch_size >= 1 and lr > 0; got "
                           f"{epochs}, {batch_size}, {lr}")
     # z-scoring makes one learning rate work for pixels and for any representation's features.
-    x = (x - x.mean(0)) / x.std(0).clamp_min(1e-6)
+    mu, sigma = x.mean(0), x.std(0).clamp_min(1e-6)
+    x = (x - mu) / sigma
+    scored = x
+    if score_features is not None:
+        scored = check_features(score_features, "score_features")
+        if scored.shape[1] != x.shape[1]:
+            raise ConfigError(f"score_features has {scored.shape[1]} features, features "
+                              f"{x.shape[1]}; pass the same features of other samples")
+        scored = (scored - mu) / sigma
     n, d = x.shape
     weight = torch.zeros(num_classes, d, requires_grad=True)
     bias = torch.zeros(num_classes, requires_grad=True)
     opt = torch.optim.SGD([weight, bias], lr=lr, momentum=momentum)
-    total = torch.zeros(n, num_classes)
+    total = torch.zeros(scored.shape[0], num_classes)
     for _ in range(epochs):
         for idx in torch.randperm(n, generator=generator).split(batch_size):
             loss = F.cross_entropy(x[idx] @ weight.T + bias, y[idx])
@@ -108,5 +121,5 @@ def reference_probs(features: torch.Tensor, labels: torch.Tensor, num_classes: i
             loss.backward()
             opt.step()
         with torch.no_grad():
-            total += torch.softmax(x @ weight.T + bias, 1)
+            total += torch.softmax(scored @ weight.T + bias, 1)
     return total / epochs
