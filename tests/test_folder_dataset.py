@@ -132,7 +132,7 @@ def test_folder_errors(tmp_path):
         for i in range(4):
             (r / "train" / "cat" / f"{i}.png").write_bytes(b"not a png")
 
-    msg = folder_error(tmp_path / "e", damage, r"cannot decode 4 images: .*cat/0.png .* and 1 more")
+    msg = folder_error(tmp_path / "e", damage, r"cannot decode 4 images: .*cat/0.png \(UnidentifiedImageError\), .* and 1 more")
     assert "cat/1.png" in msg and "cat/3.png" not in msg
     folder_error(tmp_path / "f", lambda r: remove(r / "test" / "ant") or remove(r / "test" / "bee")
                  or remove(r / "test" / "cat") or (r / "test").rmdir(), "must hold train/<class>")

@@ -94,8 +94,10 @@ def decode_array(path: str | Path, size: int, channels: int = 3) -> np.ndarray:
     # and struct.error from its parsers, zlib.error from PNG data, EOFError, a decompression bomb.
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError, struct.error,
             zlib.error, Image.DecompressionBombError) as err:
-        raise ConfigError(f"cannot decode image {path} ({err.__class__.__name__}: {err}); "
-                          "remove or replace the file") from None
+        error = ConfigError(f"cannot decode image {path} ({err.__class__.__name__}: {err}); "
+                            "remove or replace the file")
+        error.reason = err.__class__.__name__       # for the short list of decode_many
+        raise error from None
     return array.reshape(size, size, channels)
 
 
@@ -104,9 +106,9 @@ def decode_image(path: str | Path, size: int, channels: int = 3) -> torch.Tensor
     return torch.from_numpy(decode_array(path, size, channels).copy()).permute(2, 0, 1).contiguous()
 
 
-def _decode_chunk(job: tuple[list[str], int, int]) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Worker: images (n, C, S, S) of ``paths``; failures as (position, message), not raised,
-    so the caller can list every unreadable file at once."""
+def _decode_chunk(job: tuple[list[str], int, int]) -> tuple[np.ndarray, list[tuple[int, str, str]]]:
+    """Worker: images (n, C, S, S) of ``paths``; failures as (position, message, reason), not
+    raised, so the caller can list every unreadable file at once."""
     paths, size, channels = job
     out = np.zeros((len(paths), channels, size, size), dtype=np.uint8)
     bad = []
@@ -114,7 +116,7 @@ def _decode_chunk(job: tuple[list[str], int, int]) -> tuple[np.ndarray, list[tup
         try:
             out[i] = decode_array(p, size, channels).transpose(2, 0, 1)
         except ConfigError as err:
-            bad.append((i, str(err)))
+            bad.append((i, str(err), getattr(err, "reason", "error")))
     return out, bad
 
 
@@ -123,12 +125,11 @@ def default_workers() -> int:
     return max(1, min(16, cpus or 1))
 
 
-def unreadable_error(bad: Sequence[tuple[str, str]], shown: int = 3) -> ConfigError:
-    """One line naming the first ``shown`` of the files that could not be decoded."""
+def unreadable_error(bad: Sequence[tuple[str, str, str]], shown: int = 3) -> ConfigError:
+    """One line naming the first ``shown`` (path, message, reason) files that failed to decode."""
     if len(bad) == 1:
         return ConfigError(bad[0][1])
-    first = "; ".join(msg.removeprefix("cannot decode image ").removesuffix(
-        "; remove or replace the file") for _, msg in bad[:shown])
+    first = ", ".join(f"{path} ({reason})" for path, _, reason in bad[:shown])
     more = f" and {len(bad) - shown} more" if len(bad) > shown else ""
     return ConfigError(f"cannot decode {len(bad)} images: {first}{more}; remove or replace "
                        "these files")
@@ -149,13 +150,13 @@ def decode_many(paths: Sequence[str | Path], size: int, channels: int = 3,
     chunk = max(32, min(1024, -(-n // (workers * 8)) if n else 1))
     starts = range(0, n, chunk)
     jobs = [(paths[s:s + chunk], size, channels) for s in starts]
-    bad: list[tuple[str, str]] = []
+    bad: list[tuple[str, str, str]] = []
     bar = tqdm(total=n, desc=f"decoding {n} images", unit="img", disable=not progress or n < 5000)
 
     def collect(results) -> None:
         for s, (arr, errs) in zip(starts, results):
             out[s:s + len(arr)] = arr
-            bad.extend((paths[s + i], msg) for i, msg in errs)
+            bad.extend((paths[s + i], msg, reason) for i, msg, reason in errs)
             bar.update(len(arr))
 
     if workers == 1 or n < SERIAL_BELOW:
