@@ -83,6 +83,9 @@ def tests(args) -> dict:
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            f"--junitxml={xml}", *files], cwd=ROOT, capture_output=True, text=True,
                           timeout=_left(args))
+    if not xml.exists():                          # pytest stopped before running tests
+        return {"files": files, "returncode": done.returncode,
+                "tail": (done.stdout + done.stderr).strip().splitlines()[-10:]}
     suite = ET.parse(xml).getroot()
     suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
     failed = [f"{case.get('classname')}::{case.get('name')}" for case in suite.iter("testcase")
