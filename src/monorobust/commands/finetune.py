@@ -31,6 +31,7 @@ def main(args: argparse.Namespace) -> int:
 
     from monorobust.finetune import FinetuneConfig, format_table, run_finetune
     from monorobust.flags import dataclass_from_args
+    from monorobust.rundir import RunDir
 
     run = config_from_args(args, own=("finetune",))
     cfg = dataclass_from_args(FinetuneConfig, args, section="finetune")
@@ -40,5 +41,5 @@ def main(args: argparse.Namespace) -> int:
           f"training images, {cfg.epochs} epochs; accuracy %, mean over {len(run.seeds)} seeds;"
           " epoch selected on validation)")
     print(format_table(summary))
-    print(f"\nwrote {run.out}/finetune.jsonl in {time.perf_counter() - started:.0f} s")
+    print(f"\nwrote {RunDir(run.out) / RunDir.FINETUNE} in {time.perf_counter() - started:.0f} s")
     return 0
