@@ -19,7 +19,7 @@ import warnings
 
 from monorobust.errors import ConfigError
 
-COMMANDS = ["run", "pretrain", "evaluate", "sae", "finetune", "toy", "report", "lora"]
+COMMANDS = ["run", "pretrain", "evaluate", "sae", "finetune", "toy", "report", "lora", "study"]
 
 
 def _module(name: str):

@@ -40,6 +40,7 @@ def build_sections(data: RunData) -> tuple[list[Section], list[str]]:
     sections = [
         sec.overview(ctx, vdf),
         sec.verdict_section(vs, vdf),
+        *study_sections(data, ctx),
         sec.headline(ctx),
         sec.severity(ctx),
         sec.monosemanticity(ctx),
@@ -50,6 +51,19 @@ def build_sections(data: RunData) -> tuple[list[Section], list[str]]:
         sec.reproducibility(ctx),
     ]
     return sections, data.missing + ctx.notes
+
+
+def study_sections(data: RunData, ctx) -> list[Section]:
+    """"When do the claims hold?" when the run folder has ``monorobust study`` rows."""
+    import pandas as pd
+
+    from monorobust.io import read_jsonl
+    from monorobust.report.study import study_section
+    from monorobust.study import STUDY_ROWS
+
+    rows = read_jsonl(data.run_dir / STUDY_ROWS)
+    section = study_section(pd.DataFrame(rows), ctx) if rows else None
+    return [section] if section is not None else []
 
 
 def _title(data: RunData) -> tuple[str, str]:

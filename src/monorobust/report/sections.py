@@ -146,10 +146,23 @@ def monosemanticity(ctx: Context) -> Section:
                  "active; about 1/C for dense codes by construction); top-k purity is the "
                  "majority-label share among each dimension's 100 most activated samples, "
                  "which is fair to dense codes."),
-        ("table", tables.metrics_table(d.metrics, ctx.reps, ctx.labels)),
+        ("table", _with_stability(tables.metrics_table(d.metrics, ctx.reps, ctx.labels), ctx)),
         ("figure", figures.mono_vs_robust(points, ctx.reps, ctx.labels, ctx.colors)),
     ]
     return Section("monosemanticity", "Monosemanticity and robustness", blocks)
+
+
+def _with_stability(table: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """The metrics table with each representation's cross-seed stability (first two seeds'
+    saved test features; "-" with fewer)."""
+    from monorobust.report.study import cross_seed_stability
+
+    if table.empty:
+        return table
+    stab = cross_seed_stability(ctx.features, ctx.reps)
+    by_label = {ctx.labels[r]: f"{v:.3f}" for r, v in stab.items()}
+    return table.assign(**{"cross-seed stability": [by_label.get(x, "-")
+                                                    for x in table["representation"]]})
 
 
 def feature_gallery(ctx: Context) -> Section:

@@ -139,7 +139,9 @@ def to_html(df: pd.DataFrame, classes: dict[str, str] | None = None) -> str:
         cells = []
         for v in row:
             text = _cell(v)
-            cls = classes.get(text)
+            # a verdict cell may carry its numbers after the word: "supports +3.1 [...]"
+            cls = classes.get(text) or next((c for k, c in classes.items()
+                                             if text.startswith(k + " ")), None)
             attr = f' class="{cls}"' if cls else ""
             cells.append(f"<td{attr}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")

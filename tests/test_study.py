@@ -1,0 +1,68 @@
+"""`monorobust study`: rows with every axis key, resume, the report's section (tiny smoke run)."""
+
+import json
+
+import pytest
+
+from monorobust.cli import main
+from monorobust.errors import ConfigError
+
+AXES = ["--protocols", "val", "gce", "--n-per-class", "10", "0", "--noise-types", "symmetric",
+        "pairflip", "--noise-rates", "0.4", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def studied(tmp_path_factory):
+    """A smoke run (clean point only, 2 seeds) and one study over small axes."""
+    out = tmp_path_factory.mktemp("study")
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--no-report",
+                 "--set", "grid.scenarios={clean: [0]}"]) == 0
+    assert main(["study", str(out), *AXES]) == 0
+    return out
+
+
+def _rows(out):
+    return [json.loads(line) for line in (out / "study.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_study_writes_every_cell_with_every_axis_key_and_a_rerun_adds_nothing(studied, capsys):
+    rows = _rows(studied)
+    # 3 reps x 2 seeds x 2 protocols x 2 regimes x (clean, input noise, 2 label-noise types)
+    assert len(rows) == 3 * 2 * 2 * 2 * 4
+    for key in ("protocol", "n_per_class", "noise_type", "representation", "scenario",
+                "severity", "seed", "accuracy", "realised_noise_rate", "l2"):
+        assert all(key in r for r in rows), key
+    assert {r["noise_type"] for r in rows} == {"none", "symmetric", "pairflip"}
+    few = [r for r in rows if r["n_per_class"] == 10]
+    assert {r["n_train"] for r in few} == {100}                  # 10 per class x 10 digits
+    noisy = [r for r in rows if r["scenario"] == "label_noise"]
+    assert all(r["realised_noise_rate"] == pytest.approx(0.4, abs=0.01) for r in noisy)
+    # the clean full-data val probe is the run's own clean probe: same accuracy
+    run = {(r["representation"], r["seed"]): r["accuracy"] for r in
+           map(json.loads, (studied / "results.jsonl").read_text().splitlines())}
+    for r in rows:
+        if (r["protocol"], r["n_per_class"], r["scenario"]) == ("val", 0, "clean"):
+            assert r["accuracy"] == pytest.approx(run[(r["representation"], r["seed"])])
+    before = (studied / "study.jsonl").read_bytes()
+    assert main(["study", str(studied), *AXES]) == 0
+    assert "(0 new)" in capsys.readouterr().out
+    assert (studied / "study.jsonl").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_report_gains_the_study_section(studied):
+    page = (studied / "report.html").read_text()
+    assert "When do the claims hold?" in page
+    assert "Holm" in page
+    assert "cross-seed stability" in page.lower()
+
+
+def test_bad_axes_are_refused_before_any_work(tmp_path):
+    from monorobust.study import StudyConfig
+
+    with pytest.raises(ConfigError, match="protocol"):
+        StudyConfig(protocols=("nope",))
+    with pytest.raises(ConfigError, match="label-noise type"):
+        StudyConfig(noise_types=("nope",))
+    assert main(["study", str(tmp_path), "--quiet"]) == 2          # not a run folder
