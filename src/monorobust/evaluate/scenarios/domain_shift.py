@@ -12,6 +12,7 @@ import torch
 from monorobust.errors import ConfigError
 from monorobust.evaluate.scenarios.base import Phase, Scenario, register
 from monorobust.perturb import corrupt, sketch
+from monorobust.seeding import derive_seed
 
 
 class ShiftParams(NamedTuple):
@@ -54,6 +55,8 @@ class Corrupt(_Shift):
                 raise ConfigError(f"grid.scenarios.corrupt: severity must be 1-5, got {s}")
 
     def test_images(self, images, severity, seed, params: ShiftParams):
-        parts = [corrupt(images, name, int(severity), seed * 1009 + i)
-                 for i, name in enumerate(params.corruptions)]
+        # NumPy's legacy seeding (corrupt-tta draws from it) takes 32 bits.
+        parts = [corrupt(images, name, int(severity),
+                         derive_seed(seed, "corrupt", name, severity) % 2**32)
+                 for name in params.corruptions]
         return torch.cat(parts).float() / 255
