@@ -26,6 +26,7 @@ from monorobust.evaluate import (
     REPRESENTATIONS, FeatureSet, check_grid, encode_feature_set, evaluate_features, model_encoder,
 )
 from monorobust.evaluate.grid import grid_cells, skip_done
+from monorobust.evaluate.scenarios import SCENARIOS
 from monorobust.evaluate.testsets import iter_test_sets
 from monorobust.io import IntegrityWarning
 from monorobust.metrics import summarize
@@ -128,6 +129,9 @@ def run(cfg: RunConfig, progress: bool = True) -> RunResult:
     """Run the whole grid of ``cfg`` into ``cfg.out``; returns the summary table."""
     splits = prepare_data(cfg)                       # validation of data before any work
     check_grid(cfg.grid, splits)
+    for name in cfg.grid.scenarios:                  # side data (CIFAR-N labels) before any work
+        if SCENARIOS.get(name).needs_data:
+            SCENARIOS.get(name).check_data(cfg.data)
     with open_run_dir(cfg, "run") as fabric:
         return _run(cfg, splits, fabric, progress)
 
@@ -188,7 +192,7 @@ def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, r
     with phases("posthoc"):            # the SAE of cl+sae; nothing for cl and ncl
         fmap = rep.fit(raw.train, seed, run_dir.posthoc(rep.name, seed), cfg)
     fs = FeatureSet(fmap(raw.train), raw.train_labels, fmap(raw.val), raw.val_labels,
-                    {k: fmap(v) for k, v in raw.test.items()}, raw.test_labels)
+                    {k: fmap(v) for k, v in raw.test.items()}, raw.test_labels, cfg.data)
     with phases("grid"):
         if measure:
             m = summarize(fs.test["clean"], fs.test_labels["clean"], splits.num_classes)

@@ -8,7 +8,7 @@ Test-time scenarios reuse the probe trained on the clean training features.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -31,6 +31,8 @@ class FeatureSet(NamedTuple):
     test: dict[str, torch.Tensor]
     """``test_key(scenario, severity)`` -> (N_test, D); "clean" is the clean test split."""
     test_labels: dict[str, torch.Tensor]
+    data: Any = None
+    """The run's ``DataConfig``, for scenarios that read the dataset's side data (``needs_data``)."""
 
 
 def test_key(scenario: str, severity: float) -> str:
@@ -67,7 +69,9 @@ def evaluate_features(representation: str, fs: FeatureSet, grid: GridConfig, pro
             p, realised, n_train = clean_probe, 0.0, len(fs.train_labels)
             key = test_key(name, severity)
         else:
-            ts = scenario.train_set(fs.train_labels, fs.val_labels, severity, num_classes, gen)
+            extra = {"data": fs.data} if scenario.needs_data else {}
+            ts = scenario.train_set(fs.train_labels, fs.val_labels, severity, num_classes, gen,
+                                    **extra)
             p = train_probe(train[ts.train_idx.to(dev)], ts.train_labels.to(dev),
                             val[ts.val_idx.to(dev)], ts.val_labels.to(dev), num_classes, probe, seed)
             realised, n_train = ts.realised_noise_rate, len(ts.train_idx)

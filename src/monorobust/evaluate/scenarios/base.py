@@ -90,6 +90,9 @@ class Scenario:
     defaults: ClassVar[tuple[float, ...]] = ()
     """Severities of the paper-style default grid."""
     integer_severity: ClassVar[bool] = False
+    needs_data: ClassVar[bool] = False
+    """``train_set`` also takes the run's ``DataConfig`` as ``data=`` (per-sample side data in
+    the dataset's own order, such as CIFAR-N's human labels); runs without one refuse it."""
 
     def params(self, grid: Any) -> Any:
         """The typed parameters this scenario reads from the grid config (None: none)."""
