@@ -1,6 +1,6 @@
 """Wall time of ``monorobust study`` on a run folder (the quick preset's, for the must-reach).
 
-    python benchmarks/bench_study.py RUN_DIR [--copy-to DIR] [--threads 1] [-- STUDY FLAGS...]
+    python benchmarks/bench_study.py RUN_DIR [--copy-to DIR] [--threads 1] [STUDY FLAGS...]
 
 Copies RUN_DIR to a fresh folder (default: a temporary one; never writes into RUN_DIR, which
 may be another session's), drops any earlier study rows and cached study features there, runs
@@ -27,13 +27,12 @@ def main() -> None:
     ap.add_argument("run_dir", help="a finished run folder (read only)")
     ap.add_argument("--copy-to", help="where to copy it (default: a temporary folder)")
     ap.add_argument("--threads", type=int, default=1, help="the study's --threads")
-    ap.add_argument("flags", nargs=argparse.REMAINDER, help="more `monorobust study` flags")
-    args = ap.parse_args()
+    args, flags = ap.parse_known_args()          # the rest: `monorobust study` flags
     from monorobust.cli import main as cli
 
     dest = Path(args.copy_to or tempfile.mkdtemp(prefix="bench-study-")) / "run"
     shutil.copytree(args.run_dir, dest, ignore=shutil.ignore_patterns(".lock", "study*"))
-    flags = [f for f in args.flags if f != "--"]
+    flags = [f for f in flags if f != "--"]
     load0, started = os.getloadavg(), time.perf_counter()
     rc = cli(["study", str(dest), "--quiet", "--no-report", "--threads", str(args.threads),
               *flags])

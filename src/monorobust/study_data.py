@@ -60,7 +60,8 @@ class StudyData:
         from monorobust.evaluate import REPRESENTATIONS
         from monorobust.perturb import LABEL_NOISE_TYPES
 
-        folder.check_format("rerun `monorobust run` into a new --out, then study that folder")
+        # No results-format check: the study reads only the run's config and checkpoints and
+        # draws every subset and noise of its own rows (study.jsonl) with this version.
         run_cfg = folder.read_config(RunConfig)
         if run_cfg is None:
             raise ConfigError(f"{folder.root} is not a run folder (no config.yaml); run "
