@@ -267,3 +267,26 @@ def test_a_second_run_into_the_same_folder_is_refused_and_the_first_is_untouched
                    check=True, capture_output=True)
     assert _rows(shared) == _rows(alone)                # every row once, the same numbers
     assert not _held(shared)                            # released with the process
+
+
+@pytest.mark.parametrize("key, value", [("pretrain.keep_checkpoints", 5), ("pretrain.loader_workers", 0),
+                                        ("dist_timeout_minutes", 10.0), ("pretrain.compile", True)])
+def test_a_rerun_may_change_keys_that_change_no_number(tmp_path, key, value):
+    from monorobust.experiment import claim_out_dir
+    from monorobust.rundir import RunDir
+
+    first = load_config("smoke", {"out": str(tmp_path)})
+    RunDir(tmp_path).write_config(first)
+    recorded = claim_out_dir(tmp_path, load_config("smoke", {"out": str(tmp_path), key: value}))
+    section, _, leaf = key.rpartition(".")
+    assert getattr(getattr(recorded, section) if section else recorded, leaf) == value
+
+
+@pytest.mark.parametrize("key, value", [("pretrain.lr", 0.01), ("probe.steps", 7), ("device", "auto")])
+def test_a_rerun_may_not_change_keys_that_change_numbers(tmp_path, key, value):
+    from monorobust.experiment import claim_out_dir
+    from monorobust.rundir import RunDir
+
+    RunDir(tmp_path).write_config(load_config("smoke", {"out": str(tmp_path)}))
+    with pytest.raises(ConfigError, match=f"differs in: {key}"):
+        claim_out_dir(tmp_path, load_config("smoke", {"out": str(tmp_path), key: value}))
