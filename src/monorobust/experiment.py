@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import torch
+from tqdm.auto import tqdm
 
 from monorobust.config import RunConfig
 from monorobust.data import Splits, load_dataset, make_splits, stratified_split
@@ -96,7 +97,7 @@ def launch_fabric(fabric, cfg: RunConfig) -> None:
 # checkpoints accept the same keys). The device and process count are refused: they change the
 # numbers (another backend's kernels, another split of each batch).
 _RESUMABLE_KEYS = ("out", "dist_timeout_minutes", "pretrain.keep_checkpoints",
-                   "pretrain.loader_workers", "pretrain.compile")
+                   "pretrain.loader_workers", "pretrain.compile", "pretrain.logger")
 # Seeds and representations only add rows (every row names both), so the folder's config.yaml
 # records the union of every invocation's.
 _EXTENDABLE_KEYS = ("seeds", "representations")
@@ -147,6 +148,8 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
         """Rows of ``todo``, seed by seed: one pretraining and one feature extraction per
         objective serve every representation built on it."""
         metrics_done = run_dir.metrics_done()
+        bar = tqdm(total=len(todo), desc="robustness grid", unit="row",
+                   disable=not progress or not is_main)
         for seed in cfg.seeds:
             pending = [rep for rep in cfg.representations if (rep, seed) not in metrics_done
                        or any(k[0] == rep and k[3] == seed for k in todo)]
@@ -166,9 +169,12 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
                 for rep_name in pending:
                     rep = REPRESENTATIONS.get(rep_name)
                     if rep.objective == objective:
-                        yield from _evaluate(cfg, rep, raw, splits, seed, run_dir, todo,
+                        for row in _evaluate(cfg, rep, raw, splits, seed, run_dir, todo,
                                              (rep.name, seed) not in metrics_done,
-                                             fabric.device, phases)
+                                             fabric.device, phases):
+                            bar.update(1)
+                            yield row
+        bar.close()
 
     run_grid(run_dir.results, grid_cells(cfg.representations, cfg.grid, cfg.seeds), compute)
     summary = run_dir.write_summary() if is_main else None

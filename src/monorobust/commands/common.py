@@ -28,6 +28,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-nodes", type=int, help="number of nodes")
     p.add_argument("--strategy", help="Lightning Fabric strategy (auto, ddp, ...)")
     p.add_argument("--representations", nargs="+", help="e.g. --representations cl ncl")
+    p.add_argument("--logger", choices=("csv", "tensorboard"),
+                   help="per-step pretraining curves: csv (default) or csv + tensorboard")
     add_set_option(p, "pretrain.epochs=5")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -39,7 +41,7 @@ def config_from_args(args: argparse.Namespace, own: tuple[str, ...] = ()) -> Run
         "out": args.out, "data.data_dir": args.data_dir, "data.name": args.dataset,
         "seeds": args.seeds, "device": args.device, "devices": args.devices,
         "num_nodes": args.num_nodes, "strategy": args.strategy,
-        "representations": args.representations,
+        "representations": args.representations, "pretrain.logger": args.logger,
     }
     overrides.update({k: v for k, v in parse_sets(args.set).items() if k.split(".")[0] not in own})
     return load_config(args.preset, overrides)

@@ -15,6 +15,7 @@ from monorobust.report import sections as sec
 from monorobust.report import verdicts
 from monorobust.report.load import RunData, load_run
 from monorobust.report.render import Section, to_html_page, to_markdown_page
+from monorobust.report.training import training_section
 from monorobust.rundir import RunDir
 
 
@@ -48,6 +49,7 @@ def build_sections(data: RunData) -> tuple[list[Section], list[str]]:
         sec.per_class(ctx),
         sec.finetune(ctx),
         sec.toy(ctx),
+        training_section(ctx),
         sec.reproducibility(ctx),
     ]
     return sections, data.missing + ctx.notes

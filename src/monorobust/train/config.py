@@ -63,6 +63,10 @@ class PretrainConfig:
     """DataLoader worker processes decoding images when the training set streams from disk
     (image folders such as imagenet100); 0 decodes in the main process. In-memory datasets
     (tensors) never use a DataLoader: they sit on the device and are indexed there."""
+    logger: str = "csv"
+    """Per-step curves (loss, learning rate, images/s) of each pretraining: "csv" writes
+    ``checkpoints/OBJECTIVE-seedS/logs/version_K/metrics.csv``; "tensorboard" writes TensorBoard
+    event files there too (needs ``pip install tensorboard``). ``monorobust.train.logs``."""
 
     def __post_init__(self) -> None:
         from monorobust.models import ENCODERS
@@ -71,6 +75,9 @@ class PretrainConfig:
         check_fields(self)
         ENCODERS.get(self.encoder)
         OPTIMIZERS.get(self.optimizer)
+        from monorobust.train.logs import check_logger
+
+        check_logger(self.logger)
         if self.precision not in PRECISIONS:
             raise ConfigError(f"pretrain.precision {self.precision!r} must be one of "
                               f"{', '.join(PRECISIONS)}")

@@ -28,6 +28,7 @@ from monorobust.train.checkpoint import (checkpoint_epoch, checkpoint_path, epoc
                                          load_checkpoint, load_latest_intact, save_checkpoint)
 from monorobust.train.config import PretrainConfig
 from monorobust.train.distributed import gather_with_grad
+from monorobust.train.logs import StepLog
 from monorobust.train.optim import OPTIMIZERS, warmup_cosine
 from monorobust.train.precision import resolve_precision
 
@@ -135,6 +136,7 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
     source = make_source(images, device, world, rank, cfg.batch_size, cfg.loader_workers)
     per_epoch = steps_per_epoch * cfg.batch_size * world         # images, all processes
     started, steps_done = time.perf_counter(), 0
+    log = StepLog(cfg.logger, out_dir, cfg.batch_size * world) if rank == 0 else None
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"pretrain {objective} seed {seed}",
                disable=not progress or rank != 0, initial=start_epoch, total=cfg.epochs)
     for epoch in bar:
@@ -149,6 +151,8 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
             foptimizer.zero_grad(set_to_none=True)
             fabric.backward(loss)
             foptimizer.step()
+            if log is not None:
+                log.step(loss, optimizer.param_groups[0]["lr"], time.perf_counter())
             scheduler.step()
             total += loss.detach()
             steps_done += 1
@@ -156,11 +160,15 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
                 raise InterruptedError(f"stopped after {steps_done} steps (requested)")
         # float() waits for the device, so the epoch's time below is the real one.
         losses.append(float(fabric.all_reduce(total, reduce_op="mean")) / steps_per_epoch)
+        if log is not None:
+            log.end_epoch(epoch, epoch * steps_per_epoch, epoch_started)
         bar.set_postfix(loss=f"{losses[-1]:.4f}",
                         img_s=f"{per_epoch / (time.perf_counter() - epoch_started):.0f}")
         if rank == 0:
             _save(out_dir, epoch + 1, model, optimizer, scheduler, cfg, objective, seed, losses)
         fabric.barrier()
+    if log is not None:
+        log.close()
     seconds = time.perf_counter() - started
     epochs_run = cfg.epochs - start_epoch
     rate = epochs_run * per_epoch / seconds if epochs_run else None
@@ -168,7 +176,7 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
 
 
 # Keys that change speed or bookkeeping but not the numbers a run computes.
-_RESUMABLE_CHANGES = ("keep_checkpoints", "loader_workers", "compile")
+_RESUMABLE_CHANGES = ("keep_checkpoints", "loader_workers", "compile", "logger")
 
 
 def _resume(out_dir: Path, model, optimizer, scheduler, cfg: PretrainConfig, objective: str,
