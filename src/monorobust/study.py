@@ -59,7 +59,7 @@ class StudyConfig:
     seeds: tuple[Annotated[int, NON_NEGATIVE], ...] = ()
     """Seeds to study (empty: the run's)."""
     threads: Annotated[int, AT_LEAST_1] = 1
-    """CPU threads while probes train (one is fastest on a shared, loaded machine)."""
+    """CPU threads of the study (one is fastest on a shared, loaded machine)."""
 
     def __post_init__(self) -> None:
         from monorobust.evaluate import PROTOCOLS
@@ -149,7 +149,9 @@ def run_study(run_dir: str | Path, cfg: StudyConfig, device: str = "cpu",
 
     started = time.perf_counter()
     folder = RunDir(run_dir)
-    with folder.hold("study", create=False):
+    # One thread for everything (extraction, reference classifier, probes): on a loaded shared
+    # machine a second intra-op thread mostly spin-waits.
+    with folder.hold("study", create=False), _threads(cfg.threads):
         data = StudyData.open(folder, cfg, device)
         cells = study_cells(cfg, data.reps, data.seeds, data.num_classes)
         file = RowFile(folder / STUDY_ROWS, StudyRow)
@@ -176,9 +178,8 @@ def _compute(data, cfg: StudyConfig, todo: list[tuple], new: list) -> Iterator[S
         labels = data.labels(seed, n)                 # drawn once per seed and regime
         fs = data.features(rep, seed)
         tr, va = fs["train"][labels.train_idx], fs["val"][labels.val_idx]
-        with _threads(cfg.threads):
-            fit = PROTOCOLS.get(protocol).fit(tr, labels.train_y, va, labels.val_y,
-                                              data.num_classes, data.probe_cfg, seed)
+        fit = PROTOCOLS.get(protocol).fit(tr, labels.train_y, va, labels.val_y,
+                                          data.num_classes, data.probe_cfg, seed)
         for k, (kind, scen, sev) in enumerate(labels.points):
             tests = [(scen, sev, "test")]
             if scen == CLEAN and cfg.input_noise > 0:
