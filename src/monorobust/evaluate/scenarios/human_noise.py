@@ -132,6 +132,6 @@ class HumanNoise(Scenario):
                               f"in its original order; use the file that matches this dataset "
                               f"(from {SOURCE})")
         train_y, val_y = noisy[train_idx], noisy[val_idx]
-        realised = float((train_y != clean[train_idx]).float().mean())
+        realised = float((train_y != clean[train_idx]).double().mean())
         return TrainSet(torch.arange(len(train_labels)), train_y,
                         torch.arange(len(val_labels)), val_y, realised)
