@@ -105,10 +105,10 @@ def epochs(cfg, device: str) -> None:
 
     from lightning.fabric import Fabric
 
-    from monorobust.experiment import prepare_data
+    from monorobust.data.prepare import prepare_splits
     from monorobust.train import pretrain
 
-    images = prepare_data(cfg).train.images
+    images = prepare_splits(cfg.data).train.images
     rates = {}
     for name, precision in PRECISIONS.items():
         pcfg = replace(cfg.pretrain, precision=precision, epochs=1)

@@ -21,7 +21,8 @@ import torch
 from tqdm.auto import tqdm
 
 from monorobust.config import RunConfig
-from monorobust.data import Splits, load_dataset, make_splits, stratified_split
+from monorobust.data import Splits
+from monorobust.data.prepare import prepare_splits
 from monorobust.errors import ConfigError
 from monorobust.evaluate import (
     REPRESENTATIONS, FeatureSet, check_grid, encode_feature_set, evaluate_features, model_encoder,
@@ -44,18 +45,6 @@ class RunResult(NamedTuple):
     out: Path
     summary: "object"
     seconds: float
-
-
-def prepare_data(cfg: RunConfig) -> Splits:
-    """Load the dataset, subsample as configured and hold out the validation split."""
-    ds = load_dataset(cfg.data.name, cfg.data.data_dir, cfg.data.image_size, cfg.data.channels)
-    if cfg.data.train_size and cfg.data.train_size < len(ds.train):
-        _, keep = stratified_split(ds.train.labels, cfg.data.train_size / len(ds.train), seed=0)
-        ds = ds._replace(train=ds.train.subset(keep))
-    if cfg.data.test_size and cfg.data.test_size < len(ds.test):
-        _, keep = stratified_split(ds.test.labels, cfg.data.test_size / len(ds.test), seed=0)
-        ds = ds._replace(test=ds.test.subset(keep))
-    return make_splits(ds, cfg.data.val_fraction, seed=0)
 
 
 def make_fabric(cfg: RunConfig, launch: bool = True):
@@ -128,7 +117,7 @@ def open_run_dir(cfg: RunConfig, command: str) -> Iterator[Fabric]:
 
 def run(cfg: RunConfig, progress: bool = True) -> RunResult:
     """Run the whole grid of ``cfg`` into ``cfg.out``; returns the summary table."""
-    splits = prepare_data(cfg)                       # validation of data before any work
+    splits = prepare_splits(cfg.data)                # validation of data before any work
     check_grid(cfg.grid, splits)
     for name in cfg.grid.scenarios:                  # side data (CIFAR-N labels) before any work
         if SCENARIOS.get(name).needs_data:

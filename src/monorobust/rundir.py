@@ -9,7 +9,7 @@ continue in it) holds:
   clean test features (seed null for bring-your-own arrays).
 - ``summary.csv``: representation, scenario, severity, mean, std, n, realised_noise_rate.
 - ``features/REP-seedS-test.safetensors``: clean test features ("features", (N, D)) and
-  "labels" of each representation and seed, in the order of ``experiment.prepare_data(cfg).test``.
+  "labels" of each representation and seed, in the order of ``data.prepare.prepare_splits(cfg.data).test``.
 - ``checkpoints/OBJECTIVE-seedS/epoch-XXXX.safetensors``: pretraining checkpoints.
 - ``posthoc/REP-seedS/``: fitted post-hoc maps (the SAE of ``cl+sae``); ``sae/``: ``monorobust
   sae``'s checkpoints.

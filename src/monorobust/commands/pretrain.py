@@ -17,10 +17,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from monorobust.experiment import open_run_dir, prepare_data
+    from monorobust.data.prepare import prepare_splits
+    from monorobust.experiment import open_run_dir
 
     cfg = config_from_args(args)
-    splits = prepare_data(cfg)
+    splits = prepare_splits(cfg.data)
     with open_run_dir(cfg, "pretrain") as fabric:
         _pretrain_seeds(cfg, splits, fabric, args)
     return 0
