@@ -18,10 +18,13 @@ so the caller scores test features the same way whatever the protocol::
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import ClassVar, NamedTuple
 
 import torch
 
+from monorobust.evaluate.batched import train_probes
 from monorobust.evaluate.config import ProbeConfig
 from monorobust.evaluate.probe import Probe
 from monorobust.registry import Registry
@@ -48,12 +51,22 @@ class ProbeProtocol:
     """What is done to the features before training."""
     uses_validation: ClassVar[bool]
     """True: the validation labels choose something (a step or a hyperparameter)."""
+    select: ClassVar[str] = "last"
+    """The default recipe's step selection (``ProbeConfig.select``): "val" or "last"."""
+    loss_fn: ClassVar[Callable[..., torch.Tensor] | None] = None
+    """The default recipe's loss (logits (..., C), targets (...)); None: cross-entropy."""
 
     def fit(self, train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
             val_y: torch.Tensor, num_classes: int, cfg: ProbeConfig, seed: int) -> ProtocolFit:
         """K probes: ``train_x`` (N, D), ``train_y`` (K, N) or (N,), ``val_x`` (M, D),
-        ``val_y`` (K, M) or (M,); ``cfg`` the base probe config; ``seed`` the minibatch order."""
-        raise NotImplementedError
+        ``val_y`` (K, M) or (M,); ``cfg`` the base probe config; ``seed`` the minibatch order.
+
+        The default recipe: the base config's optimiser, lr and schedule, with this protocol's
+        ``select`` and ``loss_fn``, no preprocessing, no penalty."""
+        loss_fn = type(self).loss_fn            # a plain function, not bound to the instance
+        probes = train_probes(train_x, train_y, val_x, val_y, num_classes,
+                              replace(cfg, select=self.select), seed, loss_fn=loss_fn)
+        return ProtocolFit(probes, [0.0] * n_probes(train_y))
 
 
 PROTOCOLS: Registry[ProbeProtocol] = Registry("probe protocol")

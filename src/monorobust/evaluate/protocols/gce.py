@@ -3,11 +3,9 @@ cross-entropy, on the ``fixed`` schedule (last step kept). A robust loss is mean
 noisy labels *without* early stopping, so it replaces the loss of the protocol that has none:
 the control for "is the monosemantic gain a regularisation any loss could give?"."""
 
-from dataclasses import replace
 from functools import partial
 
-from monorobust.evaluate.batched import train_probes
-from monorobust.evaluate.protocols.base import ProbeProtocol, ProtocolFit, n_probes, register
+from monorobust.evaluate.protocols.base import ProbeProtocol, register
 from monorobust.objectives import generalized_cross_entropy
 
 Q = 0.7
@@ -20,9 +18,4 @@ class GCE(ProbeProtocol):
     loss = f"generalised cross-entropy, q = {Q}"
     selection = "last step"
     uses_validation = False
-
-    def fit(self, train_x, train_y, val_x, val_y, num_classes, cfg, seed):
-        probes = train_probes(train_x, train_y, val_x, val_y, num_classes,
-                              replace(cfg, select="last"), seed,
-                              loss_fn=partial(generalized_cross_entropy, q=Q))
-        return ProtocolFit(probes, [0.0] * n_probes(train_y))
+    select, loss_fn = "last", partial(generalized_cross_entropy, q=Q)

@@ -2,10 +2,7 @@
 accuracy is kept (early stopping on the validation split, whose labels are as noisy as the
 training labels)."""
 
-from dataclasses import replace
-
-from monorobust.evaluate.batched import train_probes
-from monorobust.evaluate.protocols.base import ProbeProtocol, ProtocolFit, n_probes, register
+from monorobust.evaluate.protocols.base import ProbeProtocol, register
 
 
 @register
@@ -14,8 +11,4 @@ class Val(ProbeProtocol):
     description = "the run's probe: cosine schedule, best validation step kept (early stopping)"
     selection = "step with the best validation accuracy"
     uses_validation = True
-
-    def fit(self, train_x, train_y, val_x, val_y, num_classes, cfg, seed):
-        probes = train_probes(train_x, train_y, val_x, val_y, num_classes,
-                              replace(cfg, select="val"), seed)
-        return ProtocolFit(probes, [0.0] * n_probes(train_y))
+    select = "val"
