@@ -17,6 +17,7 @@ from monorobust.data import DATASETS, load_dataset
 from monorobust.evaluate import REPRESENTATIONS, SCENARIOS, GridConfig
 from monorobust.evaluate.scenarios import CLAIMS, CLEAN, Phase, TrainSet
 from monorobust.sae import SAEConfig
+from monorobust.train.config import PretrainConfig
 from monorobust.train import OBJECTIVES
 
 C = 10                                        # classes of the tiny problems below
@@ -163,7 +164,7 @@ def test_severity_zero_is_the_clean_setting_where_declared(name):
 def test_representation_declares_well_formed_facts(name):
     rep = REPRESENTATIONS.get(name)
     assert rep.name == name
-    assert rep.objective in OBJECTIVES
+    assert rep.objective in (*OBJECTIVES, "frozen")     # frozen: a pretrained hf: backbone
     assert isinstance(rep.label, str) and rep.label.strip()
     assert isinstance(rep.monosemantic, bool)
     assert rep.colour is None or re.fullmatch(r"#[0-9A-Fa-f]{6}", rep.colour)
@@ -182,13 +183,18 @@ def test_representation_fit_maps_raw_features_to_finite_features(name, tmp_path)
     rep = REPRESENTATIONS.get(name)
     gen = torch.Generator().manual_seed(0)
     train_raw, test_raw = torch.randn(128, 12, generator=gen), torch.randn(20, 12, generator=gen)
-    cfg = SimpleNamespace(sae=SAEConfig(width=16, k=4, steps=5, batch_size=32))
-    fmap = rep.fit(train_raw, 0, tmp_path, cfg)
+    cfg = SimpleNamespace(sae=SAEConfig(width=16, k=4, steps=5, batch_size=32),
+                          pretrain=PretrainConfig(proj_hidden=16, proj_dim=8, epochs=2,
+                                                  batch_size=32))
+    # Representations of a frozen backbone also get the features of two augmented views.
+    views = {"views": torch.stack([train_raw + 0.1 * torch.randn(128, 12, generator=gen)
+                                   for _ in range(2)])} if rep.objective == "frozen" else {}
+    fmap = rep.fit(train_raw, 0, tmp_path, cfg, **views)
     for raw in (train_raw, test_raw):
         out = fmap(raw)
         assert out.ndim == 2 and out.shape[0] == raw.shape[0] and out.shape[1] >= 1
         assert torch.isfinite(out).all()
-    if rep.objective == "ncl":
+    if rep.objective == "ncl" or name == "frozen+ncl":
         assert (fmap(test_raw) >= 0).all()
     if name == "cl+sae":                      # TopK: exactly k latents kept, of the SAE's width
         out = fmap(test_raw)

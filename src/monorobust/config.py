@@ -118,6 +118,15 @@ class RunConfig:
             raise ConfigError("representations must list at least one representation")
         for rep in self.representations:
             REPRESENTATIONS.get(rep)
+        # A pretrained backbone (hf:...) serves the frozen* representations only, and they need one.
+        hf = self.pretrain.encoder.startswith("hf:")
+        wrong = [r for r in self.representations
+                 if (REPRESENTATIONS.get(r).objective == "frozen") != hf]
+        if wrong:
+            raise ConfigError(
+                f"representations {wrong} do not fit pretrain.encoder {self.pretrain.encoder!r}: "
+                + ("a hf: backbone is frozen, pick from frozen, frozen+sae, frozen+cl, frozen+ncl"
+                   if hf else "the frozen* representations need pretrain.encoder hf:<model>"))
 
 
 def preset_path(name_or_path: str) -> Path:

@@ -144,6 +144,24 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
                        or any(k[0] == rep and k[3] == seed for k in todo)]
             test_sets = None
             for objective in dict.fromkeys(REPRESENTATIONS.get(r).objective for r in pending):
+                views = None
+                if objective == "frozen":
+                    # A frozen pretrained backbone (pretrain.encoder hf:..., issue 14): nothing
+                    # to pretrain; its raw features (cached once per run, test sets per seed) and
+                    # the augmented training views the frozen+cl/ncl heads train on.
+                    if not is_main:
+                        continue
+                    from monorobust.evaluate.frozen import frozen_features
+
+                    with phases("features"):
+                        raw, views = frozen_features(
+                            cfg.pretrain.encoder, cfg.data, cfg.pretrain.augment, splits, seed,
+                            lambda: list(iter_test_sets(splits.test, cfg.grid, seed)),
+                            run_dir.root, fabric.device)
+                    yield from _evaluate_objective(cfg, objective, pending, raw, views, splits,
+                                                   seed, run_dir, todo, metrics_done, fabric,
+                                                   phases, bar)
+                    continue
                 with phases("pretrain"):
                     result = pretrain(splits.train.images, cfg.pretrain, objective, seed,
                                       run_dir.checkpoints(objective, seed), fabric, progress)
@@ -155,14 +173,8 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
                     test_sets = test_sets or list(iter_test_sets(splits.test, cfg.grid, seed))
                     encode = model_encoder(result.model.to(fabric.device), cfg.probe.features)
                     raw = encode_feature_set(encode, splits, test_sets, fabric.device)
-                for rep_name in pending:
-                    rep = REPRESENTATIONS.get(rep_name)
-                    if rep.objective == objective:
-                        for row in _evaluate(cfg, rep, raw, splits, seed, run_dir, todo,
-                                             (rep.name, seed) not in metrics_done,
-                                             fabric.device, phases):
-                            bar.update(1)
-                            yield row
+                yield from _evaluate_objective(cfg, objective, pending, raw, views, splits, seed,
+                                               run_dir, todo, metrics_done, fabric, phases, bar)
         bar.close()
 
     run_grid(run_dir.results, grid_cells(cfg.representations, cfg.grid, cfg.seeds), compute)
@@ -179,13 +191,30 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
     return RunResult(run_dir.root, summary, seconds)
 
 
+def _evaluate_objective(cfg: RunConfig, objective: str, pending: list[str], raw: FeatureSet,
+                        views, splits: Splits, seed: int, run_dir: RunDir, todo: list[tuple],
+                        metrics_done: set, fabric: Fabric, phases: PhaseTimer,
+                        bar) -> Iterator[ResultRow]:
+    """The rows of every pending representation built on ``objective``'s raw features."""
+    for rep_name in pending:
+        rep = REPRESENTATIONS.get(rep_name)
+        if rep.objective == objective:
+            for row in _evaluate(cfg, rep, raw, splits, seed, run_dir, todo,
+                                 (rep.name, seed) not in metrics_done, fabric.device, phases,
+                                 views):
+                bar.update(1)
+                yield row
+
+
 def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, run_dir: RunDir,
               todo: list[tuple], measure: bool, device: torch.device,
-              phases: PhaseTimer) -> Iterator[ResultRow]:
+              phases: PhaseTimer, views: torch.Tensor | None = None) -> Iterator[ResultRow]:
     """Fit ``rep``'s map (on the CPU), measure it when ``measure``, then train the probe of
-    every scenario of ``todo`` on ``device``."""
-    with phases("posthoc"):            # the SAE of cl+sae; nothing for cl and ncl
-        fmap = rep.fit(raw.train, seed, run_dir.posthoc(rep.name, seed), cfg)
+    every scenario of ``todo`` on ``device``. ``views``: the frozen backbone's augmented
+    training features, passed to the representations of a frozen backbone only."""
+    extra = {} if views is None else {"views": views}
+    with phases("posthoc"):            # the SAE of cl+sae / frozen+sae, the frozen+cl/ncl heads
+        fmap = rep.fit(raw.train, seed, run_dir.posthoc(rep.name, seed), cfg, **extra)
     fs = FeatureSet(fmap(raw.train), raw.train_labels, fmap(raw.val), raw.val_labels,
                     {k: fmap(v) for k, v in raw.test.items()}, raw.test_labels, cfg.data)
     with phases("grid"):

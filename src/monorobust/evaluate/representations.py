@@ -76,3 +76,71 @@ class CLSAE(Representation):
         from monorobust.sae import fit_cached
 
         return fit_cached(train_raw, cfg.sae, seed, workdir)
+
+
+# Frozen pretrained backbones (``pretrain.encoder: hf:...``; issue 14). Their objective "frozen"
+# tells ``monorobust run`` to load the backbone (``models.hf``) instead of pretraining, and to
+# pass ``views`` (2, N, D), the features of two augmented views of every training image
+# (``evaluate.frozen``), to ``fit``.
+
+
+@register
+class Frozen(Representation):
+    """The frozen backbone's pooled features (``models.hf``: CLS token or pooler output)."""
+
+    name, objective, label, monosemantic, colour = "frozen", "frozen", "Frozen (poly)", False, \
+        OKABE_ITO[3]
+
+    def fit(self, train_raw, seed, workdir, cfg, views=None) -> FeatureMap:
+        return lambda raw: raw
+
+
+@register
+class FrozenSAE(Representation):
+    """TopK SAE latents of the L2-normalised frozen features (the cl+sae path, post hoc)."""
+
+    name, objective, label, monosemantic = "frozen+sae", "frozen", "Frozen+SAE (mono)", True
+    colour = OKABE_ITO[4]
+
+    def fit(self, train_raw, seed, workdir, cfg, views=None) -> FeatureMap:
+        from monorobust.sae import fit_cached
+
+        return fit_cached(train_raw, cfg.sae, seed, workdir)
+
+
+class _FrozenHead(Representation):
+    """A projector head trained on the frozen views with ``head_objective`` (``train.head``)."""
+
+    objective = "frozen"
+    head_objective = "cl"
+
+    def fit(self, train_raw, seed, workdir, cfg, views=None) -> FeatureMap:
+        from monorobust.train.head import fit_head_cached
+
+        if views is None:
+            raise ValueError(f"{self.name} needs the augmented views of the frozen features")
+        head = fit_head_cached(views, cfg.pretrain, self.head_objective, seed, workdir)
+        nonneg = self.head_objective == "ncl"
+
+        @torch.no_grad()
+        def fmap(raw: torch.Tensor) -> torch.Tensor:
+            out = head(raw)
+            return F.relu(out) if nonneg else out
+
+        return fmap
+
+
+@register
+class FrozenCL(_FrozenHead):
+    """g(frozen features), g trained with SimCLR's loss on the frozen views (polysemantic)."""
+
+    name, label, monosemantic, colour = "frozen+cl", "Frozen+CL head (poly)", False, OKABE_ITO[5]
+    head_objective = "cl"
+
+
+@register
+class FrozenNCL(_FrozenHead):
+    """relu(g(frozen features)), g trained with the NCL loss on the frozen views."""
+
+    name, label, monosemantic, colour = "frozen+ncl", "Frozen+NCL head (mono)", True, OKABE_ITO[6]
+    head_objective = "ncl"

@@ -17,7 +17,10 @@ class PretrainConfig:
     """Where this config sits in the run config: errors name keys as SECTION.field."""
 
     encoder: str = "mlp"
-    """Encoder name from ``monorobust.models.ENCODERS`` (mlp, conv, resnet18)."""
+    """Encoder name from ``monorobust.models.ENCODERS`` (mlp, conv, resnet18), or
+    ``hf:<local folder or Hub id>``: a frozen pretrained Hugging Face vision model (ViT, DINOv2,
+    CLIP, ResNet, ConvNeXt; ``monorobust.models.hf``) for the ``frozen*`` representations, which
+    train nothing but their heads (with this section's projector widths and optimiser)."""
     width: Annotated[int, AT_LEAST_1] = 1024
     """Encoder width: hidden units (mlp), first-layer channels (conv: 32, resnet18: 64)."""
     proj_hidden: Annotated[int, AT_LEAST_1] = 2048
@@ -73,7 +76,12 @@ class PretrainConfig:
         from monorobust.train.optim import OPTIMIZERS
 
         check_fields(self)
-        ENCODERS.get(self.encoder)
+        if self.encoder.startswith("hf:"):      # validated here, before any work
+            from monorobust.models.hf import check_backbone
+
+            check_backbone(self.encoder)
+        else:
+            ENCODERS.get(self.encoder)
         OPTIMIZERS.get(self.optimizer)
         from monorobust.train.logs import check_logger
 
