@@ -77,6 +77,8 @@ class RunDir:
 
     CONFIG, RUN_INFO, RESULTS, METRICS = "config.yaml", "run.json", "results.jsonl", "metrics.jsonl"
     SUMMARY, FINETUNE, REPORT_HTML, REPORT_MD = "summary.csv", "finetune.jsonl", "report.html", "report.md"
+    STUDY = "study.jsonl"
+    """``monorobust study``'s rows (its cached features go under ``study/``)."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -94,6 +96,14 @@ class RunDir:
 
     def features(self, representation: str, seed: int) -> Path:
         return self.root / "features" / f"{representation}-seed{seed}-test.safetensors"
+
+    def study_features(self, representation: str, seed: int) -> Path:
+        """``monorobust study``'s cached train / val / test features of one representation."""
+        return self.root / "study" / f"features-{representation}-seed{seed}.safetensors"
+
+    def study_posthoc(self, representation: str, seed: int) -> Path:
+        """Where the study refits a post-hoc map it could not reload from ``posthoc/``."""
+        return self.root / "study" / "posthoc" / f"{representation}-seed{seed}"
 
     def posthoc(self, representation: str, seed: int) -> Path:
         return self.root / "posthoc" / f"{representation}-seed{seed}"

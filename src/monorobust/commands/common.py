@@ -8,9 +8,9 @@ from monorobust.config import RunConfig, load_config
 from monorobust.flags import add_set_option, parse_sets
 
 
-def seed(text: str) -> int:
+def seed_type(text: str) -> int:
     """argparse type of a seed: a whole number >= 0."""
-    value = int(text)                   # a ValueError reads "invalid seed value: 'x'"
+    value = int(text)                   # a ValueError reads "invalid seed_type value: 'x'"
     if value < 0:
         raise argparse.ArgumentTypeError(f"a seed must be >= 0, got {value}")
     return value
@@ -22,7 +22,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (default: the preset's, e.g. runs/quick)")
     p.add_argument("--data-dir", help="folder to read the dataset from")
     p.add_argument("--dataset", help="dataset name (fashion-mnist, digits, ...)")
-    p.add_argument("--seeds", type=seed, nargs="+", help="seeds, e.g. --seeds 0 1 2")
+    p.add_argument("--seeds", type=seed_type, nargs="+", help="seeds, e.g. --seeds 0 1 2")
     p.add_argument("--device", help="cpu, cuda, mps or auto")
     p.add_argument("--devices", type=int, help="processes / GPUs per node (DDP when > 1)")
     p.add_argument("--num-nodes", type=int, help="number of nodes")

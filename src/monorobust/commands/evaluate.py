@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from monorobust.commands.common import seed
+from monorobust.commands.common import seed_type
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-features", required=True, help="(M, D) array file")
     p.add_argument("--test-labels", required=True, help="(M,) integer array file")
     p.add_argument("--name", default="custom", help="representation name in the output")
-    p.add_argument("--seeds", type=seed, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=seed_type, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", help="folder for results.jsonl, metrics.jsonl, summary.csv")
 
 

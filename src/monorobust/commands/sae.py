@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from monorobust.commands.common import seed
+from monorobust.commands.common import seed_type
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "instead of a run folder")
     p.add_argument("--test-features", help="(M, D) held-out features to report FVU on")
     p.add_argument("--out", help="folder for sae-seedS.safetensors (default: RUN_DIR/sae)")
-    p.add_argument("--seeds", type=seed, nargs="+", help="default: the run's seeds (or 0)")
+    p.add_argument("--seeds", type=seed_type, nargs="+", help="default: the run's seeds (or 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     # One flag per SAEConfig field (or --set sae.KEY=VALUE), on top of the run's sae section.
     add_dataclass_arguments(p.add_argument_group("SAE settings"), SAEConfig)

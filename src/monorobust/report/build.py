@@ -61,9 +61,8 @@ def study_sections(data: RunData, ctx) -> list[Section]:
 
     from monorobust.io import read_jsonl
     from monorobust.report.study import study_section
-    from monorobust.study import STUDY_ROWS
 
-    rows = read_jsonl(data.run_dir / STUDY_ROWS)
+    rows = read_jsonl(data.run_dir / RunDir.STUDY)
     section = study_section(pd.DataFrame(rows), ctx) if rows else None
     return [section] if section is not None else []
 

@@ -7,7 +7,6 @@ and regime, shared by every representation and protocol, so that differences pai
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
@@ -33,10 +32,6 @@ class StudyLabels(NamedTuple):
     """(K,) share of training labels changed."""
     points: list[tuple[str, str, float]]
     """(K,) (noise_type, scenario, severity)."""
-
-
-def study_features_path(folder: RunDir, rep: str, seed: int) -> Path:
-    return folder / "study" / f"features-{rep}-seed{seed}.safetensors"
 
 
 class StudyData:
@@ -71,7 +66,7 @@ class StudyData:
         for rep in data.reps:
             REPRESENTATIONS.get(rep)
         for kind in cfg.noise_types:       # every capped rate must be one this type can run
-            from monorobust.study import capped_rates
+            from monorobust.study.config import capped_rates
 
             for rate in capped_rates(kind, cfg.noise_rates, data.num_classes):
                 LABEL_NOISE_TYPES.get(kind).check(rate, data.num_classes)
@@ -97,7 +92,7 @@ class StudyData:
         representation, so no side is attacked on its own hard samples)."""
         if seed not in self._probs:
             from monorobust.perturb import reference_probs
-            from monorobust.study import study_seed
+            from monorobust.study.config import study_seed
 
             tr = self.splits.train.images.flatten(1).float().div_(255)
             va = self.splits.val.images.flatten(1).float().div_(255)
@@ -111,7 +106,7 @@ class StudyData:
         if (seed, n) in self._labels:
             return self._labels[(seed, n)]
         from monorobust.perturb import LABEL_NOISE_TYPES, regime_indices
-        from monorobust.study import label_points, study_seed
+        from monorobust.study.config import label_points, study_seed
 
         sp, c = self.splits, self.num_classes
         tr_idx = regime_indices(sp.train.labels, n or None, c, study_seed(seed, "regime", n))
@@ -158,7 +153,7 @@ class StudyData:
     def _load(self, rep: str, seed: int) -> dict[str, torch.Tensor] | None:
         from safetensors import safe_open
 
-        path = study_features_path(self.folder, rep, seed)
+        path = self.folder.study_features(rep, seed)
         if not path.exists():
             return None
         try:
@@ -199,7 +194,7 @@ class StudyData:
                 out = {k: fmap(v).float().contiguous() for k, v in raw.items()}
                 out["test_labels"] = sp.test.labels.clone()
                 out["test_noise_labels"] = sp.test.labels[:len(noisy)].clone()
-                atomic_write_bytes(study_features_path(self.folder, rep, seed),
+                atomic_write_bytes(self.folder.study_features(rep, seed),
                                    save(out, metadata=self._meta()))
 
     def _posthoc(self, rep: Any, train_raw: torch.Tensor, seed: int):
@@ -215,5 +210,5 @@ class StudyData:
             return latent_map(model, self.run_cfg.sae)
         # No cached map of the run (identity / ReLU, or an SAE the run never fitted): fit it
         # in the study's own folder, never in the run's posthoc/.
-        return rep.fit(train_raw, seed, self.folder / "study" / "posthoc" / f"{rep.name}-seed{seed}",
+        return rep.fit(train_raw, seed, self.folder.study_posthoc(rep.name, seed),
                        self.run_cfg)
