@@ -126,5 +126,6 @@ def test_two_process_run_from_the_cli_writes_every_row_once(tmp_path):
     assert len(keys) == len(set(keys)) == 2 * len(grid_points(cfg.grid))
     assert json.loads((tmp_path / "run.json").read_text())["processes"] == 2
     for objective in ("cl", "ncl"):
-        saved = sorted(p.name for p in (tmp_path / "checkpoints" / f"{objective}-seed0").iterdir())
+        folder = tmp_path / "checkpoints" / f"{objective}-seed0"           # also holds logs/
+        saved = sorted(p.name for p in folder.glob("epoch-*.safetensors"))
         assert saved[-1] == f"epoch-{cfg.pretrain.epochs:04d}.safetensors"
