@@ -6,12 +6,21 @@ parametrised over ``registry.names()`` then cover it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 from monorobust.errors import ConfigError
 
 T = TypeVar("T")
+
+
+def import_entries(package: str, path: Iterable[str]) -> None:
+    """Import every module of ``package`` (its ``__name__`` and ``__path__``), so that each file
+    registers its entry: adding a scenario or a protocol is adding its file, nothing else."""
+    for module in pkgutil.iter_modules(path):
+        importlib.import_module(f"{package}.{module.name}")
 
 
 class Registry(Generic[T]):

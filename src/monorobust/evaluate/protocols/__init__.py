@@ -1,8 +1,8 @@
-"""The probe-protocol registry (one file per protocol)."""
+"""The probe-protocol registry: one file per protocol, each imported (and so registered) here."""
 
-from monorobust.evaluate.protocols import (  # noqa: F401
-    converged, fixed, gce, sce, standardised, tuned_l2, val,
-)
 from monorobust.evaluate.protocols.base import PROTOCOLS, ProbeProtocol, ProtocolFit
+from monorobust.registry import import_entries
+
+import_entries(__name__, __path__)
 
 __all__ = ["PROTOCOLS", "ProbeProtocol", "ProtocolFit"]

@@ -1,11 +1,11 @@
-"""The scenario registry (one file per scenario)."""
+"""The scenario registry: one file per scenario, each imported (and so registered) here."""
 
-from monorobust.evaluate.scenarios import (  # noqa: F401
-    clean, domain_shift, few_shot, human_noise, input_noise, label_noise,
-)
 from monorobust.evaluate.scenarios.base import (
     CLAIMS, CLEAN, SCENARIOS, Claim, Phase, Scenario, TrainSet, claim_scenarios,
 )
+from monorobust.registry import import_entries
+
+import_entries(__name__, __path__)
 
 __all__ = ["CLAIMS", "CLEAN", "SCENARIOS", "Claim", "Phase", "Scenario", "TrainSet",
            "claim_scenarios"]
