@@ -77,37 +77,36 @@ class Symmetric(LabelNoiseType):
         return symmetric_label_noise(labels, rate, num_classes, generator)
 
 
-@register
-class PairFlip(LabelNoiseType):
-    name, title = "pairflip", "pair-flip"
-    description = "uniformly chosen labels of class i move to one fixed class (i+1 mod C, or a map)"
-    reference = "Han et al. 2018, Co-teaching (NeurIPS)"
-    class_conditional = True
+class _SingleTarget(LabelNoiseType):
+    """Noise that moves each flipped label to one other class: at a rate of 1/2 that class would
+    be as frequent as the true one, so rates stay below it whatever C is."""
 
     def max_rate(self, num_classes):
         return 0.5
 
     def check(self, rate, num_classes):
         check_single_target_rate(rate, num_classes)
+
+
+@register
+class PairFlip(_SingleTarget):
+    name, title = "pairflip", "pair-flip"
+    description = "uniformly chosen labels of class i move to one fixed class (i+1 mod C, or a map)"
+    reference = "Han et al. 2018, Co-teaching (NeurIPS)"
+    class_conditional = True
 
     def apply(self, labels, rate, num_classes, generator, probs=None, mapping=None):
         return pairflip_label_noise(labels, rate, num_classes, generator, mapping)
 
 
 @register
-class Instance(LabelNoiseType):
+class Instance(_SingleTarget):
     name, title = "instance", "instance-dependent"
     description = ("the samples a reference classifier finds hardest move to their most "
                    "confusable class")
     reference = "Chen et al. 2021, Beyond Class-Conditional Assumption (AAAI), their IDN recipe"
     class_conditional = False
     needs_reference = True
-
-    def max_rate(self, num_classes):
-        return 0.5
-
-    def check(self, rate, num_classes):
-        check_single_target_rate(rate, num_classes)
 
     def apply(self, labels, rate, num_classes, generator, probs=None, mapping=None):
         if probs is None:
