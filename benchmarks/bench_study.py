@@ -1,6 +1,6 @@
 """Wall time of ``monorobust study`` on a run folder (the quick preset's, for the must-reach).
 
-    python benchmarks/bench_study.py RUN_DIR [--copy-to DIR] [--threads 1] [STUDY FLAGS...]
+    python benchmarks/bench_study.py RUN_DIR [--copy-to DIR] [--threads N] [STUDY FLAGS...]
 
 Copies RUN_DIR to a fresh folder (default: a temporary one; never writes into RUN_DIR, which
 may be another session's), drops any earlier study rows and cached study features there, runs
@@ -26,7 +26,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("run_dir", help="a finished run folder (read only)")
     ap.add_argument("--copy-to", help="where to copy it (default: a temporary folder)")
-    ap.add_argument("--threads", type=int, default=1, help="the study's --threads")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="the study's --threads (default: the study's default, every core)")
     args, flags = ap.parse_known_args()          # the rest: `monorobust study` flags
     from monorobust.cli import main as cli
 
@@ -34,7 +35,8 @@ def main() -> None:
     shutil.copytree(args.run_dir, dest, ignore=shutil.ignore_patterns(".lock", "study*"))
     flags = [f for f in flags if f != "--"]
     load0, started = os.getloadavg(), time.perf_counter()
-    rc = cli(["study", str(dest), "--quiet", "--no-report", "--threads", str(args.threads),
+    threads = [] if args.threads is None else ["--threads", str(args.threads)]
+    rc = cli(["study", str(dest), "--quiet", "--no-report", *threads,
               *flags])
     seconds = time.perf_counter() - started
     rows = (dest / "study.jsonl").read_text().count("\n") if (dest / "study.jsonl").exists() else 0

@@ -40,8 +40,10 @@ class StudyConfig:
     """Representations to study (empty: the run's)."""
     seeds: tuple[Annotated[int, NON_NEGATIVE], ...] = ()
     """Seeds to study (empty: the run's)."""
-    threads: Annotated[int, AT_LEAST_1] = 1
-    """CPU threads of the study (one is fastest on a shared, loaded machine)."""
+    threads: Annotated[int, AT_LEAST_1] | None = None
+    """CPU threads of the study; null: torch's default, every core (the quick preset's study took
+    885 s on 2 idle cores with 2 threads). Use 1 on a shared, loaded machine, where a second
+    intra-op thread mostly spin-waits."""
 
     def __post_init__(self) -> None:
         from monorobust.evaluate import PROTOCOLS

@@ -49,7 +49,7 @@ def run_study(run_dir: str | Path, cfg: StudyConfig, device: str = "cpu",
     folder = RunDir(run_dir)
     # One thread for everything (extraction, reference classifier, probes): on a loaded shared
     # machine a second intra-op thread mostly spin-waits.
-    with folder.hold("study", create=False), _threads(cfg.threads):
+    with folder.hold("study", create=False), _threads(cfg.threads or torch.get_num_threads()):
         data = StudyData.open(folder, cfg, device)
         cells = study_cells(cfg, data.reps, data.seeds, data.num_classes)
         file = RowFile(folder / RunDir.STUDY, StudyRow)
