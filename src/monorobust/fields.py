@@ -80,12 +80,18 @@ class FieldError(ConfigError):
         self.key, self.reason, self.name = key, reason, name
 
 
-def _range_of(hint: Any) -> tuple[Range | None, Any]:
-    """The ``Range`` in an ``Annotated[...]`` hint (looking inside ``X | None``) and the bare type."""
+def unwrap_optional(hint: Any) -> tuple[Any, bool]:
+    """``(X, True)`` for ``X | None``; ``(hint, False)`` otherwise."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         inner = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(inner) == 1:
-            return _range_of(inner[0])
+            return inner[0], True
+    return hint, False
+
+
+def _range_of(hint: Any) -> tuple[Range | None, Any]:
+    """The ``Range`` in an ``Annotated[...]`` hint (looking inside ``X | None``) and the bare type."""
+    hint, _ = unwrap_optional(hint)
     if typing.get_origin(hint) is typing.Annotated:
         bare, *extras = typing.get_args(hint)
         return next((e for e in extras if isinstance(e, Range)), None), bare

@@ -13,12 +13,11 @@ import ast
 import dataclasses
 import inspect
 import textwrap
-import types
 import typing
 from typing import Any
 
 from monorobust.errors import ConfigError
-from monorobust.fields import FieldError, build_dataclass
+from monorobust.fields import FieldError, build_dataclass, unwrap_optional
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -35,15 +34,6 @@ def field_docs(cls: type) -> dict[str, str]:
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
-
-
-def _bare(hint: Any) -> tuple[Any, bool]:
-    """``(int, True)`` for ``int | None``; ``(hint, False)`` otherwise."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(inner) == 1:
-            return inner[0], True
-    return hint, False
 
 
 def _or_null(kind: type) -> Any:
@@ -96,7 +86,7 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type,
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        hint, optional = _bare(hints[f.name])
+        hint, optional = unwrap_optional(hints[f.name])
         if only is not None and f.name not in only or dataclasses.is_dataclass(hint):
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()

@@ -26,22 +26,25 @@ def check_label_noise_rate(rate: float, num_classes: int) -> None:
     """Raise unless ``0 <= rate < (C-1)/C``, where the true label stays the most frequent."""
     if num_classes < 2:
         raise ConfigError(f"num_classes must be >= 2, got {num_classes}")
+    if (problem := _rate_problem(rate, num_classes)) is not None:
+        raise ConfigError(f"label-noise rate {rate} {problem}")
+
+
+def _rate_problem(rate: float, num_classes: int) -> str | None:
+    """Why ``rate`` cannot be symmetric label noise for C classes (None: it can)."""
     limit = (num_classes - 1) / num_classes
-    if not 0.0 <= rate < limit:             # also False for NaN
-        raise ConfigError(f"label-noise rate {rate} must be in [0, {limit:.3f}) for {num_classes} "
-                          "classes (at (C-1)/C and above the true label is no longer the most "
-                          "frequent one); lower it")
+    if 0.0 <= rate < limit:                 # False for NaN too
+        return None
+    return (f"must be in [0, {limit:.3f}) for {num_classes} classes (at (C-1)/C and above the "
+            "true label is no longer the most frequent one); lower it")
 
 
 def check_label_rates(key: str, rates: tuple[float, ...], num_classes: int) -> None:
     """``check_label_noise_rate`` for each of a config field's ``rates``, as a ``FieldError``
     under ``key`` (``superposition.label_rates``), which the command line reports as its flag."""
-    limit = (num_classes - 1) / num_classes
     for rate in rates:
-        if not 0.0 <= rate < limit:
-            raise FieldError(key, f"holds {rate}, outside [0, {limit:.3f}) for {num_classes} classes "
-                             "(from (C-1)/C on, the true label is no longer the most frequent); "
-                             "lower it", key.rsplit(".", 1)[-1])
+        if (problem := _rate_problem(rate, num_classes)) is not None:
+            raise FieldError(key, f"holds {rate}, which {problem}", key.rsplit(".", 1)[-1])
 
 
 def symmetric_label_noise(labels: torch.Tensor, rate: float, num_classes: int,
