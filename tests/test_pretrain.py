@@ -61,6 +61,23 @@ def test_augmentations_keep_shape_range_and_follow_the_generator():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+def test_crop_grid_is_affine_grid_of_the_axis_aligned_map():
+    import torch.nn.functional as F
+
+    from monorobust.train.augment import _crop_grid
+
+    gen = torch.Generator().manual_seed(0)
+    for height, width in ((28, 28), (32, 32), (20, 30)):
+        sx, sy = torch.rand(64, generator=gen) * 2 - 1, torch.rand(64, generator=gen)
+        cx, cy = torch.rand(64, generator=gen) - 0.5, torch.rand(64, generator=gen) - 0.5
+        theta = torch.zeros(64, 2, 3)
+        theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx, cx, sy, cy
+        expected = F.affine_grid(theta, [64, 1, height, width], align_corners=False)
+        got = _crop_grid(sx, cx, sy, cy, height, width, torch.float32)
+        assert got.shape == expected.shape
+        assert torch.allclose(got, expected, rtol=0, atol=1e-6)
+
+
 def test_hue_rotation_keeps_luma_and_is_the_identity_at_zero():
     from monorobust.train.augment import _gray, _rotate_hue
 

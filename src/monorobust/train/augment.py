@@ -76,11 +76,26 @@ def random_resized_crop(x: torch.Tensor, scale: tuple[float, float], flip_p: flo
     cx = (torch.rand(n, generator=gen, device=dev) * 2 - 1) * (1 - w)
     cy = (torch.rand(n, generator=gen, device=dev) * 2 - 1) * (1 - h)
     sign = torch.where(_coin(n, flip_p, gen, dev), -1.0, 1.0)
-    theta = torch.zeros(n, 2, 3, device=dev, dtype=x.dtype)
-    theta[:, 0, 0], theta[:, 0, 2] = w * sign, cx
-    theta[:, 1, 1], theta[:, 1, 2] = h, cy
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    grid = _crop_grid(w * sign, cx, h, cy, x.shape[2], x.shape[3], x.dtype)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def _crop_grid(sx: torch.Tensor, cx: torch.Tensor, sy: torch.Tensor, cy: torch.Tensor,
+               height: int, width: int, dtype: torch.dtype) -> torch.Tensor:
+    """(N, H, W, 2) sampling grid of the axis-aligned affine maps x' = sx*x + cx, y' = sy*y + cy.
+
+    ``F.affine_grid`` with theta ``[[sx, 0, cx], [0, sy, cy]]`` gives the same grid, but as one
+    batched (H*W, 3) x (3, 2) product per image, which took 70% of the augmentation's time on a
+    CPU (3.8 of 5.3 ms for 512 28x28 images); an axis-aligned crop needs only a scale and a
+    shift per axis. Pixel centres as ``affine_grid(align_corners=False)`` places them.
+    """
+    def centres(size: int) -> torch.Tensor:
+        return torch.linspace(-1, 1, size, device=sx.device, dtype=dtype) * ((size - 1) / size)
+
+    gx = sx.view(-1, 1, 1) * centres(width).view(1, 1, -1) + cx.view(-1, 1, 1)    # (N, 1, W)
+    gy = sy.view(-1, 1, 1) * centres(height).view(1, -1, 1) + cy.view(-1, 1, 1)   # (N, H, 1)
+    n = sx.shape[0]
+    return torch.stack([gx.expand(n, height, width), gy.expand(n, height, width)], dim=-1)
 
 
 _TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
