@@ -79,3 +79,41 @@ def test_probe_separates_separable_clusters_and_is_at_chance_on_shuffled_labels(
     shuffled = y[torch.randperm(1500, generator=gen)]            # labels unrelated to x
     chance = train_probe(x[:1000], shuffled[:1000], x[1000:1200], shuffled[1000:1200], 5, cfg, seed=0)
     assert abs(chance.accuracy(x[1200:], shuffled[1200:]) - 0.2) < 0.08
+
+
+def test_probes_sharing_their_rows_train_together_as_if_alone_and_resume_alike():
+    """The clean probe and the label-noise probes train in one loop: each row matches a probe
+    trained alone on its labels (up to float rounding), and asking for part of the grid (a
+    resumed run) gives those rows bit for bit."""
+    import torch
+
+    from monorobust.evaluate.api import encode_feature_set
+    from monorobust.evaluate.grid import evaluate_features
+    from monorobust.evaluate.probe import train_probe
+    from monorobust.evaluate.testsets import iter_test_sets
+    from monorobust.seeding import derive_seed
+
+    grid = GridConfig(scenarios={"clean": (0.0,), "label_noise": (0.3, 0.6), "few_shot": (5,),
+                                 "gaussian_noise": (0.3,)})
+    probe = ProbeConfig(steps=60, eval_every=20, batch_size=256)
+    splits = make_splits(load_dataset("digits"), 0.2)
+    fs = encode_feature_set(_flat, splits, iter_test_sets(splits.test, grid, 0))
+    rows = {(r.scenario, r.severity): r for r in evaluate_features("px", fs, grid, probe, 10, 0)}
+    assert len(rows) == 5
+
+    for rate in (0.3, 0.6):
+        gen = torch.Generator().manual_seed(derive_seed(0, "label_noise", rate))
+        ts = SCENARIOS.get("label_noise").train_set(fs.train_labels, fs.val_labels, rate, 10, gen)
+        alone = train_probe(fs.train, ts.train_labels, fs.val, ts.val_labels, 10, probe, 0)
+        row = rows[("label_noise", rate)]
+        assert row.realised_noise_rate == ts.realised_noise_rate
+        assert abs(row.accuracy - alone.accuracy(fs.test["clean"], fs.test_labels["clean"])) < 0.02
+        assert abs(row.val_accuracy - alone.val_accuracy) < 0.02
+    alone = train_probe(fs.train, fs.train_labels, fs.val, fs.val_labels, 10, probe, 0)
+    assert abs(rows[("clean", 0.0)].accuracy
+               - alone.accuracy(fs.test["clean"], fs.test_labels["clean"])) < 0.02
+
+    skip = {("clean", 0.0), ("label_noise", 0.3)}
+    rest = list(evaluate_features("px", fs, grid, probe, 10, 0, skip=skip))
+    assert [(r.scenario, r.severity) for r in rest] == [p for p in rows if p not in skip]
+    assert all(r == rows[(r.scenario, r.severity)] for r in rest)
