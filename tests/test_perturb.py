@@ -85,3 +85,22 @@ def test_sketch_keeps_shape_and_range():
     s = sketch(x)
     assert s.shape == x.shape and s.min() >= 0 and s.max() <= 1
     assert s[0, 0, 8, 8] == 0 and s[0, 0, 4, 8] > 0     # flat inside, edge on the border
+
+
+def test_corruptions_in_worker_processes_equal_those_in_this_one():
+    pytest.importorskip("corrupt_tta")
+    from monorobust.perturb import corrupt, corrupt_each, set_corrupt_workers
+
+    images = (torch.rand(12, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+    jobs = [("contrast", 3, 1), ("fog", 2, 2), ("jpeg_compression", 5, 3)]
+    alone = [corrupt(images, *job) for job in jobs]
+    assert all(a.shape == images.shape and a.dtype == torch.uint8 for a in alone)
+    assert not torch.equal(alone[0], images)
+    in_workers = corrupt_each(images, jobs, workers=2)
+    assert all(torch.equal(a, b) for a, b in zip(alone, in_workers))
+    assert torch.equal(corrupt(images, "fog", 2, 2), alone[1])             # seeded, repeatable
+    assert not torch.equal(corrupt(images, "fog", 2, 9), alone[1])
+    with pytest.raises(ConfigError, match="whole number >= 1 or None"):
+        set_corrupt_workers(0)
+    with pytest.raises(ConfigError, match="unknown corruption 'rain'"):
+        corrupt_each(images, [("rain", 1, 0)], workers=2)

@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     # A damaged file that is skipped or redone is one line, like an error: no source line under it.
     warnings.formatwarning = lambda message, category, *_: f"warning: {message}\n"
     try:
+        _use_worker_processes()
         return int(args._module.main(args) or 0)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -70,6 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume from the last checkpoint", file=sys.stderr)
         return 130
+
+
+def _use_worker_processes() -> None:
+    """ImageNet-C corruptions in one process per core the run may use. The main module here is
+    ``monorobust.__main__`` or the guarded ``monorobust`` script, so spawned workers are safe."""
+    from monorobust.perturb import set_corrupt_workers
+
+    set_corrupt_workers(None)
 
 
 if __name__ == "__main__":

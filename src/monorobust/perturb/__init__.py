@@ -11,9 +11,11 @@ from monorobust.perturb.label_noise import NoisyLabels, check_label_noise_rate, 
 from monorobust.perturb.noise_types import LABEL_NOISE_TYPES, LabelNoiseType
 from monorobust.perturb.pairflip import pair_mapping, pairflip_label_noise
 from monorobust.perturb.regime import regime_indices
-from monorobust.perturb.shift import corrupt, corruption_names, sketch
+from monorobust.perturb.shift import (
+    corrupt, corrupt_each, corruption_names, set_corrupt_workers, sketch,
+)
 
 __all__ = ["LABEL_NOISE_TYPES", "LabelNoiseType", "NoisyLabels", "check_label_noise_rate",
-           "corrupt", "corruption_names", "few_shot_indices", "gaussian_noise",
+           "corrupt", "corrupt_each", "corruption_names", "few_shot_indices", "gaussian_noise",
            "instance_label_noise", "pair_mapping", "pairflip_label_noise", "reference_probs",
-           "regime_indices", "sketch", "symmetric_label_noise", "uniform_noise"]
+           "regime_indices", "set_corrupt_workers", "sketch", "symmetric_label_noise", "uniform_noise"]

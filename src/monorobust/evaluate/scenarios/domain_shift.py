@@ -11,7 +11,7 @@ import torch
 
 from monorobust.errors import ConfigError
 from monorobust.evaluate.scenarios.base import Phase, Scenario, register
-from monorobust.perturb import corrupt, sketch
+from monorobust.perturb import corrupt_each, sketch
 from monorobust.seeding import derive_seed
 
 
@@ -56,7 +56,6 @@ class Corrupt(_Shift):
 
     def test_images(self, images, severity, seed, params: ShiftParams):
         # NumPy's legacy seeding (corrupt-tta draws from it) takes 32 bits.
-        parts = [corrupt(images, name, int(severity),
-                         derive_seed(seed, "corrupt", name, severity) % 2**32)
-                 for name in params.corruptions]
-        return torch.cat(parts).float() / 255
+        jobs = [(name, int(severity), derive_seed(seed, "corrupt", name, severity) % 2**32)
+                for name in params.corruptions]
+        return torch.cat(corrupt_each(images, jobs)).float() / 255
