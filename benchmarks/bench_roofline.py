@@ -14,10 +14,12 @@ Measures, in one process on one device (the CPU unless ``--device``):
    probe in fp32 and under bf16 autocast (it gains nothing: its products are tiny);
 4. one full pretraining epoch through ``train.pretrain`` (Fashion-MNIST's 54,000 training
    images, checkpoint included) in each precision: the real loop's images/s and their ratio;
-5. with ``--end-to-end``: ``monorobust run --preset quick`` in fp32 and with ``precision: auto``
-   (bf16 where the CPU has it), one after the other: wall time, time per phase, and each cell
-   of the accuracy table side by side, with the cells whose difference exceeds the larger of
-   the two seed spreads marked. Takes about twice the quick preset's time.
+5. with ``--end-to-end``: the whole ``monorobust run --preset quick`` (3 seeds, report included)
+   in fp32 and with ``precision: auto`` (bf16 where the CPU has it), one after the other:
+   wall time, time per phase, each cell of the accuracy table side by side (cells whose
+   difference exceeds the larger of the two seed spreads marked) and the report's five
+   verdicts of each. About 15 minutes on 2 cores. ``--only-end-to-end`` skips 1-4;
+   ``--seeds 3 4 5`` repeats the comparison on other seeds.
 
 Numbers depend on what else the machine runs; time on a quiet one.
 """
@@ -121,50 +123,110 @@ def epochs(cfg, device: str) -> None:
     print(f"{'':<28} bf16 / fp32 images/s: {rates['bf16'] / rates['fp32']:.2f}x")
 
 
-def end_to_end(out: Path, seeds: list[int]) -> None:
-    """``monorobust run --preset quick`` in fp32 and with precision auto, seed by seed in turn
-    (both see the same machine load, and a cut-short comparison still pairs its seeds); each
-    folder collects its seeds, as reruns with more seeds do. Then the tables side by side."""
+def end_to_end(out: Path, seeds: list[int], precisions: list[str]) -> None:
+    """``monorobust run --preset quick`` once per precision, each a whole command as a user runs
+    it (every seed, the report included), one after the other on the same machine; then the
+    time of each, its phases, every accuracy cell side by side and the report's verdicts."""
     import json
 
-    runs = {"fp32": "32-true", "auto": "auto"}
-    seconds = dict.fromkeys(runs, 0.0)
-    phases: dict[str, dict[str, float]] = {name: {} for name in runs}
-    for seed in seeds:
-        for name, precision in runs.items():
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "monorobust", "run", "--preset", "quick",
-                            "--out", str(out / name), "--seeds", str(seed), "--set",
-                            f"pretrain.precision={precision}", "--quiet"],
-                           check=True, stdout=subprocess.DEVNULL)
-            seconds[name] += time.perf_counter() - started
-            info = json.loads((out / name / "run.json").read_text())
-            for phase, secs in info.get("phase_seconds", {}).items():
-                phases[name][phase] = round(phases[name].get(phase, 0.0) + secs, 1)
-            print(f"quick preset seed {seed}, {name} ({info.get('precision')}): "
-                  f"{time.perf_counter() - started:.0f} s", flush=True)
-    for name in runs:
-        print(f"quick preset, {name}: {seconds[name]:.0f} s over seeds {seeds}; phases {phases[name]}")
-    print(f"time auto / fp32: {seconds['auto'] / seconds['fp32']:.2f}")
-    compare_tables(out / "fp32" / "summary.csv", out / "auto" / "summary.csv")
+    seconds, phases = {}, {}
+    for name in precisions:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "monorobust", "run", "--preset", "quick",
+                        "--out", str(out / name), "--seeds", *map(str, seeds), "--set",
+                        f"pretrain.precision={END_TO_END[name]}", "--quiet"],
+                       check=True, stdout=subprocess.DEVNULL)
+        seconds[name] = time.perf_counter() - started
+        info = json.loads((out / name / "run.json").read_text())
+        phases[name] = info.get("phase_seconds", {})
+        rates = info.get("pretrain_images_per_second", {})
+        print(f"quick preset, seeds {seeds}, {name} (resolved: {info.get('precision')}): "
+              f"{seconds[name]:.0f} s wall, report included; phases {phases[name]}; pretraining "
+              f"{min(rates.values()):,.0f}-{max(rates.values()):,.0f} images/s", flush=True)
+    if len(precisions) < 2:
+        return
+    a, b = precisions[:2]
+    print(f"time {b} / {a}: {seconds[b] / seconds[a]:.2f}")
+    compare_tables(out / a / "summary.csv", out / b / "summary.csv", a, b)
+    compare_verdicts(out / a, out / b, a, b)
 
 
-def compare_tables(fp32: Path, bf16: Path) -> None:
+END_TO_END = {"fp32": "32-true", "auto": "auto", "bf16": "bf16-mixed"}
+"""``--end-to-end`` runs: name -> ``pretrain.precision``."""
+
+
+def compare_tables(first: Path, second: Path, a: str, b: str) -> None:
     """Each accuracy cell of two summary.csv side by side; cells apart by more than the larger
     seed spread are marked."""
     import pandas as pd
 
-    a, b = pd.read_csv(fp32), pd.read_csv(bf16)
-    both = a.merge(b, on=["representation", "scenario", "severity"], suffixes=("_fp32", "_bf16"))
-    both["diff"] = both.mean_bf16 - both.mean_fp32
-    spread = both[["std_fp32", "std_bf16"]].max(axis=1)         # NaN with a single seed
+    x, y = pd.read_csv(first), pd.read_csv(second)
+    both = x.merge(y, on=["representation", "scenario", "severity"], suffixes=(f"_{a}", f"_{b}"))
+    both["diff"] = both[f"mean_{b}"] - both[f"mean_{a}"]
+    spread = both[[f"std_{a}", f"std_{b}"]].max(axis=1)         # NaN with a single seed
     both["outside"] = (both["diff"].abs() > spread).where(spread.notna())
     pd.set_option("display.width", 160)
-    print(both[["representation", "scenario", "severity", "mean_fp32", "std_fp32", "mean_bf16",
-                "std_bf16", "diff", "outside"]].round(4).to_string(index=False))
-    print(f"cells whose bf16 - fp32 difference exceeds the larger seed std: "
+    print(both[["representation", "scenario", "severity", f"mean_{a}", f"std_{a}", f"mean_{b}",
+                f"std_{b}", "diff", "outside"]].round(4).to_string(index=False))
+    print(f"cells whose {b} - {a} difference exceeds the larger seed std: "
           f"{int(both.outside.eq(True).sum())} of {int(spread.notna().sum())} with a spread; "
-          f"mean |diff| {both['diff'].abs().mean():.4f}, mean bf16 - fp32 {both['diff'].mean():+.4f}")
+          f"mean |diff| {both['diff'].abs().mean():.4f}, mean {b} - {a} {both['diff'].mean():+.4f}")
+
+
+def compare_verdicts(first: Path, second: Path, a: str, b: str) -> None:
+    """The report's verdict per claim for both run folders, whether they agree, and the change
+    of each claim's contrast (mono - poly) from ``a`` to ``b``, paired by seed, with its 95% CI:
+    the question the verdicts stand in for, asked directly."""
+    import pandas as pd
+    from scipy import stats
+
+    from monorobust.report.load import load_run
+    from monorobust.report.sections import make_context
+    from monorobust.report.verdicts import CLAIMS, claim_verdicts, primary_points, verdicts_table
+
+    tables, contrasts = [], []
+    for folder in (first, second):
+        data = load_run(folder)
+        flags = make_context(data).mono
+        tables.append(verdicts_table(claim_verdicts(data.results, flags)))
+        contrasts.append(_per_seed_contrasts(data.results, flags, primary_points))
+    ci = [c for c in tables[0].columns if c.endswith("CI (pts)")][0]
+    side = pd.DataFrame({"claim": tables[0]["claim"],
+                         a: tables[0]["verdict"], f"{a} mono - poly": tables[0]["mono - poly (pts)"],
+                         f"{a} CI": tables[0][ci],
+                         b: tables[1]["verdict"], f"{b} mono - poly": tables[1]["mono - poly (pts)"],
+                         f"{b} CI": tables[1][ci]})
+    side["same"] = side[a] == side[b]
+    change = []
+    for key in CLAIMS:
+        x, y = contrasts[0].get(key), contrasts[1].get(key)
+        seeds = sorted(set(x.index) & set(y.index)) if x is not None and y is not None else []
+        if len(seeds) < 2:
+            change.append("-")
+            continue
+        d = 100 * (y[seeds] - x[seeds])
+        half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / len(d) ** 0.5
+        change.append(f"{d.mean():+.1f} [{d.mean() - half:+.1f}, {d.mean() + half:+.1f}]")
+    side[f"{b} - {a} (pts, 95% CI)"] = change
+    pd.set_option("display.width", 200)
+    print(side.to_string(index=False))
+    print(f"verdicts: {int(side.same.sum())} of {len(side)} the same")
+
+
+def _per_seed_contrasts(results, flags: dict, primary_points) -> dict:
+    """claim -> per-seed mono - poly (a Series indexed by seed) at the claim's primary points,
+    as the report's verdicts compute it."""
+    mono = [r for r, m in flags.items() if m is True]
+    poly = [r for r, m in flags.items() if m is False]
+    out = {}
+    for key, points in primary_points(results, mono + poly).items():
+        if not points:
+            continue
+        keep = results[[(s, float(v)) in set(points)
+                        for s, v in zip(results.scenario, results.severity)]]
+        by = keep.groupby(["representation", "seed"])["accuracy"].mean().unstack(0)
+        out[key] = (by[mono].mean(axis=1) - by[poly].mean(axis=1)).dropna()
+    return out
 
 
 def main() -> None:
@@ -173,9 +235,12 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
     p.add_argument("--matmul-size", type=int, default=4096)
     p.add_argument("--no-epochs", action="store_true", help="skip the full-epoch measurement")
-    p.add_argument("--end-to-end", action="store_true", help="run the quick preset twice")
+    p.add_argument("--end-to-end", action="store_true",
+                   help="also run the whole quick preset once per --precisions")
     p.add_argument("--only-end-to-end", action="store_true", help="skip the step measurements")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--precisions", nargs="+", default=["fp32", "auto"], choices=list(END_TO_END),
+                   help="--end-to-end's runs, in this order; the first two are compared")
     p.add_argument("--out", type=Path, help="folder for --end-to-end's runs (default: a temp dir)")
     args = p.parse_args()
 
@@ -190,10 +255,10 @@ def main() -> None:
         roofline(cfg, args)
     if args.end_to_end or args.only_end_to_end:
         if args.out:
-            end_to_end(args.out, args.seeds)
+            end_to_end(args.out, args.seeds, args.precisions)
         else:
             with tempfile.TemporaryDirectory() as out:
-                end_to_end(Path(out), args.seeds)
+                end_to_end(Path(out), args.seeds, args.precisions)
 
 
 def roofline(cfg, args) -> None:

@@ -43,10 +43,31 @@ def test_config_accepts_auto_and_names_the_key_of_a_bad_value():
         PretrainConfig(precision="fp8")
 
 
-def test_quick_preset_stays_in_fp32_until_bf16_keeps_its_verdicts():
-    # docs/scale.md: under bf16 one verdict of five changed on 3 seeds; auto is an option.
-    assert load_config("quick").pretrain.precision == "32-true"
-    assert load_config("quick", {"pretrain.precision": "auto"}).pretrain.precision == "auto"
+def test_quick_preset_takes_bf16_where_the_cpu_has_it():
+    # docs/scale.md: on 6 seeds bf16 moved no accuracy cell by more than the seed spread and no
+    # claim's contrast by a detectable amount; the preset keeps fp32 where bf16 is emulated.
+    assert load_config("quick").pretrain.precision == "auto"
+    assert load_config("quick", {"pretrain.precision": "32-true"}).pretrain.precision == "32-true"
+
+
+def test_a_bf16_run_extracts_its_features_under_autocast_and_records_it(tmp_path):
+    import json
+
+    from safetensors.torch import load_file
+
+    from monorobust.cli import main
+
+    out = tmp_path / "bf16"
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--seeds", "0", "--quiet",
+                 "--no-report", "--representations", "cl", "--set", "pretrain.epochs=1",
+                 "--set", "pretrain.precision=bf16-mixed"]) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert (info["precision"], info["precision_configured"]) == ("bf16-mixed", "bf16-mixed")
+    # The projector's last product ran in bf16: every feature is a bf16 number.
+    feats = load_file(out / "features" / "cl-seed0-test.safetensors")["features"]
+    assert feats.dtype == torch.float32 and feats.abs().sum() > 0
+    assert torch.equal(feats, feats.bfloat16().float())
+    assert len((out / "results.jsonl").read_text().splitlines()) == 9
 
 
 def test_bf16_autocast_on_the_cpu_trains_with_an_fp32_loss(tmp_path):

@@ -172,7 +172,8 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
                 with phases("features"):
                     test_sets = test_sets or list(iter_test_sets(splits.test, cfg.grid, seed))
                     encode = model_encoder(result.model.to(fabric.device), cfg.probe.features)
-                    raw = encode_feature_set(encode, splits, test_sets, fabric.device)
+                    with fabric.autocast():      # pretraining's precision (bf16 where native)
+                        raw = encode_feature_set(encode, splits, test_sets, fabric.device)
                 yield from _evaluate_objective(cfg, objective, pending, raw, views, splits, seed,
                                                run_dir, todo, metrics_done, fabric, phases, bar)
         bar.close()
