@@ -99,3 +99,19 @@ def test_verdicts_table_has_one_row_per_claim():
     table = V.verdicts_table(V.claim_verdicts(df, FLAGS))
     assert list(table.claim) == [c.title for c in V.CLAIMS.values()]
     assert set(table.verdict) <= {V.SUPPORTS, V.CONTRADICTS, V.CANNOT_TELL}
+
+
+def test_verdicts_on_few_seeds_say_they_are_provisional():
+    def verdicts_on(n: int) -> list[V.Verdict]:
+        df = rows({("clean", 0.0): {"cl": [0.80 + 0.001 * i for i in range(n)],
+                                    "ncl": [0.79 + 0.002 * i for i in range(n)]},
+                   ("label_noise", 0.8): {"cl": [0.60 + 0.01 * i for i in range(n)],
+                                          "ncl": [0.65 + 0.005 * i for i in range(n)]}})
+        return V.claim_verdicts(df, FLAGS)
+
+    note = V.few_seeds_note(verdicts_on(3))
+    assert note is not None and "rest on 3 seeds" in note and "+-4.30 standard errors" in note
+    assert "--seeds" in note
+    assert "rest on 4 seeds" in V.few_seeds_note(verdicts_on(4))
+    assert V.few_seeds_note(verdicts_on(V.FEW_SEEDS)) is None
+    assert V.few_seeds_note(verdicts_on(1)) is None          # one seed: every verdict says so

@@ -39,7 +39,7 @@ def build_sections(data: RunData) -> tuple[list[Section], list[str]]:
     vs = verdicts.claim_verdicts(data.results, ctx.mono)
     vdf = verdicts.verdicts_table(vs)
     sections = [
-        sec.overview(ctx, vdf),
+        sec.overview(ctx, vdf, verdicts.few_seeds_note(vs)),
         sec.verdict_section(vs, vdf),
         *study_sections(data, ctx),
         sec.headline(ctx),

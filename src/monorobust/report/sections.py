@@ -73,7 +73,7 @@ def _rep_line(ctx: Context) -> str:
 _PROBE_SELECT = {"val": "step chosen on the validation split", "last": "last step kept"}
 
 
-def overview(ctx: Context, verdict_df: pd.DataFrame) -> Section:
+def overview(ctx: Context, verdict_df: pd.DataFrame, seeds_note: str | None = None) -> Section:
     d = ctx.data
     cfg = d.config
     what = (f"{cfg.data.name}, {cfg.pretrain.encoder} encoder, linear probe on "
@@ -87,6 +87,8 @@ def overview(ctx: Context, verdict_df: pd.DataFrame) -> Section:
                               verdict_df.columns[4], "compared at"]] if len(verdict_df) else verdict_df),
         ("text", "Details and the rule: see 'Verdicts per claim'."),
     ]
+    if seeds_note:                     # verdicts.few_seeds_note: few seeds, provisional verdicts
+        blocks.append(("text", seeds_note))
     missing = d.missing + ctx.notes
     if missing:
         blocks += [("text", "What this run lacks (the report shows everything else):"),
@@ -102,6 +104,8 @@ def verdict_section(vs: list[verdicts.Verdict], verdict_df: pd.DataFrame) -> Sec
                  "fixed in advance. " + verdicts.RULE),
         ("table", verdict_df),
     ]
+    if note := verdicts.few_seeds_note(vs):
+        blocks.append(("text", note))
     for v in vs:
         lines = [f"verdict: {v.verdict} ({v.reason})"] + [c.text() for c in v.details]
         blocks += [("h3", f"{v.claim}: {v.verdict}"), ("text", f"Paper: {v.expectation}."),

@@ -180,6 +180,30 @@ def claim_verdicts(results: pd.DataFrame, mono_flags: dict[str, bool | None],
     return out
 
 
+FEW_SEEDS = 5
+"""Below this many paired seeds the report says that its verdicts are provisional."""
+
+
+def few_seeds_note(verdicts: list[Verdict]) -> str | None:
+    """A warning when the verdicts rest on fewer than ``FEW_SEEDS`` paired seeds, else None.
+
+    With few seeds the paired interval is wide (t = 4.30 standard errors for 3 seeds), and a
+    verdict whose interval ends near its boundary flips on a rerun that changes nothing but
+    float rounding: measured on the quick preset (docs/scale.md).
+    """
+    paired = [v.primary.n for v in verdicts if v.primary is not None and "paired" in v.primary.test]
+    if not paired or not 2 <= max(paired) < FEW_SEEDS:
+        return None
+    n = max(paired)
+    return (f"These verdicts rest on {n} seeds: a paired {LEVEL:.0%} interval over {n} seeds "
+            f"spans +-{_t_crit(n - 1):.2f} standard errors, so a verdict whose interval ends "
+            "near its boundary can change on a rerun that differs only in float rounding (on "
+            "the quick preset, two fp32 runs of the same 3 seeds that differed only so agreed "
+            "on 3 of 5 verdicts; docs/scale.md). Treat those as provisional, and add seeds to "
+            "this folder for firmer ones (`monorobust run --out FOLDER --seeds 3 4 5` runs only "
+            "the new seeds).")
+
+
 def verdicts_table(verdicts: list[Verdict]) -> pd.DataFrame:
     """One row per claim: claim, expectation, verdict, mono - poly (pts), CI, test."""
     rows = []
