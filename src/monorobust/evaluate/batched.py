@@ -113,6 +113,7 @@ def train_probes(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tens
     if not (torch.isfinite(l2s) & (l2s >= 0)).all():
         raise ConfigError(f"l2 must be finite and >= 0, got {l2}")
     loss_fn = cross_entropy if loss_fn is None else loss_fn
+    penalised = bool((l2s > 0).any())
 
     dev = train_x.device
     gen = torch.Generator(device=dev).manual_seed(seed)
@@ -155,7 +156,9 @@ def train_probes(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tens
         # (B, K, C) straight from the matmul: contiguous, so the softmax over C runs fast
         logits = (train_x[idx] @ w.view(k * num_classes, d).T).view(-1, k, num_classes) + b
         per_probe = loss_fn(logits, ys_rows[idx], reduction="none").mean(0)   # (K,)
-        loss = per_probe.sum() + 0.5 * (l2s * w.pow(2).sum((1, 2))).sum()
+        loss = per_probe.sum()
+        if penalised:                  # adding a zero penalty would change nothing but the time
+            loss = loss + 0.5 * (l2s * w.pow(2).sum((1, 2))).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
