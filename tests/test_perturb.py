@@ -104,3 +104,45 @@ def test_corruptions_in_worker_processes_equal_those_in_this_one():
         set_corrupt_workers(0)
     with pytest.raises(ConfigError, match="unknown corruption 'rain'"):
         corrupt_each(images, [("rain", 1, 0)], workers=2)
+
+
+def test_corruption_workers_leave_when_their_process_is_killed(tmp_path):
+    """kill -9 of a run must not leave its worker processes waiting for work forever."""
+    pytest.importorskip("corrupt_tta")
+    import os
+    import subprocess
+    import sys
+    import time
+
+    pids = tmp_path / "pids"
+    script = tmp_path / "run.py"
+    script.write_text(f"""
+import os, signal, threading, time, torch
+import monorobust.perturb.shift as shift
+if __name__ == "__main__":
+    x = (torch.rand(3000, 1, 28, 28) * 255).to(torch.uint8)
+    jobs = [("elastic_transform", 1, i) for i in range(4)]
+    threading.Thread(target=shift.corrupt_each, args=(x, jobs, 2), daemon=True).start()
+    while shift._POOL is None or len(shift._POOL[1]._processes) < 2:
+        time.sleep(0.1)
+    time.sleep(1)
+    open({str(pids)!r}, "w").write(" ".join(map(str, shift._POOL[1]._processes)))
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+    subprocess.run([sys.executable, str(script)], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=120)
+    workers = [int(p) for p in pids.read_text().split()]
+    assert len(workers) == 2
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        stat = open(f"/proc/{pid}/stat").read() if os.path.exists(f"/proc/{pid}/stat") else ""
+        return stat.split(") ")[-1][:1] != "Z"                 # a zombie has exited
+
+    deadline = time.monotonic() + 30
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in workers)

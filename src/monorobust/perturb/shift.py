@@ -3,12 +3,16 @@
 - ``sketch``: an edge-map rendering of each image (Sobel gradient magnitude, rescaled per image
   to [0, 1]), the analogue of ImageNet-Sketch: shape kept, texture and shading gone.
 - ``corrupt``: the ImageNet-C corruption suite (Hendrycks & Dietterich 2019) by name and
-  severity 1-5, from the ``corrupt-tta`` package, which works on HxWx3 uint8 images.
+  severity 1-5, from the ``corrupt-tta`` package, which works on HxWx3 uint8 images, one at a
+  time; ``corrupt_each`` runs several (corruption, severity, seed) jobs in worker processes.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -75,8 +79,7 @@ def corrupt_each(images: torch.Tensor, jobs: Sequence[tuple[str, int, int]],
     args = [(hwc, name, int(severity), int(seed)) for name, severity, seed in jobs]
     if workers is None:
         workers = torch.get_num_threads() if _WORKERS is None else _WORKERS
-    workers = min(len(jobs), workers)
-    if workers <= 1 or len(hwc) == 0:
+    if min(len(jobs), workers) <= 1 or len(hwc) == 0:
         done = [_corrupt_array(*a) for a in args]
     else:
         try:
@@ -136,8 +139,21 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     global _POOL
     if _POOL is None or _POOL[0] != workers:
         _shutdown_pool()
-        _POOL = workers, ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        _POOL = workers, ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_exit_with_parent, initargs=(os.getpid(),))
     return _POOL[1]
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: leave as soon as the process that started the pool is gone (after a
+    kill -9 too). Pool workers hold both ends of their queues, so without this an orphaned
+    worker would wait for work forever."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _shutdown_pool() -> None:
