@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -147,7 +148,10 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 def _exit_with_parent(parent: int) -> None:
     """Worker initializer: leave as soon as the process that started the pool is gone (after a
     kill -9 too). Pool workers hold both ends of their queues, so without this an orphaned
-    worker would wait for work forever."""
+    worker would wait for work forever. Ctrl-C is the parent's to handle (it says how to
+    resume); a worker ignores it rather than print a traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.5)
