@@ -105,7 +105,7 @@ def epochs(cfg, device: str) -> None:
     """One pretraining epoch through ``train.pretrain`` per precision (the loop users run)."""
     from dataclasses import replace
 
-    from lightning.fabric import Fabric
+    from lightning_fabric import Fabric
 
     from monorobust.data.prepare import prepare_splits
     from monorobust.train import pretrain

@@ -18,7 +18,7 @@ mkdir -p "$OUT_DIR"
 # This tree's code, whatever else is installed.
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 
-if ! python3 -c "import monorobust.experiment, lightning, pytest" 2>/dev/null; then
+if ! python3 -c "import monorobust.experiment, lightning_fabric, pytest" 2>/dev/null; then
     echo "gpu_check: installing monorobust and its test dependencies" >&2
     if python3 -c "import torch" 2>/dev/null; then
         MONOROBUST_TORCH="" ./install.sh test       # keep the machine's own (CUDA) torch

@@ -77,7 +77,7 @@ def pretrain_step(cfg: PretrainConfig, image_shape: tuple[int, int, int], device
     of random uint8 images (the same calls: augmentation on the device, two views through the
     Fabric-wrapped model, NT-Xent in fp32, backward, optimiser), and the same forward and
     backward without the optimiser on the unwrapped model, for counting FLOPs."""
-    from lightning.fabric import Fabric
+    from lightning_fabric import Fabric
 
     gen_cpu = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (cfg.batch_size, *image_shape), dtype=torch.uint8,

@@ -23,7 +23,7 @@ CUDA = torch.device("cuda")
 
 
 def _fabric(precision: str):
-    from lightning.fabric import Fabric
+    from lightning_fabric import Fabric
 
     return Fabric(accelerator="cuda", devices=1, precision=precision)
 

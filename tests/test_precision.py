@@ -71,7 +71,7 @@ def test_a_bf16_run_extracts_its_features_under_autocast_and_records_it(tmp_path
 
 
 def test_bf16_autocast_on_the_cpu_trains_with_an_fp32_loss(tmp_path):
-    from lightning.fabric import Fabric
+    from lightning_fabric import Fabric
 
     images = load_dataset("digits").train.images[:256]
     cfg = PretrainConfig(width=32, proj_hidden=64, proj_dim=16, epochs=1, batch_size=64,

@@ -38,7 +38,7 @@ from monorobust.train import pretrain
 from monorobust.train.precision import resolve_precision
 
 if TYPE_CHECKING:
-    from lightning.fabric import Fabric
+    from lightning_fabric import Fabric
 
 
 class RunResult(NamedTuple):
@@ -52,8 +52,8 @@ def make_fabric(cfg: RunConfig, launch: bool = True):
     is False (then the caller calls ``launch_fabric``)."""
     from datetime import timedelta
 
-    from lightning.fabric import Fabric
-    from lightning.fabric.strategies import DDPStrategy
+    from lightning_fabric import Fabric
+    from lightning_fabric.strategies import DDPStrategy
 
     many = cfg.devices * cfg.num_nodes > 1
     strategy = cfg.strategy
@@ -264,7 +264,7 @@ def _provenance(cfg: RunConfig, seconds: float, processes: int) -> dict:
     import importlib.metadata as md
 
     versions = {}
-    for pkg in ("monorobust", "torch", "lightning", "numpy", "pandas", "safetensors"):
+    for pkg in ("monorobust", "torch", "lightning-fabric", "numpy", "pandas", "safetensors"):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:

@@ -44,7 +44,7 @@ class StepLog:
     """Collects one epoch's steps and writes them to the loggers at its end."""
 
     def __init__(self, kind: str, folder: str | Path, images_per_step: int):
-        from lightning.fabric.loggers import CSVLogger, TensorBoardLogger
+        from lightning_fabric.loggers import CSVLogger, TensorBoardLogger
 
         check_logger(kind)
         self.loggers = [CSVLogger(folder, name=LOG_DIR)]      # the next free version_K

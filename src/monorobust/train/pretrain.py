@@ -101,11 +101,11 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
     Args:
         objective: "cl" (SimCLR) or "ncl" (ReLU before the normalisation).
         out_dir: where ``epoch-XXXX.safetensors`` checkpoints are written after every epoch.
-        fabric: a launched ``lightning.fabric.Fabric``; a single-process CPU one by default.
+        fabric: a launched ``lightning_fabric.Fabric``; a single-process CPU one by default.
         stop_after_steps: stop abruptly after this many optimiser steps of this call, without
             a checkpoint (simulates a crash in tests).
     """
-    from lightning.fabric import Fabric
+    from lightning_fabric import Fabric
 
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}")
