@@ -182,14 +182,14 @@ def compare_verdicts(first: Path, second: Path, a: str, b: str) -> None:
 
     from monorobust.report.load import load_run
     from monorobust.report.sections import make_context
-    from monorobust.report.verdicts import CLAIMS, claim_verdicts, primary_points, verdicts_table
+    from monorobust.report.verdicts import CLAIMS, claim_verdicts, verdicts_table
 
     tables, contrasts = [], []
     for folder in (first, second):
         data = load_run(folder)
         flags = make_context(data).mono
         tables.append(verdicts_table(claim_verdicts(data.results, flags)))
-        contrasts.append(_per_seed_contrasts(data.results, flags, primary_points))
+        contrasts.append(_per_seed_contrasts(data.results, flags))
     ci = [c for c in tables[0].columns if c.endswith("CI (pts)")][0]
     side = pd.DataFrame({"claim": tables[0]["claim"],
                          a: tables[0]["verdict"], f"{a} mono - poly": tables[0]["mono - poly (pts)"],
@@ -213,21 +213,19 @@ def compare_verdicts(first: Path, second: Path, a: str, b: str) -> None:
     print(f"verdicts: {int(side.same.sum())} of {len(side)} the same")
 
 
-def _per_seed_contrasts(results, flags: dict, primary_points) -> dict:
+def _per_seed_contrasts(results, flags: dict) -> dict:
     """claim -> per-seed mono - poly (a Series indexed by seed) at the claim's primary points,
-    as the report's verdicts compute it."""
+    from the report's own per-seed sides (``verdicts.seed_sides``)."""
+    from monorobust.report.verdicts import primary_points, seed_sides
+
     mono = [r for r, m in flags.items() if m is True]
     poly = [r for r, m in flags.items() if m is False]
     out = {}
     for key, points in primary_points(results, mono + poly).items():
-        if not points:
-            continue
-        keep = results[[(s, float(v)) in set(points)
-                        for s, v in zip(results.scenario, results.severity)]]
-        by = keep.groupby(["representation", "seed"])["accuracy"].mean().unstack(0)
-        out[key] = (by[mono].mean(axis=1) - by[poly].mean(axis=1)).dropna()
+        a, b = seed_sides(results, mono, poly, points) if points else ((), ())
+        if len(a) and len(b):
+            out[key] = (a - b).dropna()
     return out
-
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -58,15 +58,14 @@ def evaluate_features(representation: str, fs: FeatureSet, grid: GridConfig, pro
     ``train_probe`` up to float rounding, and costs a fifth of it in the quick preset.
     """
     dev = torch.device(device) if device is not None else fs.train.device
-    train, train_y = fs.train.to(dev), fs.train_labels.to(dev)      # once, not per point
-    val, val_y = fs.val.to(dev), fs.val_labels.to(dev)
+    train, val = fs.train.to(dev), fs.val.to(dev)      # once, not per point
     # The training set of every grid point's probe, skipped points included, so that which
     # probes train together depends on the grid alone and a resumed run repeats the rounding of
     # an uninterrupted one. Every test-time point shares the clean probe (index 0).
     points = grid_points(grid)
     tested = any(SCENARIOS.get(name).phase is Phase.TEST for name, _ in points)
     sets: list[TrainSet | None] = [
-        TrainSet(torch.arange(len(train_y)), fs.train_labels, torch.arange(len(val_y)),
+        TrainSet(torch.arange(len(fs.train_labels)), fs.train_labels, torch.arange(len(fs.val_labels)),
                  fs.val_labels, 0.0) if tested else None]
     todo: list[tuple[str, float, str, int]] = []   # (scenario, severity, test key, index in sets)
     for name, severity in points:

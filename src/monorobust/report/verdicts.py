@@ -72,19 +72,7 @@ def contrast(results: pd.DataFrame, mono: list[str], poly: list[str],
     """mono - poly over ``points`` (scenario, severity); None when there is no spread to use."""
     if not mono or not poly or not points:
         return None
-    wanted = {(s, float(v)) for s, v in points}
-    keep = results[[(s, float(v)) in wanted for s, v in zip(results.scenario, results.severity)]]
-    if keep.empty:
-        return None
-    cell = keep.groupby(["representation", "seed", "scenario", "severity"])["accuracy"].mean()
-
-    def side(reps: list[str]) -> pd.Series:
-        rows = cell[cell.index.get_level_values(0).isin(reps)].reset_index()
-        per_seed = rows.groupby("seed")
-        full = per_seed.size() == len(reps) * len(points)
-        return per_seed["accuracy"].mean()[full]
-
-    a, b = side(mono), side(poly)
+    a, b = seed_sides(results, mono, poly, points)
     if a.empty or b.empty:
         return None
     common = sorted(set(a.index) & set(b.index))
@@ -110,6 +98,25 @@ def contrast(results: pd.DataFrame, mono: list[str], poly: list[str],
                           f"Welch, {len(a)} vs {len(b)} seeds")
     diff = float(a.mean() - b.mean())
     return Comparison(what, diff, math.nan, math.nan, 1, "one seed: no spread")
+
+
+def seed_sides(results: pd.DataFrame, mono: list[str], poly: list[str],
+               points: list[tuple[str, float]]) -> tuple[pd.Series, pd.Series]:
+    """Per seed, the mean accuracy of the mono and of the poly representations over ``points``
+    (Series indexed by seed; a seed missing any of a side's cells is left out of that side)."""
+    wanted = {(s, float(v)) for s, v in points}
+    keep = results[[(s, float(v)) in wanted for s, v in zip(results.scenario, results.severity)]]
+    if keep.empty:
+        return pd.Series(dtype=float), pd.Series(dtype=float)
+    cell = keep.groupby(["representation", "seed", "scenario", "severity"])["accuracy"].mean()
+
+    def side(reps: list[str]) -> pd.Series:
+        rows = cell[cell.index.get_level_values(0).isin(reps)].reset_index()
+        per_seed = rows.groupby("seed")
+        full = per_seed.size() == len(reps) * len(points)
+        return per_seed["accuracy"].mean()[full]
+
+    return side(mono), side(poly)
 
 
 def decide(c: Comparison | None, parity: bool = False, margin: float = PARITY_MARGIN) -> str:
@@ -181,20 +188,20 @@ def claim_verdicts(results: pd.DataFrame, mono_flags: dict[str, bool | None],
 
 
 FEW_SEEDS = 5
-"""Below this many paired seeds the report says that its verdicts are provisional."""
+"""Below this many seeds the report says that its verdicts are provisional."""
 
 
 def few_seeds_note(verdicts: list[Verdict]) -> str | None:
-    """A warning when the verdicts rest on fewer than ``FEW_SEEDS`` paired seeds, else None.
+    """A warning when the verdicts' intervals rest on fewer than ``FEW_SEEDS`` seeds, else None.
 
     With few seeds the paired interval is wide (t = 4.30 standard errors for 3 seeds), and a
     verdict whose interval ends near its boundary flips on a rerun that changes nothing but
     float rounding: measured on the quick preset (docs/scale.md).
     """
-    paired = [v.primary.n for v in verdicts if v.primary is not None and "paired" in v.primary.test]
-    if not paired or not 2 <= max(paired) < FEW_SEEDS:
+    seeds = [v.primary.n for v in verdicts if v.primary is not None and not math.isnan(v.primary.lo)]
+    if not seeds or max(seeds) >= FEW_SEEDS:
         return None
-    n = max(paired)
+    n = max(seeds)
     return (f"These verdicts rest on {n} seeds: a paired {LEVEL:.0%} interval over {n} seeds "
             f"spans +-{_t_crit(n - 1):.2f} standard errors, so a verdict whose interval ends "
             "near its boundary can change on a rerun that differs only in float rounding (on "
