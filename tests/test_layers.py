@@ -15,7 +15,7 @@ ROOT = Path(monorobust.__file__).parent
 # Bottom to top, as in CONTRIBUTING.md. The longest matching prefix places a module.
 LAYERS = [
     ("ground", ["errors", "registry", "fields", "flags", "checks", "io", "lock", "seeding", "rows",
-                "rundir"]),
+                "rundir", "workers"]),
     ("building blocks", ["data", "models", "objectives", "perturb", "metrics"]),
     ("methods", ["train", "sae", "evaluate", "adapters", "theory", "finetune.config",
                  "finetune.loop"]),

@@ -119,14 +119,15 @@ def test_corruption_workers_leave_when_their_process_is_killed(tmp_path):
     script.write_text(f"""
 import os, signal, threading, time, torch
 import monorobust.perturb.shift as shift
+import monorobust.workers as workers
 if __name__ == "__main__":
     x = (torch.rand(3000, 1, 28, 28) * 255).to(torch.uint8)
     jobs = [("elastic_transform", 1, i) for i in range(4)]
     threading.Thread(target=shift.corrupt_each, args=(x, jobs, 2), daemon=True).start()
-    while shift._POOL is None or len(shift._POOL[1]._processes) < 2:
+    while len(workers.worker_pids()) < 2:
         time.sleep(0.1)
     time.sleep(1)
-    open({str(pids)!r}, "w").write(" ".join(map(str, shift._POOL[1]._processes)))
+    open({str(pids)!r}, "w").write(" ".join(map(str, workers.worker_pids())))
     os.kill(os.getpid(), signal.SIGKILL)
 """)
     subprocess.run([sys.executable, str(script)], stdout=subprocess.DEVNULL,

@@ -35,6 +35,7 @@ from monorobust.metrics import summarize
 from monorobust.rows import run_grid
 from monorobust.rundir import ResultRow, RunDir
 from monorobust.train import pretrain
+from monorobust.train.parallel import PretrainJob, pretrain_side_by_side, threads_each
 from monorobust.train.precision import resolve_precision
 
 if TYPE_CHECKING:
@@ -139,11 +140,26 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
         metrics_done = run_dir.metrics_done()
         bar = tqdm(total=len(todo), desc="robustness grid", unit="row",
                    disable=not progress or not is_main)
+
+        def pending(seed: int) -> list[str]:
+            return [rep for rep in cfg.representations if (rep, seed) not in metrics_done
+                    or any(k[0] == rep and k[3] == seed for k in todo)]
+
+        def objectives(seed: int) -> list[str]:
+            return list(dict.fromkeys(REPRESENTATIONS.get(r).objective for r in pending(seed)))
+
+        side_by_side: dict[tuple[str, int], object] = {}
+        if _side_by_side(cfg, fabric):
+            # Every pending pretraining first, cfg.pretrain.processes at a time.
+            jobs = [PretrainJob(objective, seed, run_dir.checkpoints(objective, seed))
+                    for seed in cfg.seeds for objective in objectives(seed)
+                    if objective != "frozen"]
+            with phases("pretrain"):
+                results = pretrain_side_by_side(splits.train.images, cfg.pretrain, jobs, progress)
+            side_by_side = {(job.objective, job.seed): r for job, r in zip(jobs, results)}
         for seed in cfg.seeds:
-            pending = [rep for rep in cfg.representations if (rep, seed) not in metrics_done
-                       or any(k[0] == rep and k[3] == seed for k in todo)]
             test_sets = None
-            for objective in dict.fromkeys(REPRESENTATIONS.get(r).objective for r in pending):
+            for objective in objectives(seed):
                 views = None
                 if objective == "frozen":
                     # A frozen pretrained backbone (pretrain.encoder hf:..., issue 14): nothing
@@ -158,13 +174,15 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
                             cfg.pretrain.encoder, cfg.data, cfg.pretrain.augment, splits, seed,
                             lambda: list(iter_test_sets(splits.test, cfg.grid, seed)),
                             run_dir.root, fabric.device)
-                    yield from _evaluate_objective(cfg, objective, pending, raw, views, splits,
-                                                   seed, run_dir, todo, metrics_done, fabric,
-                                                   phases, bar)
+                    yield from _evaluate_objective(cfg, objective, pending(seed), raw, views,
+                                                   splits, seed, run_dir, todo, metrics_done,
+                                                   fabric, phases, bar)
                     continue
-                with phases("pretrain"):
-                    result = pretrain(splits.train.images, cfg.pretrain, objective, seed,
-                                      run_dir.checkpoints(objective, seed), fabric, progress)
+                result = side_by_side.pop((objective, seed), None)
+                if result is None:
+                    with phases("pretrain"):
+                        result = pretrain(splits.train.images, cfg.pretrain, objective, seed,
+                                          run_dir.checkpoints(objective, seed), fabric, progress)
                 if not is_main:
                     continue
                 if result.images_per_second is not None:
@@ -174,8 +192,9 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
                     encode = model_encoder(result.model.to(fabric.device), cfg.probe.features)
                     with fabric.autocast():      # pretraining's precision (bf16 where native)
                         raw = encode_feature_set(encode, splits, test_sets, fabric.device)
-                yield from _evaluate_objective(cfg, objective, pending, raw, views, splits, seed,
-                                               run_dir, todo, metrics_done, fabric, phases, bar)
+                yield from _evaluate_objective(cfg, objective, pending(seed), raw, views, splits,
+                                               seed, run_dir, todo, metrics_done, fabric, phases,
+                                               bar)
         bar.close()
 
     run_grid(run_dir.results, grid_cells(cfg.representations, cfg.grid, cfg.seeds), compute)
@@ -188,6 +207,9 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
         info["pretrain_images_per_second"] = {**earlier.get("pretrain_images_per_second", {}),
                                               **throughput}
         info["phase_seconds"] = phases.rounded()
+        info["pretrain_processes"] = cfg.pretrain.processes if _side_by_side(cfg, fabric) else 1
+        info["pretrain_threads"] = (threads_each(cfg.pretrain) if _side_by_side(cfg, fabric)
+                                    else torch.get_num_threads())
         run_dir.write_run_info(info)
     return RunResult(run_dir.root, summary, seconds)
 
@@ -232,6 +254,12 @@ def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, r
         if row is None:
             return
         yield row
+
+
+def _side_by_side(cfg: RunConfig, fabric: Fabric) -> bool:
+    """Whether pretrainings run ``cfg.pretrain.processes`` at a time in worker processes: on
+    the CPU, in a run of one process (GPUs and DDP pretrain one at a time)."""
+    return cfg.pretrain.processes > 1 and fabric.device.type == "cpu" and fabric.world_size == 1
 
 
 class PhaseTimer(dict):

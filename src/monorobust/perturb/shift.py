@@ -9,20 +9,14 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import signal
-import threading
-import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from monorobust.errors import ConfigError
+from monorobust.workers import run_jobs
 
 
 def sketch(images: torch.Tensor) -> torch.Tensor:
@@ -83,11 +77,7 @@ def corrupt_each(images: torch.Tensor, jobs: Sequence[tuple[str, int, int]],
     if min(len(jobs), workers) <= 1 or len(hwc) == 0:
         done = [_corrupt_array(*a) for a in args]
     else:
-        try:
-            done = list(_pool(workers).map(_corrupt_array, *zip(*args)))
-        except BrokenProcessPool:
-            _shutdown_pool()
-            raise
+        done = run_jobs(_corrupt_array, args, workers)
     return [torch.from_numpy(d).permute(0, 3, 1, 2).contiguous() for d in done]
 
 
@@ -96,14 +86,9 @@ _WORKERS: int | None = 1
 
 def set_corrupt_workers(workers: int | None) -> None:
     """How many processes ``corrupt_each`` uses by default: a count, or None for one per thread
-    torch may use (``torch.get_num_threads()``, the cores the run was given).
-
-    Processes are spawned (forking a process whose torch thread pools have run is unsafe), and
-    a spawned process imports the caller's main module, as ``multiprocessing`` does on every
-    platform where spawning is the default. The ``monorobust`` command turns them on; a script
-    may do so when its work sits under ``if __name__ == "__main__":``, otherwise each worker
-    would run the script again. The processes start on first use and serve every later call.
-    """
+    torch may use (``torch.get_num_threads()``, the cores the run was given). They come from
+    ``monorobust.workers``' shared pool (spawned: a script needs its work under
+    ``if __name__ == "__main__":``); the ``monorobust`` command turns them on."""
     global _WORKERS
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
@@ -129,39 +114,3 @@ def _corrupt_array(hwc: np.ndarray, name: str, severity: int, seed: int) -> np.n
     finally:
         np.random.set_state(state)
     return np.stack(out) if out else hwc.copy()
-
-
-_POOL: tuple[int, ProcessPoolExecutor] | None = None
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    """The worker processes of ``corrupt_each``: started on first use, kept for the process's
-    life (concurrent.futures joins them at exit), restarted when the count changes."""
-    global _POOL
-    if _POOL is None or _POOL[0] != workers:
-        _shutdown_pool()
-        _POOL = workers, ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_exit_with_parent, initargs=(os.getpid(),))
-    return _POOL[1]
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: leave as soon as the process that started the pool is gone (after a
-    kill -9 too). Pool workers hold both ends of their queues, so without this an orphaned
-    worker would wait for work forever. Ctrl-C is the parent's to handle (it says how to
-    resume); a worker ignores it rather than print a traceback of its own."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _shutdown_pool() -> None:
-    global _POOL
-    if _POOL is not None:
-        _POOL[1].shutdown(cancel_futures=True)
-        _POOL = None

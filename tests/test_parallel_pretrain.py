@@ -1,0 +1,158 @@
+"""Pretrainings side by side in worker processes (pretrain.processes): the same weights as in
+this process on the same threads, a run killed -9 resumes to the uninterrupted numbers, and a
+failure or Ctrl-C stops the workers at once."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from monorobust import workers
+from monorobust.config import load_config
+from monorobust.data.prepare import prepare_splits
+from monorobust.train import pretrain
+from monorobust.train.parallel import PretrainJob, pretrain_side_by_side, threads_each
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ")[-1][:1] == "Z")   # zombie: gone
+
+
+def test_side_by_side_equals_this_process_on_the_same_threads(tmp_path):
+    cfg = load_config("smoke")
+    pcfg = dataclasses.replace(cfg.pretrain, processes=2, epochs=2)
+    images = prepare_splits(cfg.data).train.images
+    jobs = [PretrainJob("cl", 0, tmp_path / "cl"), PretrainJob("ncl", 0, tmp_path / "ncl")]
+    results = pretrain_side_by_side(images, pcfg, jobs, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads_each(pcfg))
+    try:
+        for job, result in zip(jobs, results):
+            here = pretrain(images, pcfg, job.objective, job.seed, tmp_path / f"here-{job.objective}",
+                            progress=False)
+            assert result.losses == here.losses
+            theirs, ours = result.model.state_dict(), here.model.state_dict()
+            assert theirs.keys() == ours.keys()
+            assert all(torch.equal(theirs[k], ours[k]) for k in ours)
+            assert result.images_per_second > 0
+    finally:
+        torch.set_num_threads(threads)
+    assert not torch.equal(results[0].model.state_dict()["projector.0.weight"],
+                           results[1].model.state_dict()["projector.0.weight"])
+
+
+def _run(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "monorobust", "run", "--preset", "smoke", "--out", str(out),
+            "--seeds", "0", "--quiet", "--no-report", "--set", "pretrain.processes=2",
+            "--set", "pretrain.epochs=12", *extra]
+
+
+def _rows(out: Path) -> set[str]:
+    return {json.dumps(json.loads(line), sort_keys=True)
+            for line in (out / "results.jsonl").read_text().splitlines()}
+
+
+def test_a_run_killed_during_side_by_side_pretraining_resumes_to_the_same_rows(tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    reference = subprocess.Popen(_run(whole), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_run(killed), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    ckpt = killed / "checkpoints"
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list(ckpt.glob("*/epoch-0002.safetensors"))) >= 1:
+            break
+        time.sleep(0.05)
+    pids = workers_of(proc.pid)
+    proc.send_signal(signal.SIGKILL)                    # kill -9 mid-pretraining
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (killed / "results.jsonl").exists() or not _rows(killed)
+    assert pids, "no worker processes were running"
+    deadline = time.monotonic() + 30                     # the workers leave with their parent
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids)
+    assert subprocess.run(_run(killed), capture_output=True, timeout=300).returncode == 0
+    assert reference.wait(timeout=300) == 0
+    assert _rows(killed) == _rows(whole)
+    # One pretraining at a time on all threads rounds differently: the folder refuses it.
+    refused = subprocess.run(_run(killed, "--set", "pretrain.processes=1"), capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode == 2 and "pretrain.processes" in refused.stderr
+
+
+def workers_of(parent: int) -> list[int]:
+    """Child processes of ``parent`` (Linux /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().split(") ")[-1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_failing_job_stops_the_others_at_once():
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="broken on purpose"):
+        workers.run_jobs(_sleep_or_fail, [(60.0, ""), (0.5, "broken on purpose")], 2)
+    assert time.monotonic() - started < 30              # the 60 s job did not run on
+    assert workers.worker_pids() == []
+    assert workers.run_jobs(_sleep, [(0.1,), (0.2,)], 2) == [0.1, 0.2]    # a new pool serves
+
+
+def _sleep_or_fail(seconds: float, message: str) -> float:
+    if message:
+        time.sleep(seconds)
+        raise ValueError(message)
+    return _sleep(seconds)
+
+
+def test_ctrl_c_while_waiting_kills_the_workers():
+    workers.run_jobs(_sleep, [(0.0,), (0.0,)], 2)       # a started pool
+    pids = workers.worker_pids()
+    assert len(pids) == 2
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        workers.run_jobs(_sleep, [(60.0,), (60.0,)], 2, poll=interrupt, every=0.2)
+    assert time.monotonic() - started < 30
+    assert not any(_alive(p) for p in pids)
+
+
+def test_processes_is_checked_and_applies_to_one_cpu_process_only():
+    from types import SimpleNamespace
+
+    from monorobust.errors import ConfigError
+    from monorobust.experiment import _side_by_side
+
+    with pytest.raises(ConfigError, match="pretrain.processes"):
+        load_config("smoke", {"pretrain.processes": 0})
+    cfg = load_config("smoke", {"pretrain.processes": 2})
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert _side_by_side(cfg, SimpleNamespace(device=cpu, world_size=1))
+    assert not _side_by_side(cfg, SimpleNamespace(device=gpu, world_size=1))
+    assert not _side_by_side(cfg, SimpleNamespace(device=cpu, world_size=2))
+    assert not _side_by_side(load_config("smoke"), SimpleNamespace(device=cpu, world_size=1))
