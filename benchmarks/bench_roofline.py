@@ -14,6 +14,8 @@ Measures, in one process on one device (the CPU unless ``--device``):
    probe in fp32 and under bf16 autocast (it gains nothing: its products are tiny);
 4. one full pretraining epoch through ``train.pretrain`` (Fashion-MNIST's 54,000 training
    images, checkpoint included) in each precision: the real loop's images/s and their ratio;
+   then an epoch of cl and one of ncl one after the other against side by side in two worker
+   processes (``pretrain.processes``), the workers already started;
 5. with ``--end-to-end``: the whole ``monorobust run --preset quick`` (3 seeds, report included)
    in fp32 and with ``precision: auto`` (bf16 where the CPU has it), one after the other:
    wall time, time per phase, each cell of the accuracy table side by side (cells whose
@@ -259,6 +261,44 @@ def main() -> None:
                 end_to_end(Path(out), args.seeds, args.precisions)
 
 
+def side_by_side(cfg, device: str) -> None:
+    """One epoch of cl and of ncl (the quick preset's precision), one after the other on every
+    thread of this process (``pretrain.processes: 1``), then side by side in worker processes on
+    half the threads each (2, the quick preset's): images/s of both pretrainings together."""
+    from dataclasses import replace
+
+    from lightning_fabric import Fabric
+
+    from monorobust.data.prepare import prepare_splits
+    from monorobust.train import pretrain
+    from monorobust.train.parallel import PretrainJob, pretrain_side_by_side, threads_each
+    from monorobust.train.precision import resolve_precision
+
+    if torch.device(device).type != "cpu":
+        return
+    images = prepare_splits(cfg.data).train.images
+    pcfg = replace(cfg.pretrain, epochs=1)
+    precision = resolve_precision(pcfg.precision, device).precision
+    rates, trained = {}, 2 * (len(images) // pcfg.batch_size * pcfg.batch_size)   # images, 2 epochs
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        for objective in ("cl", "ncl"):
+            fabric = Fabric(accelerator="cpu", devices=1, precision=precision)
+            pretrain(images, replace(pcfg, processes=1), objective, 0, Path(out) / objective,
+                     fabric, progress=False)
+        rates[1] = trained / (time.perf_counter() - started)
+        pcfg2 = replace(pcfg, processes=2)
+        jobs = [PretrainJob(o, 0, Path(out) / f"{o}-2") for o in ("cl", "ncl")]
+        pretrain_side_by_side(images, pcfg2, jobs, progress=False)       # workers started
+        jobs = [PretrainJob(o, 1, Path(out) / f"{o}-3") for o in ("cl", "ncl")]
+        started = time.perf_counter()
+        pretrain_side_by_side(images, pcfg2, jobs, progress=False)
+        rates[2] = trained / (time.perf_counter() - started)
+    print(f"cl + ncl epochs ({precision}), one at a time on {torch.get_num_threads()} threads: "
+          f"{rates[1]:,.0f} images/s; side by side on {threads_each(pcfg2)} each "
+          f"(pretrain.processes 2): {rates[2]:,.0f} images/s ({rates[2] / rates[1]:.2f}x)")
+
+
 def roofline(cfg, args) -> None:
     """Steps 1-4: the peaks, then each phase against them."""
     peaks = {name: matmul_peak_gflops(args.device, dtype, args.matmul_size)
@@ -270,6 +310,7 @@ def roofline(cfg, args) -> None:
     probe(cfg, args.device, peaks)
     if not args.no_epochs:
         epochs(cfg, args.device)
+        side_by_side(cfg, args.device)
 
 
 if __name__ == "__main__":

@@ -146,13 +146,35 @@ def test_processes_is_checked_and_applies_to_one_cpu_process_only():
     from types import SimpleNamespace
 
     from monorobust.errors import ConfigError
-    from monorobust.experiment import _side_by_side
+    from monorobust.experiment import pretrains_side_by_side
 
     with pytest.raises(ConfigError, match="pretrain.processes"):
         load_config("smoke", {"pretrain.processes": 0})
     cfg = load_config("smoke", {"pretrain.processes": 2})
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
-    assert _side_by_side(cfg, SimpleNamespace(device=cpu, world_size=1))
-    assert not _side_by_side(cfg, SimpleNamespace(device=gpu, world_size=1))
-    assert not _side_by_side(cfg, SimpleNamespace(device=cpu, world_size=2))
-    assert not _side_by_side(load_config("smoke"), SimpleNamespace(device=cpu, world_size=1))
+    assert pretrains_side_by_side(cfg, SimpleNamespace(device=cpu, world_size=1))
+    assert not pretrains_side_by_side(cfg, SimpleNamespace(device=gpu, world_size=1))
+    assert not pretrains_side_by_side(cfg, SimpleNamespace(device=cpu, world_size=2))
+    assert not pretrains_side_by_side(load_config("smoke"), SimpleNamespace(device=cpu, world_size=1))
+
+
+def test_the_pretrain_command_runs_seeds_side_by_side_as_run_would(tmp_path, capsys):
+    from monorobust.cli import main
+    from monorobust.train.checkpoint import load_checkpoint
+
+    out = tmp_path / "pre"
+    assert main(["pretrain", "--preset", "smoke", "--out", str(out), "--seeds", "0", "1",
+                 "--quiet", "--set", "pretrain.processes=2", "--set", "pretrain.epochs=2"]) == 0
+    printed = capsys.readouterr().out
+    assert "cl seed 0: final loss" in printed and "cl seed 1: final loss" in printed
+    cfg = load_config(str(out / "config.yaml"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads_each(cfg.pretrain))
+    try:
+        here = pretrain(prepare_splits(cfg.data).train.images, cfg.pretrain, "cl", 1,
+                        tmp_path / "here", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    states, _ = load_checkpoint(out / "checkpoints" / "cl-seed1" / "epoch-0002.safetensors")
+    ours = here.model.state_dict()
+    assert all(torch.equal(states["model"][k], ours[k]) for k in ours)

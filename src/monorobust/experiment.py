@@ -1,8 +1,9 @@
 """``monorobust run``: pretrain every representation, run the robustness grid, summarise.
 
 For every seed: pretrain one encoder per objective the chosen representations need (resuming
-from checkpoints), extract its features once per test set, map them to each representation,
-measure monosemanticity, then run every scenario x severity. Each result row is appended
+from checkpoints; with ``pretrain.processes`` > 1 on the CPU, every pending pretraining first,
+that many side by side), extract its features once per test set, map them to each
+representation, measure monosemanticity, then run every scenario x severity. Each result row is appended
 atomically as soon as it exists; rerunning the same command skips finished rows and resumes
 pretraining from the last checkpoint.
 """
@@ -34,7 +35,7 @@ from monorobust.io import IntegrityWarning
 from monorobust.metrics import summarize
 from monorobust.rows import run_grid
 from monorobust.rundir import ResultRow, RunDir
-from monorobust.train import pretrain
+from monorobust.train import PretrainResult, pretrain
 from monorobust.train.parallel import PretrainJob, pretrain_side_by_side, threads_each
 from monorobust.train.precision import resolve_precision
 
@@ -148,8 +149,8 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
         def objectives(seed: int) -> list[str]:
             return list(dict.fromkeys(REPRESENTATIONS.get(r).objective for r in pending(seed)))
 
-        side_by_side: dict[tuple[str, int], object] = {}
-        if _side_by_side(cfg, fabric):
+        side_by_side: dict[tuple[str, int], PretrainResult] = {}
+        if pretrains_side_by_side(cfg, fabric):
             # Every pending pretraining first, cfg.pretrain.processes at a time.
             jobs = [PretrainJob(objective, seed, run_dir.checkpoints(objective, seed))
                     for seed in cfg.seeds for objective in objectives(seed)
@@ -207,9 +208,9 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
         info["pretrain_images_per_second"] = {**earlier.get("pretrain_images_per_second", {}),
                                               **throughput}
         info["phase_seconds"] = phases.rounded()
-        info["pretrain_processes"] = cfg.pretrain.processes if _side_by_side(cfg, fabric) else 1
-        info["pretrain_threads"] = (threads_each(cfg.pretrain) if _side_by_side(cfg, fabric)
-                                    else torch.get_num_threads())
+        together = pretrains_side_by_side(cfg, fabric)
+        info["pretrain_processes"] = cfg.pretrain.processes if together else 1
+        info["pretrain_threads"] = threads_each(cfg.pretrain) if together else torch.get_num_threads()
         run_dir.write_run_info(info)
     return RunResult(run_dir.root, summary, seconds)
 
@@ -256,7 +257,7 @@ def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, r
         yield row
 
 
-def _side_by_side(cfg: RunConfig, fabric: Fabric) -> bool:
+def pretrains_side_by_side(cfg: RunConfig, fabric: Fabric) -> bool:
     """Whether pretrainings run ``cfg.pretrain.processes`` at a time in worker processes: on
     the CPU, in a run of one process (GPUs and DDP pretrain one at a time)."""
     return cfg.pretrain.processes > 1 and fabric.device.type == "cpu" and fabric.world_size == 1

@@ -28,14 +28,22 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _pretrain_seeds(cfg, splits, fabric, args: argparse.Namespace) -> None:
+    from monorobust.experiment import pretrains_side_by_side
     from monorobust.rundir import RunDir
     from monorobust.train import pretrain
+    from monorobust.train.parallel import PretrainJob, pretrain_side_by_side
 
-    for seed in cfg.seeds:
-        folder = RunDir(cfg.out).checkpoints(args.objective, seed)
-        result = pretrain(splits.train.images, cfg.pretrain, args.objective, seed, folder,
-                          fabric, progress=not args.quiet)
-        if fabric.global_rank == 0:
+    jobs = [PretrainJob(args.objective, seed, RunDir(cfg.out).checkpoints(args.objective, seed))
+            for seed in cfg.seeds]
+    if pretrains_side_by_side(cfg, fabric):      # as `monorobust run` would: the same numbers
+        results = pretrain_side_by_side(splits.train.images, cfg.pretrain, jobs,
+                                        progress=not args.quiet)
+    else:
+        results = [pretrain(splits.train.images, cfg.pretrain, job.objective, job.seed,
+                            job.out_dir, fabric, progress=not args.quiet) for job in jobs]
+    if fabric.global_rank == 0:
+        for job, result in zip(jobs, results):
             speed = "" if result.images_per_second is None else \
                 f", {result.images_per_second:.0f} images/s"
-            print(f"{args.objective} seed {seed}: final loss {result.losses[-1]:.4f}{speed} -> {folder}")
+            print(f"{job.objective} seed {job.seed}: final loss {result.losses[-1]:.4f}{speed} "
+                  f"-> {job.out_dir}")

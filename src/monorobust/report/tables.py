@@ -101,11 +101,14 @@ def provenance_table(run_info: dict[str, Any] | None, seeds: list[int]) -> pd.Da
         secs = run_info.get("seconds")
         if secs is not None:
             rows.append(("wall time", f"{secs:.0f} s ({secs / 60:.1f} min)"))
-        for key in ("platform", "processor", "processes", "cpu_threads", "cuda", "python"):
+        for key in ("platform", "processor", "processes", "cpu_threads", "precision",
+                    "pretrain_processes", "pretrain_threads", "cuda", "python"):
             if key in run_info:
                 rows.append((key, str(run_info[key])))
+        together = run_info.get("pretrain_processes", 1)
+        each = f" (each, {together} at once)" if together > 1 else ""
         for name, rate in (run_info.get("pretrain_images_per_second") or {}).items():
-            rows.append((f"pretraining {name}", f"{rate:,.0f} images/s"))
+            rows.append((f"pretraining {name}", f"{rate:,.0f} images/s{each}"))
         for pkg, ver in (run_info.get("versions") or {}).items():
             rows.append((pkg, str(ver)))
     return pd.DataFrame(rows, columns=["key", "value"])
