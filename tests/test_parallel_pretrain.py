@@ -142,6 +142,36 @@ def test_ctrl_c_while_waiting_kills_the_workers():
     assert not any(_alive(p) for p in pids)
 
 
+def _kill_self() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_killed_mid_job_is_an_error_that_says_so():
+    with pytest.raises(RuntimeError, match="worker process running _kill_self stopped abruptly"):
+        workers.run_jobs(_kill_self, [()], 1)
+    assert workers.run_jobs(_sleep, [(0.0,)], 1) == [0.0]
+
+
+def test_ctrl_c_stops_a_run_at_once_during_side_by_side_pretraining(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_run(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while not list(out.glob("checkpoints/*/epoch-0001.safetensors")) and proc.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pids = workers_of(proc.pid)
+    proc.send_signal(signal.SIGINT)                     # Ctrl-C, to the run alone
+    sent = time.monotonic()
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err
+    assert time.monotonic() - sent < 20                  # not after the pretrainings finish
+    assert "interrupted: rerun the same command" in err
+    assert "Traceback" not in err and "leaked" not in err
+    time.sleep(1)
+    assert pids and not any(_alive(p) for p in pids)
+
+
 def test_processes_is_checked_and_applies_to_one_cpu_process_only():
     from types import SimpleNamespace
 

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 
 _POOL: tuple[int, ProcessPoolExecutor] | None = None
 
@@ -43,6 +44,11 @@ def run_jobs(fn: Callable, jobs: Sequence[tuple], processes: int,
         while pending:
             done, pending = wait(pending, timeout=every, return_when=FIRST_EXCEPTION)
             for future in done:
+                if isinstance(future.exception(), BrokenProcessPool):
+                    raise RuntimeError(
+                        f"a worker process running {getattr(fn, '__name__', fn)} stopped abruptly "
+                        "(killed, or out of memory?); rerun the same command to resume"
+                    ) from future.exception()
                 if future.exception() is not None:
                     raise future.exception()
             if poll is not None:
@@ -97,7 +103,14 @@ def _exit_with_parent(parent: int) -> None:
     """Worker initializer: leave as soon as the process that started the pool is gone (after a
     kill -9 too). Pool workers hold both ends of their queues, so without this an orphaned
     worker would wait for work forever. Ctrl-C is the parent's to handle (it says how to
-    resume, and kills the workers); a worker ignores it rather than print a traceback."""
+    resume, and kills the workers); a worker ignores it rather than print a traceback.
+
+    Workers draw no progress bars, but tqdm takes its lock even for a disabled one, and its
+    default lock is a multiprocessing semaphore: a killed worker would leave it behind, for the
+    resource tracker to report as leaked when the run exits. A thread lock does here."""
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
