@@ -194,9 +194,10 @@ def test_the_pretrain_command_runs_seeds_side_by_side_as_run_would(tmp_path, cap
 
     out = tmp_path / "pre"
     assert main(["pretrain", "--preset", "smoke", "--out", str(out), "--seeds", "0", "1",
-                 "--quiet", "--set", "pretrain.processes=2", "--set", "pretrain.epochs=2"]) == 0
-    printed = capsys.readouterr().out
-    assert "cl seed 0: final loss" in printed and "cl seed 1: final loss" in printed
+                 "--set", "pretrain.processes=2", "--set", "pretrain.epochs=2"]) == 0
+    printed = capsys.readouterr()
+    assert "cl seed 0: final loss" in printed.out and "cl seed 1: final loss" in printed.out
+    assert "pretrain 2 encoders, 2 at once" in printed.err
     cfg = load_config(str(out / "config.yaml"))
     threads = torch.get_num_threads()
     torch.set_num_threads(threads_each(cfg.pretrain))
@@ -206,5 +207,27 @@ def test_the_pretrain_command_runs_seeds_side_by_side_as_run_would(tmp_path, cap
     finally:
         torch.set_num_threads(threads)
     states, _ = load_checkpoint(out / "checkpoints" / "cl-seed1" / "epoch-0002.safetensors")
+    ours = here.model.state_dict()
+    assert all(torch.equal(states["model"][k], ours[k]) for k in ours)
+
+
+def test_finetune_pretrains_missing_encoders_side_by_side_as_run_would(tmp_path, capsys):
+    from monorobust.finetune import FinetuneConfig, run_finetune
+    from monorobust.train.checkpoint import load_checkpoint
+
+    run = load_config("smoke", {"out": str(tmp_path / "ft"), "seeds": [0],
+                                "pretrain.epochs": 2, "pretrain.processes": 2})
+    cfg = FinetuneConfig(objectives=("cl", "ncl"), heads=("standard",), label_noise=(),
+                         few_shot=(), train_size=200, val_size=60, epochs=1, batch_size=64)
+    run_finetune(run, cfg, progress=True)
+    assert "pretrain 2 encoders, 2 at once" in capsys.readouterr().err
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads_each(run.pretrain))
+    try:
+        here = pretrain(prepare_splits(run.data).train.images, run.pretrain, "ncl", 0,
+                        tmp_path / "here", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    states, _ = load_checkpoint(tmp_path / "ft" / "checkpoints" / "ncl-seed0" / "epoch-0002.safetensors")
     ours = here.model.state_dict()
     assert all(torch.equal(states["model"][k], ours[k]) for k in ours)
