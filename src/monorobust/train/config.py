@@ -51,10 +51,11 @@ class PretrainConfig:
     CPU (AVX512-BF16 / AMX) or GPU multiplies bf16 natively, 32-true elsewhere (run.json records
     what it resolved to; ``monorobust.train.precision``). The loss is fp32 under each."""
     processes: Annotated[int, AT_LEAST_1] = 1
-    """``monorobust run`` on the CPU in one process: how many pretrainings (a seed's cl and ncl,
-    the next seed's) train at once, each in a worker process on the run's CPU threads divided
-    by this (``monorobust.train.parallel``). A third of a small model's step is single-threaded
-    Python and dispatch, so 2 on 2 cores is about 1.3x faster than one pretraining on both.
+    """``monorobust run`` (and ``pretrain``, ``finetune``) on the CPU in one process: how many
+    pretrainings (a seed's cl and ncl, the next seed's) train at once, each in a worker process
+    on the run's CPU threads divided by this (``monorobust.train.parallel``). A third of a small
+    model's step is single-threaded Python and dispatch, so 2 on 2 cores train 1.3x the images
+    per second of one pretraining on both.
     Every pretraining runs on that many threads, whatever else is pending, so a resumed run
     repeats an uninterrupted one; since the thread count changes float rounding, checkpoints
     refuse another value. GPUs and runs of several processes pretrain one at a time (run.json

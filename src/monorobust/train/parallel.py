@@ -2,7 +2,7 @@
 
 A small model's step on the CPU spends about a third of its time in single-threaded Python and
 operator dispatch, during which the other cores wait; two pretrainings side by side, each on
-half the threads, keep every core busy (measured on 2 cores: 1.27x the images per second of
+half the threads, keep every core busy (measured on 2 cores: about 1.3x the images per second of
 one pretraining on both, docs/scale.md). Each worker runs the same ``pretrain`` as the main
 process, from the same checkpoints, and sends back its result; its warnings are raised again
 here so that they read like the main process's.
