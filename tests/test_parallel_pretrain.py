@@ -21,6 +21,15 @@ from monorobust.train import pretrain
 from monorobust.train.parallel import PretrainJob, pretrain_side_by_side, threads_each
 
 
+@pytest.fixture(autouse=True)
+def two_threads():
+    """conftest runs the tests on one thread, with which pretrainings go one at a time."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -127,10 +136,23 @@ def _sleep_or_fail(seconds: float, message: str) -> float:
     return _sleep(seconds)
 
 
+def _pid_after(seconds: float) -> tuple[int, float, float]:
+    started = time.time()
+    time.sleep(seconds)
+    return os.getpid(), started, time.time()
+
+
+def test_jobs_run_at_most_processes_at_a_time_in_a_larger_pool():
+    workers.run_jobs(_sleep, [(0.0,)] * 3, 3)            # a pool of 3
+    spans = workers.run_jobs(_pid_after, [(0.3,)] * 4, 2)
+    running = [sum(s <= start + 0.01 < e for _, s, e in spans) for _, start, _ in spans]
+    assert max(running) == 2                             # 2 at once, never 3 or 4
+
+
 def test_ctrl_c_while_waiting_kills_the_workers():
-    workers.run_jobs(_sleep, [(0.0,), (0.0,)], 2)       # a started pool
+    workers.run_jobs(_sleep, [(0.0,), (0.0,)], 2)       # a started pool (of 2 or more)
     pids = workers.worker_pids()
-    assert len(pids) == 2
+    assert len(pids) >= 2
 
     def interrupt() -> None:
         raise KeyboardInterrupt
@@ -231,3 +253,24 @@ def test_finetune_pretrains_missing_encoders_side_by_side_as_run_would(tmp_path,
     states, _ = load_checkpoint(tmp_path / "ft" / "checkpoints" / "ncl-seed0" / "epoch-0002.safetensors")
     ours = here.model.state_dict()
     assert all(torch.equal(states["model"][k], ours[k]) for k in ours)
+
+
+def test_one_thread_allowed_means_one_pretraining_at_a_time_with_the_same_numbers(tmp_path, capsys):
+    cfg = load_config("smoke")
+    pcfg = dataclasses.replace(cfg.pretrain, processes=2, epochs=1)
+    images = prepare_splits(cfg.data).train.images
+    workers.run_jobs(_sleep, [(0.0,), (0.0,)], 2)       # a pool of 2 serves, 1 at a time
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = pretrain_side_by_side(images, pcfg, [PretrainJob("cl", 0, tmp_path / "a"),
+                                                   PretrainJob("ncl", 0, tmp_path / "b")])
+        assert "2 encoders, 1 at once" in capsys.readouterr().err
+    finally:
+        torch.set_num_threads(threads)
+    if threads >= 2:
+        two = pretrain_side_by_side(images, pcfg, [PretrainJob("cl", 0, tmp_path / "c"),
+                                                   PretrainJob("ncl", 0, tmp_path / "d")])
+        assert "2 encoders, 2 at once" in capsys.readouterr().err
+        for a, b in zip(one, two):
+            assert a.losses == b.losses

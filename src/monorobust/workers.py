@@ -31,18 +31,23 @@ _POOL: tuple[int, ProcessPoolExecutor] | None = None
 
 def run_jobs(fn: Callable, jobs: Sequence[tuple], processes: int,
              poll: Callable[[], None] | None = None, every: float = 0.5) -> list:
-    """``[fn(*job) for job in jobs]``, computed in ``processes`` worker processes.
+    """``[fn(*job) for job in jobs]``, computed in worker processes, ``processes`` at a time.
 
     ``fn`` must be importable by name (a module-level function) and the jobs picklable.
     ``poll`` is called every ``every`` seconds while the jobs run (progress bars). The first
     job to fail raises its error here, after the workers were killed; so does an interrupt.
     """
     executor = pool(processes)
+    futures: dict = {}
     try:
-        futures = [executor.submit(fn, *job) for job in jobs]
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=every, return_when=FIRST_EXCEPTION)
+        waiting = list(range(len(jobs)))[::-1]
+        running: set = set()
+        while waiting or running:
+            while waiting and len(running) < processes:   # the pool may have more workers
+                i = waiting.pop()
+                futures[i] = executor.submit(fn, *jobs[i])
+                running.add(futures[i])
+            done, running = wait(running, timeout=every, return_when=FIRST_EXCEPTION)
             for future in done:
                 if isinstance(future.exception(), BrokenProcessPool):
                     raise RuntimeError(
@@ -53,7 +58,7 @@ def run_jobs(fn: Callable, jobs: Sequence[tuple], processes: int,
                     raise future.exception()
             if poll is not None:
                 poll()
-        return [future.result() for future in futures]
+        return [futures[i].result() for i in range(len(jobs))]
     except BaseException:
         kill()
         raise

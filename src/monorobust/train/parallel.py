@@ -45,15 +45,19 @@ def threads_each(cfg: PretrainConfig) -> int:
 def pretrain_side_by_side(images, cfg: PretrainConfig, jobs: list[PretrainJob],
                           progress: bool = True) -> list[PretrainResult]:
     """``pretrain(images, cfg, job.objective, job.seed, job.out_dir)`` for every job, in
-    ``cfg.processes`` worker processes on ``threads_each(cfg)`` threads each; results in order.
+    ``cfg.processes`` worker processes (fewer when this process may use fewer threads) on
+    ``threads_each(cfg)`` threads each; results in order.
 
     One progress bar counts the epochs of all of them (from their checkpoint files). A job that
     fails, or Ctrl-C, stops the workers and raises here; finished epochs stay checkpointed.
     """
     threads = threads_each(cfg)
+    # Never more busy threads than this process may use (OMP_NUM_THREADS=1: one at a time, on
+    # the same one thread each, so the same numbers).
+    at_once = max(1, min(cfg.processes, torch.get_num_threads()))
     total = len(jobs) * cfg.epochs
     bar = tqdm(total=total, unit="epoch", disable=not progress,
-               desc=f"pretrain {len(jobs)} encoders, {cfg.processes} at once")
+               desc=f"pretrain {len(jobs)} encoders, {at_once} at once")
 
     def poll() -> None:
         done = sum(_epochs_saved(job.out_dir) for job in jobs)
@@ -68,7 +72,7 @@ def pretrain_side_by_side(images, cfg: PretrainConfig, jobs: list[PretrainJob],
     try:
         outcomes = run_jobs(_pretrain_job, [(sent, cfg, job.objective, job.seed,
                                              str(job.out_dir), threads) for job in jobs],
-                            cfg.processes, poll)
+                            at_once, poll)
     finally:
         bar.close()
     results = []
