@@ -255,3 +255,32 @@ def test_run_on_arrays(tmp_path):
                  *BASE, "--set", "pretrain.batch_size=16", "--no-report",
                  "--set", "grid.scenarios={clean: [0], label_noise: [0.4]}"]) == 0
     assert len((out / "results.jsonl").read_text().splitlines()) == 3 * 2
+
+
+def test_a_streamed_split_pretrains_side_by_side_as_in_this_process(tmp_path, monkeypatch):
+    """A training split that streams from disk goes to the worker processes as its list of
+    paths; their DataLoader workers (processes of a worker) decode it."""
+    import dataclasses
+
+    from monorobust.train import pretrain
+    from monorobust.train.parallel import PretrainJob, pretrain_side_by_side, threads_each
+
+    root = write_folder(tmp_path / "d")
+    monkeypatch.setattr(image_folder, "CACHE_LIMIT_BYTES", 20 * 3 * 16 * 16)
+    images = load_dataset("folder", root, image_size=16).train.images
+    assert isinstance(images, folder.FolderImages)
+    cfg = dataclasses.replace(load_config("smoke").pretrain, processes=2, epochs=2, batch_size=8,
+                              loader_workers=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        results = pretrain_side_by_side(images, cfg, [PretrainJob("cl", 0, tmp_path / "cl"),
+                                                      PretrainJob("ncl", 0, tmp_path / "ncl")],
+                                        progress=False)
+        torch.set_num_threads(threads_each(cfg))
+        here = pretrain(images, cfg, "ncl", 0, tmp_path / "here", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert results[1].losses == here.losses
+    ours = here.model.state_dict()
+    assert all(torch.equal(results[1].model.state_dict()[k], ours[k]) for k in ours)
