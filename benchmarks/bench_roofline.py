@@ -21,7 +21,9 @@ Measures, in one process on one device (the CPU unless ``--device``):
    wall time, time per phase, each cell of the accuracy table side by side (cells whose
    difference exceeds the larger of the two seed spreads marked) and the report's five
    verdicts of each. About 15 minutes on 2 cores. ``--only-end-to-end`` skips 1-4;
-   ``--seeds 3 4 5`` repeats the comparison on other seeds.
+   ``--seeds 3 4 5`` repeats the comparison on other seeds; ``--precisions fp32 auto
+   auto-one-at-a-time`` adds a control, auto again with its rounding changed (pretrainings one
+   at a time on both threads) and compared with auto, to show what rounding alone moves.
 
 Numbers depend on what else the machine runs; time on a quiet one.
 """
@@ -126,35 +128,44 @@ def epochs(cfg, device: str) -> None:
 
 
 def end_to_end(out: Path, seeds: list[int], precisions: list[str]) -> None:
-    """``monorobust run --preset quick`` once per precision, each a whole command as a user runs
-    it (every seed, the report included), one after the other on the same machine; then the
-    time of each, its phases, every accuracy cell side by side and the report's verdicts."""
+    """``monorobust run --preset quick`` once per named setting (``END_TO_END``), each a whole
+    command as a user runs it (every seed, the report included), one after the other on the
+    same machine; then the time of each, its phases, and, for each run after the first against
+    the one before it, every accuracy cell side by side and the report's verdicts."""
     import json
 
     seconds, phases = {}, {}
     for name in precisions:
         started = time.perf_counter()
+        settings = [arg for key, value in END_TO_END[name].items()
+                    for arg in ("--set", f"{key}={value}")]
         subprocess.run([sys.executable, "-m", "monorobust", "run", "--preset", "quick",
-                        "--out", str(out / name), "--seeds", *map(str, seeds), "--set",
-                        f"pretrain.precision={END_TO_END[name]}", "--quiet"],
-                       check=True, stdout=subprocess.DEVNULL)
+                        "--out", str(out / name), "--seeds", *map(str, seeds), *settings,
+                        "--quiet"], check=True, stdout=subprocess.DEVNULL)
         seconds[name] = time.perf_counter() - started
         info = json.loads((out / name / "run.json").read_text())
         phases[name] = info.get("phase_seconds", {})
         rates = info.get("pretrain_images_per_second", {})
-        print(f"quick preset, seeds {seeds}, {name} (resolved: {info.get('precision')}): "
+        print(f"quick preset, seeds {seeds}, {name} (resolved: {info.get('precision')}, "
+              f"{info.get('pretrain_processes', 1)} pretraining(s) at once): "
               f"{seconds[name]:.0f} s wall, report included; phases {phases[name]}; pretraining "
               f"{min(rates.values()):,.0f}-{max(rates.values()):,.0f} images/s", flush=True)
-    if len(precisions) < 2:
-        return
-    a, b = precisions[:2]
-    print(f"time {b} / {a}: {seconds[b] / seconds[a]:.2f}")
-    compare_tables(out / a / "summary.csv", out / b / "summary.csv", a, b)
-    compare_verdicts(out / a, out / b, a, b)
+    for a, b in zip(precisions, precisions[1:]):
+        print(f"\n{b} against {a}: time {b} / {a}: {seconds[b] / seconds[a]:.2f}")
+        compare_tables(out / a / "summary.csv", out / b / "summary.csv", a, b)
+        compare_verdicts(out / a, out / b, a, b)
 
 
-END_TO_END = {"fp32": "32-true", "auto": "auto", "bf16": "bf16-mixed"}
-"""``--end-to-end`` runs: name -> ``pretrain.precision``."""
+END_TO_END = {
+    "fp32": {"pretrain.precision": "32-true"},
+    "auto": {"pretrain.precision": "auto"},
+    "bf16": {"pretrain.precision": "bf16-mixed"},
+    # A control: auto with pretrainings one at a time on every thread, which changes the float
+    # rounding and nothing else. Run after "auto", it shows how far rounding alone moves the
+    # cells and verdicts that "auto" against "fp32" moves.
+    "auto-one-at-a-time": {"pretrain.precision": "auto", "pretrain.processes": 1},
+}
+"""``--end-to-end`` runs: name -> the ``--set`` settings of its ``monorobust run``."""
 
 
 def compare_tables(first: Path, second: Path, a: str, b: str) -> None:
@@ -240,7 +251,8 @@ def main() -> None:
     p.add_argument("--only-end-to-end", action="store_true", help="skip the step measurements")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--precisions", nargs="+", default=["fp32", "auto"], choices=list(END_TO_END),
-                   help="--end-to-end's runs, in this order; the first two are compared")
+                   help="--end-to-end's runs, in this order; each is compared with the one before "
+                        "(add auto-one-at-a-time for a rounding-only control)")
     p.add_argument("--out", type=Path, help="folder for --end-to-end's runs (default: a temp dir)")
     args = p.parse_args()
 
