@@ -66,8 +66,8 @@ def pretrain_side_by_side(images, cfg: PretrainConfig, jobs: list[PretrainJob],
 
     poll()
     # A tensor would travel as a shared-memory file descriptor, after which this process's own
-    # training loops ran 1.5x slower here (the SAE's, the probes'); as a NumPy array it is
-    # copied through the pipe (about 0.1 s for Fashion-MNIST) and nothing changes.
+    # training loops ran 1.5x slower here (the SAE's, the probes') for as long as the workers
+    # lived; as a NumPy array it is copied through the pipe, once per job, and nothing changes.
     sent = images.numpy() if isinstance(images, torch.Tensor) else images
     try:
         outcomes = run_jobs(_pretrain_job, [(sent, cfg, job.objective, job.seed,
