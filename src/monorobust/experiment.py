@@ -36,7 +36,7 @@ from monorobust.metrics import summarize
 from monorobust.rows import run_grid
 from monorobust.rundir import ResultRow, RunDir
 from monorobust.train import PretrainResult, pretrain
-from monorobust.train.parallel import PretrainJob, pretrain_side_by_side, threads_each
+from monorobust.train.parallel import PretrainJob, pretrain_side_by_side, side_by_side, threads_each
 from monorobust.train.precision import resolve_precision
 
 if TYPE_CHECKING:
@@ -134,6 +134,7 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
     is_main = fabric.global_rank == 0
     throughput: dict[str, float] = {}
     phases = PhaseTimer()
+    together = side_by_side(cfg.pretrain, fabric)   # pretrainings in worker processes
 
     def compute(todo: list[tuple]) -> Iterator[ResultRow]:
         """Rows of ``todo``, seed by seed: one pretraining and one feature extraction per
@@ -149,15 +150,15 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
         def objectives(seed: int) -> list[str]:
             return list(dict.fromkeys(REPRESENTATIONS.get(r).objective for r in pending(seed)))
 
-        side_by_side: dict[tuple[str, int], PretrainResult] = {}
-        if pretrains_side_by_side(cfg, fabric):
+        pretrained: dict[tuple[str, int], PretrainResult] = {}
+        if together:
             # Every pending pretraining first, cfg.pretrain.processes at a time.
             jobs = [PretrainJob(objective, seed, run_dir.checkpoints(objective, seed))
                     for seed in cfg.seeds for objective in objectives(seed)
                     if objective != "frozen"]
             with phases("pretrain"):
                 results = pretrain_side_by_side(splits.train.images, cfg.pretrain, jobs, progress)
-            side_by_side = {(job.objective, job.seed): r for job, r in zip(jobs, results)}
+            pretrained = {(job.objective, job.seed): r for job, r in zip(jobs, results)}
         for seed in cfg.seeds:
             test_sets = None
             for objective in objectives(seed):
@@ -179,7 +180,7 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
                                                    splits, seed, run_dir, todo, metrics_done,
                                                    fabric, phases, bar)
                     continue
-                result = side_by_side.pop((objective, seed), None)
+                result = pretrained.pop((objective, seed), None)
                 if result is None:
                     with phases("pretrain"):
                         result = pretrain(splits.train.images, cfg.pretrain, objective, seed,
@@ -208,7 +209,6 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
         info["pretrain_images_per_second"] = {**earlier.get("pretrain_images_per_second", {}),
                                               **throughput}
         info["phase_seconds"] = phases.rounded()
-        together = pretrains_side_by_side(cfg, fabric)
         info["pretrain_processes"] = cfg.pretrain.processes if together else 1
         info["pretrain_threads"] = threads_each(cfg.pretrain) if together else torch.get_num_threads()
         run_dir.write_run_info(info)
@@ -255,12 +255,6 @@ def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, r
         if row is None:
             return
         yield row
-
-
-def pretrains_side_by_side(cfg: RunConfig, fabric: Fabric) -> bool:
-    """Whether pretrainings run ``cfg.pretrain.processes`` at a time in worker processes: on
-    the CPU, in a run of one process (GPUs and DDP pretrain one at a time)."""
-    return cfg.pretrain.processes > 1 and fabric.device.type == "cpu" and fabric.world_size == 1
 
 
 class PhaseTimer(dict):

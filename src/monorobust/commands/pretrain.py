@@ -28,14 +28,13 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _pretrain_seeds(cfg, splits, fabric, args: argparse.Namespace) -> None:
-    from monorobust.experiment import pretrains_side_by_side
     from monorobust.rundir import RunDir
     from monorobust.train import pretrain
-    from monorobust.train.parallel import PretrainJob, pretrain_side_by_side
+    from monorobust.train.parallel import PretrainJob, pretrain_side_by_side, side_by_side
 
     jobs = [PretrainJob(args.objective, seed, RunDir(cfg.out).checkpoints(args.objective, seed))
             for seed in cfg.seeds]
-    if pretrains_side_by_side(cfg, fabric):      # as `monorobust run` would: the same numbers
+    if side_by_side(cfg.pretrain, fabric):      # as `monorobust run` would: the same numbers
         results = pretrain_side_by_side(splits.train.images, cfg.pretrain, jobs,
                                         progress=not args.quiet)
     else:

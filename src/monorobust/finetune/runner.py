@@ -115,14 +115,14 @@ def run_finetune(run: RunConfig, cfg: FinetuneConfig, progress: bool = True) -> 
 def _finetune_cells(run: RunConfig, cfg: FinetuneConfig, splits, folder: RunDir, todo: list[tuple],
                     progress: bool):
     """The rows of ``todo``: one loaded (or pretrained) encoder per seed and objective."""
-    from monorobust.experiment import make_fabric, pretrains_side_by_side
+    from monorobust.experiment import make_fabric
     from monorobust.train import pretrain
-    from monorobust.train.parallel import PretrainJob, pretrain_side_by_side
+    from monorobust.train.parallel import PretrainJob, pretrain_side_by_side, side_by_side
 
     needed = [(o, seed) for seed in run.seeds for o in cfg.objectives
               if any(k[0] == o and k[4] == seed for k in todo)]
     fabric = make_fabric(run) if needed else None
-    if needed and pretrains_side_by_side(run, fabric):
+    if needed and side_by_side(run.pretrain, fabric):
         # As `monorobust run` pretrains (the same threads, so the same encoders); the loop
         # below then loads them from their last checkpoints.
         pretrain_side_by_side(splits.train.images, run.pretrain,

@@ -37,6 +37,12 @@ class PretrainJob(NamedTuple):
     """Its checkpoint folder (resumed from, as ``pretrain`` does)."""
 
 
+def side_by_side(cfg: PretrainConfig, fabric) -> bool:
+    """Whether pretrainings run ``cfg.processes`` at a time in worker processes: on the CPU, in
+    a run of one process (GPUs and DDP pretrain one at a time). ``fabric``: the run's."""
+    return cfg.processes > 1 and fabric.device.type == "cpu" and fabric.world_size == 1
+
+
 def threads_each(cfg: PretrainConfig) -> int:
     """CPU threads of each pretraining that runs beside others: this process's // processes."""
     return max(1, torch.get_num_threads() // cfg.processes)
