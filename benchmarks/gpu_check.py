@@ -22,20 +22,29 @@ then is cut, and the steps not started are skipped):
    lightly's pipeline, and the ratio of epoch times); skipped where lightly is not installed.
 
 Steps 4 and 5 read Fashion-MNIST where ``load_dataset`` finds it: Debian's package folder, or
-``$MONOROBUST_CACHE/fashion-mnist`` (copy the idx files there on a machine without internet).
+``$MONOROBUST_CACHE/fashion-mnist`` (gpu_check.sh points it at the carried ``.device-kit/``,
+which ``benchmarks/device_kit.sh`` fills). ``preflight`` records up front which optional parts
+the machine has; without corrupt-tta the end-to-end run leaves out the ``corrupt`` scenario and
+says so. ``DIR`` receives at most six files (the device tool brings back eight): the JSON, the
+tests' JUnit XML, and the end-to-end run's run.json, summary.csv and report.md; the run folder
+itself is written under ``--work``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
@@ -44,10 +53,10 @@ from roofline import matmul_peak_gflops, measure_pretrain, share
 
 ROOT = Path(__file__).resolve().parent.parent
 # One severity of every scenario the presets run: every GPU path, a fraction of the probes.
-SCENARIOS = ("{clean: [0], label_noise: [0.4], gaussian_noise: [0.4], uniform_noise: [0.4], "
-             "few_shot: [10], sketch: [1], corrupt: [3]}")
+SCENARIOS = {"clean": 0, "label_noise": 0.4, "gaussian_noise": 0.4, "uniform_noise": 0.4,
+             "few_shot": 10, "sketch": 1, "corrupt": 3}
 FULL_E2E = ["pretrain.epochs=3", "pretrain.warmup_epochs=1", "probe.steps=300",
-            "probe.eval_every=100", "sae.epochs=2", f"grid.scenarios={SCENARIOS}"]
+            "probe.eval_every=100", "sae.epochs=2"]
 TINY_E2E = FULL_E2E + ["pretrain.epochs=1", "pretrain.width=4", "pretrain.proj_hidden=32",
                        "pretrain.proj_dim=16", "pretrain.batch_size=32", "probe.steps=20",
                        "probe.batch_size=64", "probe.eval_every=10", "sae.epochs=1",
@@ -63,8 +72,34 @@ def environment(device: str) -> dict:
         info["gpu"] = torch.cuda.get_device_name()
         info["gpus"] = torch.cuda.device_count()
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    info["commit"] = commit.stdout.strip() or None
+    info["commit"] = commit.stdout.strip() or os.environ.get("COMMIT")   # a copy without .git
     return info
+
+
+def preflight(args) -> dict:
+    """What the machine has of the optional parts, before anything is measured."""
+    from monorobust.errors import ConfigError
+
+    packages = {}
+    for name in ("torch", "lightning_fabric", "corrupt_tta", "lightly", "torchvision"):
+        if importlib.util.find_spec(name) is None:
+            packages[name] = None
+            continue
+        try:
+            packages[name] = version(name.replace("_", "-"))
+        except PackageNotFoundError:              # lightning_fabric inside pytorch-lightning's wheel
+            packages[name] = "installed"
+    try:
+        from monorobust.data.fashion_mnist import locate
+
+        data = str(locate(None)[0].parent)
+    except ConfigError as err:
+        data = None
+        print(f"gpu_check: no Fashion-MNIST ({err}); run benchmarks/device_kit.sh and carry "
+              ".device-kit", file=sys.stderr)
+    return {"packages": packages, "fashion_mnist": data,
+            "missing": [k for k, v in packages.items() if v is None] + ([] if data else
+                                                                        ["fashion-mnist"])}
 
 
 def peaks(args) -> dict:
@@ -164,8 +199,9 @@ def lightly(args) -> dict:
         import lightly as _  # noqa: F401
         import torchvision as _tv  # noqa: F401
     except ImportError as err:
-        return {"skipped": f"lightly or torchvision not installed ({err}); install them before "
-                           "the check (docs/scale.md): the GPU machine has no internet"}
+        fix = ("carry its wheel (benchmarks/device_kit.sh)" if err.name == "lightly" else
+               "it must match the machine's torch: install it there")
+        return {"skipped": f"{err.name} not installed: {fix}"}
     cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_pretrain_lightly.py"),
            "--encoder", "resnet18", "--device", args.device,
            "--images", "256" if args.tiny else "20480",
@@ -178,26 +214,42 @@ def lightly(args) -> dict:
             "stderr_tail": done.stderr.strip().splitlines()[-5:] if done.returncode else []}
 
 
-def end_to_end(args) -> dict:
+def end_to_end(args, report: dict) -> dict:
     """A short ``monorobust run --preset fmnist-resnet18``: wall time and each phase's."""
-    out = args.out / "e2e"
+    out = args.work / "e2e"
+    grid, left_out = grid_scenarios(report.get("preflight", {}).get("missing", []))
     cmd = [sys.executable, "-m", "monorobust", "run", "--preset", "fmnist-resnet18", "--device",
            args.device, "--seeds", "0", "--out", str(out), "--quiet"]
-    for item in TINY_E2E if args.tiny else FULL_E2E:
+    for item in (TINY_E2E if args.tiny else FULL_E2E) + [f"grid.scenarios={grid}"]:
         cmd += ["--set", item]
     started = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=_left(args))
     wall = time.perf_counter() - started
     if done.returncode:
         return {"returncode": done.returncode, "seconds": round(wall, 1),
+                "scenarios_left_out": left_out,
                 "stderr_tail": done.stderr.strip().splitlines()[-10:]}
+    for name in ("run.json", "summary.csv", "report.md"):     # back from the device: six files
+        if (out / name).exists():
+            shutil.copy2(out / name, args.out / f"e2e-{name}")
     info = json.loads((out / "run.json").read_text())
     rates = info.get("pretrain_images_per_second", {})
     return {"command": " ".join(cmd[1:]), "seconds": round(wall, 1),
             "run_seconds": round(info["seconds"], 1), "phase_seconds": info.get("phase_seconds"),
             "pretrain_images_per_second": rates,
             "pretrain_views_per_second": {k: round(2 * v, 1) for k, v in rates.items()},
-            "precision": info.get("precision"), "summary_rows": _rows(out / "summary.csv")}
+            "precision": info.get("precision"), "summary_rows": _rows(out / "summary.csv"),
+            "scenarios_left_out": left_out}
+
+
+def grid_scenarios(missing: list[str]) -> tuple[str, dict]:
+    """The ``grid.scenarios`` value of the end-to-end run, and the scenarios left out, why."""
+    scenarios = dict(SCENARIOS)
+    left_out = {}
+    if "corrupt_tta" in missing:
+        del scenarios["corrupt"]
+        left_out["corrupt"] = "corrupt-tta not installed (benchmarks/device_kit.sh carries it)"
+    return "{" + ", ".join(f"{k}: [{v}]" for k, v in scenarios.items()) + "}", left_out
 
 
 def _left(args) -> float:
@@ -218,17 +270,20 @@ def main() -> None:
     p.add_argument("--device", default="cuda")
     p.add_argument("--tiny", action="store_true", help="tiny sizes (the CPU test of this script)")
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or "gpu-check"))
+    p.add_argument("--work", type=Path, default=None,
+                   help="folder for the end-to-end run (default: a new temporary folder)")
     p.add_argument("--budget", type=float, default=450.0,
                    help="seconds for all steps: later steps are skipped, commands cut (default 450)")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    args.work = args.work or Path(tempfile.mkdtemp(prefix="gpu-check-"))
     started = time.perf_counter()
     args.deadline = started + args.budget
     report: dict = {"tiny": args.tiny, "environment": environment(args.device)}
     args.write = lambda: _write(args.out / "gpu_check.json", report, started)
-    steps = {"peaks": lambda: peaks(args), "tests": lambda: tests(args),
-             "resnet18": lambda: resnet18(args, report), "end_to_end": lambda: end_to_end(args),
-             "lightly": lambda: lightly(args)}
+    steps = {"preflight": lambda: preflight(args), "peaks": lambda: peaks(args),
+             "tests": lambda: tests(args), "resnet18": lambda: resnet18(args, report),
+             "end_to_end": lambda: end_to_end(args, report), "lightly": lambda: lightly(args)}
     for name, step in steps.items():
         if _left(args) < 20:
             report[name] = {"skipped": f"past the {args.budget:.0f} s budget"}

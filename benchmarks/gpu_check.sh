@@ -7,16 +7,31 @@
 #   bash benchmarks/gpu_check.sh                    # -> $OUT/gpu_check.json (./gpu-check/ if unset)
 #   DEVICE=cpu TINY=1 bash benchmarks/gpu_check.sh  # the same code at tiny size on the CPU (tests)
 #
-# The machine may have no internet: Fashion-MNIST is read from Debian's package folder or
-# $MONOROBUST_CACHE/fashion-mnist (copy the four idx files there); lightly and torchvision, if
-# wanted, must be installed beforehand (the lightly step is skipped without them).
+# The machine may have no internet. What a CUDA image usually lacks (corrupt-tta, lightly,
+# Fashion-MNIST) is gathered beforehand by benchmarks/device_kit.sh into .device-kit/, carried
+# with the tree, and used from there (its wheels installed without their dependencies, so the
+# machine's own torch stays). Without it, Fashion-MNIST is read from Debian's package folder or
+# $MONOROBUST_CACHE/fashion-mnist, and the check records what it had to leave out.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DEVICE="${DEVICE:-cuda}"
 OUT_DIR="${OUT:-$PWD/gpu-check}"
+KIT="${KIT:-$PWD/.device-kit}"
 mkdir -p "$OUT_DIR"
 # This tree's code, whatever else is installed.
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+
+if compgen -G "$KIT/wheels/*.whl" >/dev/null; then
+    site="$(mktemp -d)/site"
+    if python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" "$KIT"/wheels/*.whl; then
+        export PYTHONPATH="$PYTHONPATH:$site"     # holds the kit's packages alone
+    else
+        echo "gpu_check: could not install the wheels in $KIT/wheels (continuing without)" >&2
+    fi
+fi
+if [ -d "$KIT/fashion-mnist" ] && [ -z "${MONOROBUST_CACHE:-}" ]; then
+    export MONOROBUST_CACHE="$KIT"                # read as $MONOROBUST_CACHE/fashion-mnist
+fi
 
 if ! python3 -c "import monorobust.experiment, lightning_fabric, pytest" 2>/dev/null; then
     echo "gpu_check: installing monorobust and its test dependencies" >&2
