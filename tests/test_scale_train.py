@@ -41,6 +41,68 @@ def test_lars_step_matches_solo_learn_formula():
     assert "lars" in OPTIMIZERS
 
 
+def _lars_per_tensor(params, bufs, lr, momentum, wd, eta=0.02, eps=1e-8):
+    """The solo-learn LARS step, tensor by tensor (the oracle for the multi-tensor one)."""
+    for i, p in enumerate(params):
+        d_p = p.grad
+        if p.ndim != 1:
+            p_norm, g_norm = p.norm(), d_p.norm()
+            trust = (eta * p_norm / (g_norm + p_norm * wd + eps) / lr).clamp(max=1.0)
+            ok = (p_norm > 0) & (g_norm > 0)
+            d_p = (d_p + torch.where(ok, wd, 0.0) * p) * torch.where(ok, trust, 1.0)
+        bufs[i] = d_p.clone() if bufs[i] is None else bufs[i].mul_(momentum).add_(d_p)
+        p.data.add_(bufs[i], alpha=-lr)
+
+
+@pytest.mark.parametrize("momentum", [0.9, 0.0])
+def test_lars_multi_tensor_step_equals_the_per_tensor_formula(momentum):
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(16, 8), (8,), (4, 3, 3, 3), (4,), (10, 16), (10,)]
+    ours = [torch.nn.Parameter(torch.randn(s, generator=gen)) for s in shapes]
+    ref = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    with torch.no_grad():
+        ours[2].zero_(), ref[2].zero_()                      # a zero weight: no adaptation
+    opt = LARS(ours, lr=0.3, momentum=momentum, weight_decay=1e-3)
+    bufs = [None] * len(ref)
+    for step in range(4):
+        grads = [torch.randn(s, generator=gen) for s in shapes]
+        if step == 1:
+            grads[0].zero_()                                  # a zero gradient: no adaptation
+        for p, q, g in zip(ours, ref, grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        opt.step()
+        _lars_per_tensor(ref, bufs, 0.3, momentum, 1e-3)
+        for p, q in zip(ours, ref):
+            torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-6, atol=1e-7)
+    assert all(torch.isfinite(p).all() for p in ours)
+
+
+def test_lars_step_is_a_few_multi_tensor_calls_whatever_the_number_of_tensors():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    def calls(n_tensors: int) -> int:
+        params = [torch.nn.Parameter(torch.randn(8, 8) if i % 2 else torch.randn(8))
+                  for i in range(n_tensors)]
+        opt = LARS(params, lr=0.1, weight_decay=1e-4)
+        for p in params:
+            p.grad = torch.randn_like(p)
+        opt.step()                                            # momentum buffers made
+        Count.calls = 0
+        with Count():
+            opt.step()
+        return Count.calls
+
+    few, many = calls(4), calls(64)
+    assert many == few < 40, (few, many)       # a loop over tensors made ~25 calls per weight
+
+
 def test_epoch_order_is_shared_and_augmentations_are_per_process():
     assert torch.equal(epoch_order(3, 1, 50), epoch_order(3, 1, 50))
     assert not torch.equal(epoch_order(3, 1, 50), epoch_order(3, 2, 50))

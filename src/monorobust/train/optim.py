@@ -39,7 +39,8 @@ class LARS(torch.optim.Optimizer):
 
     With ``exclude_bias_n_norm`` (solo-learn's default in SimCLR configs), 1-d tensors (biases,
     BatchNorm/LayerNorm weights) skip both the adaptation and the weight decay: d = g.
-    Norms are compared on the device (no host sync per tensor).
+    Norms are compared on the device (no host sync per tensor), and every tensor of a group is
+    updated by the same few multi-tensor calls (``_update``).
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
@@ -56,28 +57,47 @@ class LARS(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            wd, lr = group["weight_decay"], group["lr"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                d_p = p.grad
-                if p.ndim != 1 or not group["exclude_bias_n_norm"]:
-                    p_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(d_p)
-                    trust = group["eta"] * p_norm / (g_norm + p_norm * wd + group["eps"])
-                    if group["clip_lr"]:
-                        trust = (trust / lr).clamp(max=1.0)
-                    trust = torch.where((p_norm > 0) & (g_norm > 0), trust, torch.ones_like(trust))
-                    decay = torch.where((p_norm > 0) & (g_norm > 0), wd, 0.0)
-                    d_p = (d_p + decay * p) * trust
-                state = self.state[p]
-                if group["momentum"] != 0:
-                    if "momentum_buffer" not in state:
-                        state["momentum_buffer"] = d_p.detach().clone()
-                    else:
-                        state["momentum_buffer"].mul_(group["momentum"]).add_(d_p)
-                    d_p = state["momentum_buffer"]
-                p.add_(d_p, alpha=-lr)
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                self._update(group, params)
         return loss
+
+    def _update(self, group: dict, params: list[torch.Tensor]) -> None:
+        """One step for a group, a few multi-tensor (``torch._foreach_*``) calls for all tensors.
+
+        A loop over tensors costs about 25 small kernels per weight tensor, 700 a step for
+        ResNet-18 with its projector: more launches than its backward pass on a GPU. The numbers
+        are those of the loop (on a CPU bit for bit: the same operations in the same order).
+        """
+        wd, lr = group["weight_decay"], group["lr"]
+        updates = [p.grad for p in params]
+        adapt = [i for i, p in enumerate(params) if p.ndim != 1 or not group["exclude_bias_n_norm"]]
+        if adapt:
+            ps, gs = [params[i] for i in adapt], [updates[i] for i in adapt]
+            p_norm = torch.stack(torch._foreach_norm(ps))
+            g_norm = torch.stack(torch._foreach_norm(gs))
+            trust = group["eta"] * p_norm / (g_norm + p_norm * wd + group["eps"])
+            if group["clip_lr"]:
+                trust = (trust / lr).clamp(max=1.0)
+            valid = (p_norm > 0) & (g_norm > 0)
+            trust = torch.where(valid, trust, torch.ones_like(trust))
+            decay = torch.where(valid, wd, 0.0)
+            scaled = torch._foreach_mul(ps, list(decay.unbind()))        # decay * p
+            torch._foreach_add_(scaled, gs)                               # g + decay * p
+            torch._foreach_mul_(scaled, list(trust.unbind()))             # (g + decay * p) * trust
+            for i, d_p in zip(adapt, scaled):
+                updates[i] = d_p
+        if group["momentum"] != 0:
+            bufs = [self.state[p].get("momentum_buffer") for p in params]
+            running = [i for i, buf in enumerate(bufs) if buf is not None]
+            if running:
+                torch._foreach_mul_([bufs[i] for i in running], group["momentum"])
+                torch._foreach_add_([bufs[i] for i in running], [updates[i] for i in running])
+            for i, buf in enumerate(bufs):
+                if buf is None:                                           # the first step
+                    bufs[i] = self.state[params[i]]["momentum_buffer"] = updates[i].detach().clone()
+            updates = bufs
+        torch._foreach_add_(params, updates, alpha=-lr)
 
 
 @OPTIMIZERS.register("lars")
