@@ -14,7 +14,9 @@ then is cut, and the steps not started are skipped):
 3. ``resnet18``: the cifar100 preset's pretraining step (ResNet-18 with the CIFAR stem, projector
    512-16384-2048, batch 256, LARS, bf16 autocast, 32-px RGB): images/s, views/s, counted
    TFLOP/s and their share of the measured bf16 peak (and of the data sheet's, for known GPUs),
-   for eager + channels-last, eager + contiguous, and ``torch.compile`` + channels-last.
+   for eager + channels-last, eager + contiguous, and ``torch.compile`` + channels-last; for the
+   eager ones also the operators a step dispatches and the host's floor for that many (the
+   measured time of one tiny operator times their number): a step near it is launch-bound.
 4. ``end_to_end``: ``monorobust run --preset fmnist-resnet18`` for one seed, a few epochs, every
    scenario at one severity: wall time, the time of each phase (pretraining, feature
    extraction, SAE, grid), pretraining images/s and the resolved precision, from run.json.
@@ -49,7 +51,7 @@ from pathlib import Path
 
 import torch
 
-from roofline import matmul_peak_gflops, measure_pretrain, share
+from roofline import matmul_peak_gflops, measure_pretrain, seconds_per_small_op, share
 
 ROOT = Path(__file__).resolve().parent.parent
 # One severity of every scenario the presets run: every GPU path, a fraction of the probes.
@@ -148,19 +150,21 @@ def resnet18(args, report: dict) -> dict:
                 "compiled_channels_last": {"compile": True}}
     steps, warmup = (2, 1) if args.tiny else (30, 5)
     shape = (3, 16, 16) if args.tiny else (3, 32, 32)
-    out = {"batch_size": base.batch_size, "precision": base.precision, "image": list(shape)}
+    out = {"batch_size": base.batch_size, "precision": base.precision, "image": list(shape),
+           "us_per_small_op": round(1e6 * seconds_per_small_op(args.device), 2)}
     for name, change in variants.items():
         if args.tiny and change.get("compile"):
             out[name] = {"skipped": "tiny: compiling ResNet-18 takes minutes on a CPU "
                                     "(tests/test_scale_train.py trains a compiled model)"}
             continue
         out[name] = _variant(replace(base, **change), shape, args, report, steps,
-                             warmup + (3 if change.get("compile") else 0))
+                             warmup + (3 if change.get("compile") else 0),
+                             out["us_per_small_op"])
         args.write()
     return out
 
 
-def _variant(cfg, shape, args, report: dict, steps: int, warmup: int) -> dict:
+def _variant(cfg, shape, args, report: dict, steps: int, warmup: int, us_per_op: float) -> dict:
     try:
         speed = measure_pretrain(cfg, shape, args.device, steps, warmup)
     except Exception as err:                      # one variant failing keeps the others
@@ -172,7 +176,11 @@ def _variant(cfg, shape, args, report: dict, steps: int, warmup: int) -> dict:
            "views_per_second": round(2 * speed.items_per_second, 1),
            "tflops": round(speed.gflops_per_second / 1e3, 3),
            "gflop_per_step": round(speed.flops_per_step / 1e9, 2),
-           "share_of_measured_bf16_peak": share(speed.gflops_per_second, bf16_peak)}
+           "share_of_measured_bf16_peak": share(speed.gflops_per_second, bf16_peak),
+           "step_ms": round(1e3 * cfg.batch_size / speed.items_per_second, 3)}
+    if speed.ops_per_step is not None:           # eager: the host's floor for that many operators
+        row["ops_per_step"] = speed.ops_per_step
+        row["dispatch_floor_ms"] = round(speed.ops_per_step * us_per_op / 1e3, 3)
     sheet = _datasheet_peak(args.device)
     if sheet:
         row["share_of_datasheet_bf16_peak"] = share(speed.gflops_per_second, sheet * 1e3)

@@ -27,6 +27,8 @@ class Speed(NamedTuple):
     gflops_per_second: float
     """Counted model FLOPs per second (GFLOP/s)."""
     flops_per_step: int
+    ops_per_step: int | None = None
+    """PyTorch operators dispatched by one step (eager only; ``count_ops``)."""
 
 
 def sync(device: torch.device | str) -> None:
@@ -57,6 +59,37 @@ def count_flops(step: Callable[[], object]) -> int:
     with FlopCounterMode(display=False) as counter:
         step()
     return counter.get_total_flops()
+
+
+def count_ops(step: Callable[[], object]) -> int:
+    """PyTorch operators one call of ``step`` dispatches (views included): on a GPU in eager
+    mode each costs the host a few microseconds, however small its kernel."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        ops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.ops += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        step()
+    return Count.ops
+
+
+def seconds_per_small_op(device: str, ops: int = 2000) -> float:
+    """Host time of one tiny in-place operator on ``device``, back to back: the floor of an
+    eager step of N operators is about N times this, whatever the device's speed."""
+    x = torch.zeros(1, device=device)
+    for _ in range(100):
+        x.add_(1)
+    sync(device)
+    started = time.perf_counter()
+    for _ in range(ops):
+        x.add_(1)
+    sync(device)
+    return (time.perf_counter() - started) / ops
 
 
 def time_steps(step: Callable[[], object], steps: int, warmup: int, device: str) -> float:
@@ -111,7 +144,8 @@ def measure_pretrain(cfg: PretrainConfig, image_shape: tuple[int, int, int], dev
     step, flop_step = pretrain_step(cfg, image_shape, device)
     flops = count_flops(flop_step)
     seconds = time_steps(step, steps, warmup, device)
-    return Speed(cfg.batch_size / seconds, flops / seconds / 1e9, flops)
+    ops = None if cfg.compile else count_ops(step)
+    return Speed(cfg.batch_size / seconds, flops / seconds / 1e9, flops, ops)
 
 
 def share(gflops: float, peak: float | None) -> float | None:
