@@ -62,7 +62,7 @@ def pretrain_config(encoder: str, batch_size: int | None, precision: str,
 
 
 def time_monorobust(images: torch.Tensor, cfg: PretrainConfig, device: str) -> float:
-    from lightning.fabric import Fabric
+    from lightning_fabric import Fabric
 
     fabric = Fabric(accelerator=device, devices=1, precision=cfg.precision)
     steps = len(images) // cfg.batch_size

@@ -204,10 +204,12 @@ def _free(device: str) -> None:
 def lightly(args) -> dict:
     """The same ResNet-18 step through lightly's pipeline (bench_pretrain_lightly.py)."""
     try:
-        import lightly as _  # noqa: F401
         import torchvision as _tv  # noqa: F401
+        import lightly.loss as _  # noqa: F401      what bench_pretrain_lightly.py imports
+        import lightly.transforms as _lt  # noqa: F401
     except ImportError as err:
-        fix = ("carry its wheel (benchmarks/device_kit.sh)" if err.name == "lightly" else
+        fix = ("carry its wheel (benchmarks/device_kit.sh)"
+               if (err.name or "").startswith("lightly") else
                "it must match the machine's torch: install it there")
         return {"skipped": f"{err.name} not installed: {fix}"}
     cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_pretrain_lightly.py"),

@@ -60,7 +60,12 @@ def make_fabric(cfg: RunConfig, launch: bool = True):
     many = cfg.devices * cfg.num_nodes > 1
     strategy = cfg.strategy
     if many and strategy in ("auto", "ddp"):     # what "auto" picks for several processes
-        strategy = DDPStrategy(timeout=timedelta(minutes=cfg.dist_timeout_minutes))
+        # torch < 2.13: DDP's buffer broadcast before the second view's forward bumps the
+        # BatchNorm buffers' version and breaks backward ("modified by an inplace operation";
+        # seen with 2.11). Rank 0, the broadcast's source, which saves and evaluates, computes
+        # the same numbers without it (checked on 2.13: identical rows and checkpoints).
+        legacy = {"broadcast_buffers": False} if torch.__version__ < "2.13" else {}
+        strategy = DDPStrategy(timeout=timedelta(minutes=cfg.dist_timeout_minutes), **legacy)
     try:
         fabric = Fabric(accelerator=cfg.device, devices=cfg.devices, num_nodes=cfg.num_nodes,
                         strategy=strategy,

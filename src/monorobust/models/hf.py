@@ -129,7 +129,13 @@ def load_backbone(encoder: str) -> HFBackbone:
         model = model.vision_model
         config = getattr(config, "vision_config", config)
     try:
-        proc = AutoImageProcessor.from_pretrained(name)
+        try:
+            proc = AutoImageProcessor.from_pretrained(name)
+        except ImportError:    # transformers 5.x before ~5.24 without torchvision: its settings
+            from types import SimpleNamespace
+
+            from transformers.image_processing_utils import ImageProcessingMixin
+            proc = SimpleNamespace(**ImageProcessingMixin.get_image_processor_dict(name)[0])
         size, mean, std = _input_size(proc), list(proc.image_mean), list(proc.image_std)
     except (OSError, ValueError):              # no preprocessor_config.json: the config's size
         side = getattr(config, "image_size", 224)
