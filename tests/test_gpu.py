@@ -78,3 +78,44 @@ def test_smoke_run_on_the_gpu_writes_every_row(tmp_path):
     assert all(abs(r["accuracy"] * r["n_test"] - round(r["accuracy"] * r["n_test"])) < 1e-6
                for r in rows)                                    # a share of its test images
     assert json.loads((out / "run.json").read_text())["cuda"]
+
+
+def test_lars_multi_tensor_step_on_the_gpu_equals_the_per_tensor_formula():
+    from test_scale_train import _lars_per_tensor
+
+    from monorobust.train.optim import LARS
+
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(64, 32), (32,), (16, 3, 3, 3), (16,), (10, 64)]
+    ours = [torch.nn.Parameter(torch.randn(s, generator=gen).to(CUDA)) for s in shapes]
+    ref = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    opt, bufs = LARS(ours, lr=0.3, weight_decay=1e-3), [None] * len(ref)
+    for _ in range(3):
+        for p, q in zip(ours, ref):
+            p.grad = torch.randn(p.shape, generator=gen).to(CUDA)
+            q.grad = p.grad.clone()
+        opt.step()
+        _lars_per_tensor(ref, bufs, 0.3, 0.9, 1e-3)
+    for p, q in zip(ours, ref):                 # the GPU's multi-tensor norms round differently
+        torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_sae_trains_on_the_gpu_and_maps_back_to_the_cpu(tmp_path):
+    from monorobust.sae import SAEConfig, fit_cached
+    from monorobust.sae.train import train_sae
+
+    gen = torch.Generator().manual_seed(0)
+    atoms = torch.randn(48, 32, generator=gen)
+    codes = torch.rand(3000, 48, generator=gen) * (torch.rand(3000, 48, generator=gen) < 0.1)
+    x = codes @ atoms
+    cfg = SAEConfig(width=96, k=8, epochs=15, batch_size=256, lr=4e-3)
+    cpu = train_sae(x, cfg, seed=0)
+    gpu = train_sae(x, cfg, seed=0, device=CUDA)
+    assert gpu.model.W_enc.device.type == "cuda"
+    assert gpu.stats.fvu < 0.5 and abs(gpu.stats.fvu - cpu.stats.fvu) < 0.05, (gpu.stats, cpu.stats)
+    fmap = fit_cached(x, cfg, 0, tmp_path, device=CUDA)          # trains, caches, maps
+    latents = fmap(x[:100])
+    assert latents.device.type == "cpu" and latents.min() >= 0
+    assert int((latents > 0).sum(1).max()) <= cfg.k
+    again = fit_cached(x, cfg, 0, tmp_path, device=CUDA)(x[:100])    # reloaded from the cache
+    torch.testing.assert_close(again, latents)

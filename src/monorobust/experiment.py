@@ -238,12 +238,12 @@ def _evaluate_objective(cfg: RunConfig, objective: str, pending: list[str], raw:
 def _evaluate(cfg: RunConfig, rep, raw: FeatureSet, splits: Splits, seed: int, run_dir: RunDir,
               todo: list[tuple], measure: bool, device: torch.device,
               phases: PhaseTimer, views: torch.Tensor | None = None) -> Iterator[ResultRow]:
-    """Fit ``rep``'s map (on the CPU), measure it when ``measure``, then train the probe of
-    every scenario of ``todo`` on ``device``. ``views``: the frozen backbone's augmented
+    """Fit ``rep``'s map (its SAE on ``device``), measure it when ``measure``, then train the
+    probe of every scenario of ``todo`` on ``device``. ``views``: the frozen backbone's augmented
     training features, passed to the representations of a frozen backbone only."""
     extra = {} if views is None else {"views": views}
     with phases("posthoc"):            # the SAE of cl+sae / frozen+sae, the frozen+cl/ncl heads
-        fmap = rep.fit(raw.train, seed, run_dir.posthoc(rep.name, seed), cfg, **extra)
+        fmap = rep.fit(raw.train, seed, run_dir.posthoc(rep.name, seed), cfg, device, **extra)
     fs = FeatureSet(fmap(raw.train), raw.train_labels, fmap(raw.val), raw.val_labels,
                     {k: fmap(v) for k, v in raw.test.items()}, raw.test_labels, cfg.data)
     with phases("grid"):

@@ -35,8 +35,13 @@ class Representation:
     colour: str | None = None
     """Its colour in every figure of every report (None: the next free palette colour)."""
 
-    def fit(self, train_raw: torch.Tensor, seed: int, workdir: Path, cfg: Any) -> FeatureMap:
-        """Return the map from raw features (N, D_raw) to probed features (N, D)."""
+    def fit(self, train_raw: torch.Tensor, seed: int, workdir: Path, cfg: Any,
+            device: torch.device | str = "cpu") -> FeatureMap:
+        """Return the map from raw features (N, D_raw) to probed features (N, D).
+
+        ``device``: where a fitted map trains and runs (the SAEs'; the frozen heads train on
+        the CPU); the map returns its features on the device of its input.
+        """
         return lambda raw: raw
 
 
@@ -61,7 +66,7 @@ class NCL(Representation):
 
     name, objective, label, monosemantic, colour = "ncl", "ncl", "NCL (mono)", True, OKABE_ITO[1]
 
-    def fit(self, train_raw, seed, workdir, cfg) -> FeatureMap:
+    def fit(self, train_raw, seed, workdir, cfg, device="cpu") -> FeatureMap:
         return F.relu
 
 
@@ -72,10 +77,10 @@ class CLSAE(Representation):
     name, objective, label, monosemantic = "cl+sae", "cl", "CL+SAE (mono)", True
     colour = OKABE_ITO[2]
 
-    def fit(self, train_raw, seed, workdir, cfg) -> FeatureMap:
+    def fit(self, train_raw, seed, workdir, cfg, device="cpu") -> FeatureMap:
         from monorobust.sae import fit_cached
 
-        return fit_cached(train_raw, cfg.sae, seed, workdir)
+        return fit_cached(train_raw, cfg.sae, seed, workdir, device)
 
 
 # Frozen pretrained backbones (``pretrain.encoder: hf:...``; issue 14). Their objective "frozen"
@@ -91,7 +96,7 @@ class Frozen(Representation):
     name, objective, label, monosemantic, colour = "frozen", "frozen", "Frozen (poly)", False, \
         OKABE_ITO[3]
 
-    def fit(self, train_raw, seed, workdir, cfg, views=None) -> FeatureMap:
+    def fit(self, train_raw, seed, workdir, cfg, device="cpu", views=None) -> FeatureMap:
         return lambda raw: raw
 
 
@@ -102,10 +107,10 @@ class FrozenSAE(Representation):
     name, objective, label, monosemantic = "frozen+sae", "frozen", "Frozen+SAE (mono)", True
     colour = OKABE_ITO[4]
 
-    def fit(self, train_raw, seed, workdir, cfg, views=None) -> FeatureMap:
+    def fit(self, train_raw, seed, workdir, cfg, device="cpu", views=None) -> FeatureMap:
         from monorobust.sae import fit_cached
 
-        return fit_cached(train_raw, cfg.sae, seed, workdir)
+        return fit_cached(train_raw, cfg.sae, seed, workdir, device)
 
 
 class _FrozenHead(Representation):
@@ -114,7 +119,7 @@ class _FrozenHead(Representation):
     objective = "frozen"
     head_objective = "cl"
 
-    def fit(self, train_raw, seed, workdir, cfg, views=None) -> FeatureMap:
+    def fit(self, train_raw, seed, workdir, cfg, device="cpu", views=None) -> FeatureMap:
         from monorobust.train.head import fit_head_cached
 
         if views is None:

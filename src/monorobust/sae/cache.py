@@ -29,8 +29,12 @@ def fingerprint(features: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def fit_cached(train_raw: torch.Tensor, cfg: SAEConfig, seed: int, workdir: str | Path):
-    """The latent map of an SAE trained on ``train_raw`` (N, d); cached in ``workdir``."""
+def fit_cached(train_raw: torch.Tensor, cfg: SAEConfig, seed: int, workdir: str | Path,
+               device: torch.device | str = "cpu"):
+    """The latent map of an SAE trained on ``train_raw`` (N, d); cached in ``workdir``.
+
+    It trains and maps on ``device``; a cached SAE is reloaded whatever device trained it.
+    """
     from monorobust.train.checkpoint import DamagedCheckpoint   # lazily, as sae.train does
 
     path = Path(workdir) / CHECKPOINT
@@ -45,7 +49,7 @@ def fit_cached(train_raw: torch.Tensor, cfg: SAEConfig, seed: int, workdir: str 
         if meta and not config_diff({"config": meta.get("config"), "seed": meta.get("seed"),
                                      "data_sha1": meta.get("data_sha1")},
                                     {"config": to_dict(cfg), "seed": seed, "data_sha1": fp}):
-            return latent_map(model, cfg)
-    result = train_sae(train_raw, cfg, seed)
+            return latent_map(model, cfg, device=device)
+    result = train_sae(train_raw, cfg, seed, device=device)
     save_sae(path, result, cfg, {"seed": seed, "data_sha1": fp})
     return latent_map(result.model, cfg)

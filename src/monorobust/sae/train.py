@@ -2,7 +2,9 @@
 
 ``train_sae(features, cfg, seed)`` fits a ``TopKSAE`` to (N, d) features with Adam on the
 normalised MSE (+ optional AuxK), keeping decoder columns at unit norm and tracking dead
-latents. The same features, config and seed give the same SAE on CPU.
+latents. The same features, config and seed give the same SAE on CPU. ``device`` moves the
+features there once and trains there (a run on a GPU: ``monorobust run`` passes its device);
+the initialisation and the minibatch order are drawn on the CPU, the same for every device.
 """
 
 from __future__ import annotations
@@ -64,29 +66,30 @@ def total_steps(n: int, cfg: SAEConfig) -> int:
     return cfg.steps if cfg.steps is not None else cfg.epochs * max(1, n // min(cfg.batch_size, n))
 
 
-def train_sae(features: torch.Tensor, cfg: SAEConfig, seed: int, progress: bool = False) -> SAEResult:
-    """Fit a TopK SAE to ``features`` (N, d) (preprocessed with ``preprocess``)."""
+def train_sae(features: torch.Tensor, cfg: SAEConfig, seed: int, progress: bool = False,
+              device: torch.device | str = "cpu") -> SAEResult:
+    """Fit a TopK SAE to ``features`` (N, d) (preprocessed with ``preprocess``) on ``device``."""
     check_features(features, "SAE input")
-    h = preprocess(features, cfg)
+    h = preprocess(features.to(device), cfg)
     n, d = h.shape
     gen = torch.Generator().manual_seed(seed)
     width, k = cfg.resolve(d)
-    model = TopKSAE(d, width, k, generator=gen)
+    model = TopKSAE(d, width, k, generator=gen).to(h.device)
     with torch.no_grad():
         # openai starts b_pre at the geometric median; the mean is a close, cheaper start.
-        model.b_pre.copy_(h[torch.randperm(n, generator=gen)[:65536]].mean(0))
+        model.b_pre.copy_(h[torch.randperm(n, generator=gen)[:65536].to(h.device)].mean(0))
     opt = make_optimizer(model, cfg)
     steps, batch = total_steps(n, cfg), min(cfg.batch_size, n)
-    since_fired = torch.zeros(width, dtype=torch.long)
+    since_fired = torch.zeros(width, dtype=torch.long, device=h.device)
     losses, epoch_loss, epoch_steps = [], 0.0, 0
-    perm, pos = torch.randperm(n, generator=gen), 0
+    perm, pos = torch.randperm(n, generator=gen).to(h.device), 0
     bar = _bar(steps, progress)
     started = time.perf_counter()
     for step in range(steps):
         if pos + batch > n:
             losses.append(epoch_loss / max(1, epoch_steps))
             epoch_loss, epoch_steps = 0.0, 0
-            perm, pos = torch.randperm(n, generator=gen), 0
+            perm, pos = torch.randperm(n, generator=gen).to(h.device), 0
         x = h.index_select(0, perm[pos:pos + batch])
         pos += batch
         loss = sae_step(model, opt, x, since_fired, step, cfg)
@@ -121,7 +124,7 @@ def sae_step(model: TopKSAE, opt: torch.optim.Optimizer, x: torch.Tensor,
         group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
     out = model(x)
     # Latents that fired (value > 0) in this batch restart their count; the others age.
-    fired = torch.zeros(len(since_fired), dtype=x.dtype).index_add_(
+    fired = torch.zeros(len(since_fired), dtype=x.dtype, device=x.device).index_add_(
         0, out.indices.flatten(), out.values.flatten()) > 0
     since_fired.add_(len(x)).masked_fill_(fired, 0)
     total = out.loss
@@ -153,7 +156,7 @@ def evaluate_sae(model: TopKSAE, features: torch.Tensor, batch_size: int = 8192,
     """FVU, normalised MSE, mean L0 and dead fraction of ``model`` on ``features`` (N, d)."""
     h = features if preprocessed else preprocess(features, cfg or SAEConfig())
     running, nmse_sum, l0_sum = RunningFVU(), 0.0, 0.0
-    fired = torch.zeros(model.width, dtype=torch.bool)
+    fired = torch.zeros(model.width, dtype=torch.bool, device=h.device)
     for i in range(0, len(h), batch_size):
         x = h[i:i + batch_size]
         lat = model.encode(x)
@@ -167,12 +170,17 @@ def evaluate_sae(model: TopKSAE, features: torch.Tensor, batch_size: int = 8192,
     return SAEStats(running.value(), nmse_sum / n, l0_sum / n, float((~fired).float().mean()))
 
 
-def latent_map(model: TopKSAE, cfg: SAEConfig, batch_size: int = 8192):
-    """The feature map raw (N, d) -> dense latents (N, n) of a trained SAE (no gradients)."""
+def latent_map(model: TopKSAE, cfg: SAEConfig, batch_size: int = 8192,
+               device: torch.device | str | None = None):
+    """The feature map raw (N, d) -> dense latents (N, n) of a trained SAE (no gradients),
+    computed on ``device`` (default: the model's) and returned on the device of ``raw``."""
+    if device is not None:
+        model = model.to(device)
+    dev = model.W_enc.device
 
     @torch.no_grad()
     def fmap(raw: torch.Tensor) -> torch.Tensor:
-        return torch.cat([model.encode(preprocess(raw[i:i + batch_size], cfg))
+        return torch.cat([model.encode(preprocess(raw[i:i + batch_size].to(dev), cfg)).to(raw.device)
                           for i in range(0, len(raw), batch_size)]) if len(raw) else \
             torch.zeros(0, model.width)
 
