@@ -89,7 +89,7 @@ def preflight(args) -> dict:
             continue
         try:
             packages[name] = version(name.replace("_", "-"))
-        except PackageNotFoundError:              # lightning_fabric inside pytorch-lightning's wheel
+        except PackageNotFoundError:      # e.g. lightning_fabric inside pytorch-lightning's wheel
             packages[name] = "installed"
     try:
         from monorobust.data.fashion_mnist import locate

@@ -180,9 +180,10 @@ def latent_map(model: TopKSAE, cfg: SAEConfig, batch_size: int = 8192,
 
     @torch.no_grad()
     def fmap(raw: torch.Tensor) -> torch.Tensor:
-        return torch.cat([model.encode(preprocess(raw[i:i + batch_size].to(dev), cfg)).to(raw.device)
-                          for i in range(0, len(raw), batch_size)]) if len(raw) else \
-            torch.zeros(0, model.width)
+        if not len(raw):
+            return torch.zeros(0, model.width)
+        return torch.cat([model.encode(preprocess(raw[i:i + batch_size].to(dev), cfg))
+                          .to(raw.device) for i in range(0, len(raw), batch_size)])
 
     return fmap
 
