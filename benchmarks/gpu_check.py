@@ -17,6 +17,7 @@ then is cut, and the steps not started are skipped):
    for eager + channels-last, eager + contiguous, and ``torch.compile`` + channels-last; for the
    eager ones also the operators a step dispatches and the host's floor for that many (the
    measured time of one tiny operator times their number): a step near it is launch-bound.
+   Then the imagenet100 preset's step (ImageNet stem, 224 px, batch 128), eager.
 4. ``end_to_end``: ``monorobust run --preset fmnist-resnet18`` for one seed, a few epochs, every
    scenario at one severity: wall time, the time of each phase (pretraining, feature
    extraction, SAE, grid), pretraining images/s and the resolved precision, from run.json.
@@ -133,11 +134,11 @@ def tests(args) -> dict:
             "tail": done.stdout.strip().splitlines()[-3:]}
 
 
-def resnet18_config(tiny: bool):
-    """The cifar100 preset's pretraining (its model, batch, optimiser, precision, layout)."""
+def resnet18_config(tiny: bool, preset: str = "cifar100"):
+    """A preset's pretraining (its model, batch, optimiser, precision, layout)."""
     from monorobust.config import load_config
 
-    cfg = load_config("cifar100").pretrain
+    cfg = load_config(preset).pretrain
     if tiny:
         cfg = replace(cfg, width=4, proj_hidden=32, proj_dim=16, batch_size=8)
     return cfg
@@ -161,6 +162,14 @@ def resnet18(args, report: dict) -> dict:
                              warmup + (3 if change.get("compile") else 0),
                              out["us_per_small_op"])
         args.write()
+    # The imagenet100 preset's step: the ImageNet stem at its resolution, batch 128.
+    from monorobust.config import load_config
+
+    side = 32 if args.tiny else load_config("imagenet100").data.image_size
+    out["imagenet100_eager_channels_last"] = {
+        "image": [3, side, side], **_variant(resnet18_config(args.tiny, "imagenet100"),
+                                             (3, side, side), args, report, steps, warmup,
+                                             out["us_per_small_op"])}
     return out
 
 

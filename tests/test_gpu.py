@@ -119,3 +119,23 @@ def test_sae_trains_on_the_gpu_and_maps_back_to_the_cpu(tmp_path):
     assert int((latents > 0).sum(1).max()) <= cfg.k
     again = fit_cached(x, cfg, 0, tmp_path, device=CUDA)(x[:100])    # reloaded from the cache
     torch.testing.assert_close(again, latents)
+
+
+def test_a_streamed_image_folder_pretrains_on_the_gpu(tmp_path, monkeypatch):
+    """The imagenet100 preset's path: DataLoader workers decode, pinned batches go to the GPU."""
+    import math
+
+    from test_folder_dataset import write_folder
+
+    from monorobust.data import image_folder
+
+    root = write_folder(tmp_path / "d", n_train=20)
+    monkeypatch.setattr(image_folder, "CACHE_LIMIT_BYTES", 20 * 3 * 16 * 16)   # stream it
+    images = load_dataset("folder", root, image_size=16).train.images
+    assert not isinstance(images, torch.Tensor)
+    cfg = PretrainConfig(encoder="resnet18", width=8, proj_hidden=32, proj_dim=16, epochs=2,
+                         batch_size=16, optimizer="lars", lr=0.3, precision="bf16-mixed",
+                         channels_last=True, loader_workers=2)
+    result = pretrain(images, cfg, "ncl", 0, tmp_path / "ck", _fabric(cfg.precision), False)
+    assert len(result.losses) == 2 and all(math.isfinite(v) for v in result.losses)
+    assert next(result.model.parameters()).device.type == "cuda"
