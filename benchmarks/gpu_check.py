@@ -74,8 +74,12 @@ def environment(device: str) -> dict:
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name()
         info["gpus"] = torch.cuda.device_count()
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    info["commit"] = commit.stdout.strip() or os.environ.get("COMMIT")   # a copy without .git
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True).stdout.strip()
+    except OSError:                               # no git on the machine
+        commit = ""
+    info["commit"] = commit or os.environ.get("COMMIT")      # a copy without .git, or no git
     return info
 
 
