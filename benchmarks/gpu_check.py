@@ -85,8 +85,6 @@ def environment(device: str) -> dict:
 
 def preflight(args) -> dict:
     """What the machine has of the optional parts, before anything is measured."""
-    from monorobust.errors import ConfigError
-
     packages = {}
     for name in ("torch", "lightning_fabric", "corrupt_tta", "lightly", "torchvision"):
         if importlib.util.find_spec(name) is None:
@@ -96,13 +94,13 @@ def preflight(args) -> dict:
             packages[name] = version(name.replace("_", "-"))
         except PackageNotFoundError:      # e.g. lightning_fabric inside pytorch-lightning's wheel
             packages[name] = "installed"
-    try:
-        from monorobust.data.fashion_mnist import locate
+    # Where the project looks without downloading (a machine without internet would wait).
+    from monorobust.data import fashion_mnist as fm
 
-        data = str(locate(None)[0].parent)
-    except ConfigError as err:
-        data = None
-        print(f"gpu_check: no Fashion-MNIST ({err}); run benchmarks/device_kit.sh and carry "
+    data = next((str(d) for d in (fm.DEBIAN_DIR, fm.cache_dir())
+                 if all((d / f).is_file() or (d / f"{f}.gz").is_file() for f in fm.FILES)), None)
+    if data is None:
+        print("gpu_check: no Fashion-MNIST; run benchmarks/device_kit.sh here and carry "
               ".device-kit", file=sys.stderr)
     return {"packages": packages, "fashion_mnist": data,
             "missing": [k for k, v in packages.items() if v is None] + ([] if data else
@@ -214,8 +212,10 @@ def _free(device: str) -> None:
         torch.cuda.empty_cache()
 
 
-def lightly(args) -> dict:
+def lightly(args, report: dict) -> dict:
     """The same ResNet-18 step through lightly's pipeline (bench_pretrain_lightly.py)."""
+    if "fashion-mnist" in report.get("preflight", {}).get("missing", []):
+        return {"skipped": "no Fashion-MNIST: run benchmarks/device_kit.sh and carry .device-kit"}
     try:
         import torchvision as _tv  # noqa: F401
         import lightly.loss as _  # noqa: F401      what bench_pretrain_lightly.py imports
@@ -240,7 +240,10 @@ def lightly(args) -> dict:
 def end_to_end(args, report: dict) -> dict:
     """A short ``monorobust run --preset fmnist-resnet18``: wall time and each phase's."""
     out = args.work / "e2e"
-    grid, left_out = grid_scenarios(report.get("preflight", {}).get("missing", []))
+    missing = report.get("preflight", {}).get("missing", [])
+    if "fashion-mnist" in missing:
+        return {"skipped": "no Fashion-MNIST: run benchmarks/device_kit.sh and carry .device-kit"}
+    grid, left_out = grid_scenarios(missing)
     cmd = [sys.executable, "-m", "monorobust", "run", "--preset", "fmnist-resnet18", "--device",
            args.device, "--seeds", "0", "--out", str(out), "--quiet"]
     for item in (TINY_E2E if args.tiny else FULL_E2E) + [f"grid.scenarios={grid}"]:
@@ -306,7 +309,8 @@ def main() -> None:
     args.write = lambda: _write(args.out / "gpu_check.json", report, started)
     steps = {"preflight": lambda: preflight(args), "peaks": lambda: peaks(args),
              "tests": lambda: tests(args), "resnet18": lambda: resnet18(args, report),
-             "end_to_end": lambda: end_to_end(args, report), "lightly": lambda: lightly(args)}
+             "end_to_end": lambda: end_to_end(args, report),
+             "lightly": lambda: lightly(args, report)}
     for name, step in steps.items():
         if _left(args) < 20:
             report[name] = {"skipped": f"past the {args.budget:.0f} s budget"}

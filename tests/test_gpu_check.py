@@ -64,12 +64,39 @@ def test_gpu_check_writes_every_figure_at_tiny_size_on_the_cpu(tmp_path):
     assert ",corrupt,3.0," in (out / "e2e-summary.csv").read_text()      # every scenario ran
 
 
-def test_gpu_check_leaves_out_the_corruptions_without_corrupt_tta_and_says_so():
+def _gpu_check():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        from gpu_check import SCENARIOS, grid_scenarios
+        import gpu_check
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
+    return gpu_check
+
+
+def test_gpu_check_without_fashion_mnist_says_so_and_skips_what_needs_it(tmp_path, monkeypatch):
+    from argparse import Namespace
+
+    from monorobust.data import fashion_mnist
+
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setenv("MONOROBUST_CACHE", str(tmp_path / "empty"))
+
+    def no_download(*args, **kwargs):      # a GPU machine without internet would wait on it
+        raise AssertionError("the check must not try to download")
+
+    monkeypatch.setattr(fashion_mnist.urllib.request, "urlopen", no_download)
+    check = _gpu_check()
+    args = Namespace(tiny=True, work=tmp_path, out=tmp_path, device="cpu")
+    report = {"preflight": check.preflight(args)}
+    assert report["preflight"]["fashion_mnist"] is None
+    assert "fashion-mnist" in report["preflight"]["missing"]
+    for step in (check.end_to_end, check.lightly):
+        assert "device_kit.sh" in step(args, report)["skipped"]
+
+
+def test_gpu_check_leaves_out_the_corruptions_without_corrupt_tta_and_says_so():
+    check = _gpu_check()
+    SCENARIOS, grid_scenarios = check.SCENARIOS, check.grid_scenarios
     grid, left_out = grid_scenarios(["lightly"])
     assert left_out == {} and grid.count(":") == len(SCENARIOS)
     grid, left_out = grid_scenarios(["corrupt_tta", "torchvision"])
