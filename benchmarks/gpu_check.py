@@ -17,7 +17,8 @@ then is cut, and the steps not started are skipped):
    for eager + channels-last, eager + contiguous, and ``torch.compile`` + channels-last; for the
    eager ones also the operators a step dispatches and the host's floor for that many (the
    measured time of one tiny operator times their number): a step near it is launch-bound.
-   Then the imagenet100 preset's step (ImageNet stem, 224 px, batch 128), eager.
+   Then eager + channels-last with cuDNN's autotuner on (``cudnn.benchmark``; off in the
+   presets), and the imagenet100 preset's step (ImageNet stem, 224 px, batch 128), eager.
 4. ``end_to_end``: ``monorobust run --preset fmnist-resnet18`` for one seed, a few epochs, every
    scenario at one severity: wall time, the time of each phase (pretraining, feature
    extraction, SAE, grid), pretraining images/s and the resolved precision, from run.json.
@@ -164,6 +165,14 @@ def resnet18(args, report: dict) -> dict:
                              warmup + (3 if change.get("compile") else 0),
                              out["us_per_small_op"])
         args.write()
+    # cuDNN's autotuner (off by default, and in the presets): what it would give.
+    torch.backends.cudnn.benchmark = True
+    try:
+        out["eager_channels_last_cudnn_benchmark"] = _variant(
+            base, shape, args, report, steps, warmup + 2, out["us_per_small_op"])
+    finally:
+        torch.backends.cudnn.benchmark = False
+    args.write()
     # The imagenet100 preset's step: the ImageNet stem at its resolution, batch 128.
     from monorobust.config import load_config
 
