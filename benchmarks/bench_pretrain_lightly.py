@@ -129,7 +129,7 @@ def time_lightly(images: torch.Tensor, cfg: PretrainConfig, model: torch.nn.Modu
 def time_pipelines(images: torch.Tensor, cfg: PretrainConfig, device: str, workers: int,
                    lightly_too: bool) -> tuple[float, float | None]:
     """Seconds to produce the epoch's two augmented views, without the model, in each pipeline."""
-    from monorobust.train.augment import simclr_augment
+    from monorobust.train.augment import simclr_views
     from monorobust.train.batches import augment_generator, epoch_order
 
     steps = len(images) // cfg.batch_size
@@ -139,7 +139,7 @@ def time_pipelines(images: torch.Tensor, cfg: PretrainConfig, device: str, worke
     order = epoch_order(0, 0, len(images)).to(device)
     for s in range(steps):
         x = data[order[s * cfg.batch_size:(s + 1) * cfg.batch_size]].float().div_(255)
-        simclr_augment(x, cfg.augment, gen), simclr_augment(x, cfg.augment, gen)
+        simclr_views(x, cfg.augment, gen)                 # the two views, as pretraining makes them
     _sync(device)
     ours = time.perf_counter() - start
     if not lightly_too:

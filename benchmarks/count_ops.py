@@ -25,7 +25,7 @@ def main() -> None:
 
     from monorobust.config import load_config
     from monorobust.train import build_model
-    from monorobust.train.augment import simclr_augment
+    from monorobust.train.augment import simclr_views
     from monorobust.train.batches import augment_generator
     from monorobust.train.optim import OPTIMIZERS
     from monorobust.train.precision import resolve_precision
@@ -57,10 +57,12 @@ def main() -> None:
         fabric.backward(loss)
         foptimizer.step()
     parts: dict[str, int] = {}
-    parts["augmentation, one view"] = count_ops(
-        lambda: simclr_augment(images.float().div_(255), pcfg.augment, gen))
+    for one_pass in (False, True):
+        parts[f"augmentation, both views ({'one pass' if one_pass else 'a pass each'})"] = \
+            count_ops(lambda: simclr_views(images.float().div_(255), pcfg.augment, gen,
+                                           one_pass=one_pass))
     holder = {}
-    parts["forward: two views, model, loss"] = count_ops(lambda: holder.update(loss=forward()))
+    parts["forward: augmentation, model x 2, loss"] = count_ops(lambda: holder.update(loss=forward()))
     parts["backward"] = count_ops(lambda: fabric.backward(holder["loss"]))
     parts[f"optimiser ({pcfg.optimizer}, {len(list(model.parameters()))} tensors)"] = count_ops(
         foptimizer.step)
@@ -68,7 +70,8 @@ def main() -> None:
     for name, n in parts.items():
         print(f"  {name:<42} {n:6d}")
     total = sum(n for name, n in parts.items() if not name.startswith("augmentation"))
-    print(f"  {'step (forward + backward + optimiser)':<42} {total:6d}")
+    print(f"  {'step (forward + backward + optimiser)':<42} {total:6d}  (on this CPU: a pass "
+          "each; on a GPU one pass)")
 
 
 if __name__ == "__main__":

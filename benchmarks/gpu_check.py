@@ -17,6 +17,7 @@ then is cut, and the steps not started are skipped):
    for eager + channels-last, eager + contiguous, and ``torch.compile`` + channels-last; for the
    eager ones also the operators a step dispatches and the host's floor for that many (the
    measured time of one tiny operator times their number): a step near it is launch-bound.
+   The two views' augmentation alone, a pass each and in one pass (``augmentation_ms``).
    Then eager + channels-last with cuDNN's autotuner on (``cudnn.benchmark``; off in the
    presets), and the imagenet100 preset's step (ImageNet stem, 224 px, batch 128), eager.
 4. ``end_to_end``: ``monorobust run --preset fmnist-resnet18`` for one seed, a few epochs, every
@@ -53,7 +54,8 @@ from pathlib import Path
 
 import torch
 
-from roofline import matmul_peak_gflops, measure_pretrain, seconds_per_small_op, share
+from roofline import (matmul_peak_gflops, measure_pretrain, seconds_per_small_op, share,
+                      time_steps)
 
 ROOT = Path(__file__).resolve().parent.parent
 # One severity of every scenario the presets run: every GPU path, a fraction of the probes.
@@ -165,6 +167,7 @@ def resnet18(args, report: dict) -> dict:
                              warmup + (3 if change.get("compile") else 0),
                              out["us_per_small_op"])
         args.write()
+    out["augmentation_ms"] = _augmentation_ms(base, shape, args.device, steps, warmup)
     # cuDNN's autotuner (off by default, and in the presets): what it would give.
     torch.backends.cudnn.benchmark = True
     try:
@@ -182,6 +185,19 @@ def resnet18(args, report: dict) -> dict:
                                              (3, side, side), args, report, steps, warmup,
                                              out["us_per_small_op"])}
     return out
+
+
+def _augmentation_ms(cfg, shape, device: str, steps: int, warmup: int) -> dict:
+    """Both SimCLR views of one batch, a pass each (the CPU's choice) and in one pass (the
+    GPU's): ``train.augment.simclr_views`` picks by device; this says whether it should."""
+    from monorobust.train.augment import simclr_views
+    from monorobust.train.batches import augment_generator
+
+    x = torch.rand(cfg.batch_size, *shape, device=device)
+    gen = augment_generator(0, 0, 0, torch.device(device))
+    return {("one_pass" if one else "a_pass_each"): round(1e3 * time_steps(
+        lambda: simclr_views(x, cfg.augment, gen, one_pass=one), steps, warmup, device), 3)
+        for one in (False, True)}
 
 
 def _variant(cfg, shape, args, report: dict, steps: int, warmup: int, us_per_op: float) -> dict:

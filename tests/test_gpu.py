@@ -36,6 +36,17 @@ def test_augmentations_on_the_gpu_keep_shape_range_and_follow_the_generator():
     assert a.min() >= 0 and a.max() <= 1 and torch.equal(a, b)
 
 
+def test_both_views_in_one_pass_on_the_gpu_equal_a_pass_each():
+    from monorobust.train.augment import simclr_views
+
+    x = torch.rand(64, 3, 32, 32, device=CUDA)
+    cfg = AugmentConfig()
+    one = simclr_views(x, cfg, torch.Generator(device=CUDA).manual_seed(0), one_pass=True)
+    each = simclr_views(x, cfg, torch.Generator(device=CUDA).manual_seed(0), one_pass=False)
+    for a, b in zip(one, each, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)   # per-image ops, larger batch
+
+
 def test_bf16_channels_last_pretraining_resumes_and_reloads_on_the_cpu(tmp_path):
     images = load_dataset("digits").train.images[:512]
     cfg = PretrainConfig(encoder="conv", width=8, proj_hidden=64, proj_dim=32, epochs=2,

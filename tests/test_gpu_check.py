@@ -54,6 +54,8 @@ def test_gpu_check_writes_every_figure_at_tiny_size_on_the_cpu(tmp_path):
         assert 0 < r18[name]["share_of_measured_bf16_peak"]
         assert r18[name]["ops_per_step"] > 100 and 0 < r18[name]["dispatch_floor_ms"]
     assert "skipped" in r18["compiled_channels_last"]
+    assert set(r18["augmentation_ms"]) == {"a_pass_each", "one_pass"}
+    assert min(r18["augmentation_ms"].values()) > 0
     for name in ("eager_channels_last_cudnn_benchmark", "imagenet100_eager_channels_last"):
         assert r18[name]["images_per_second"] > 0, r18[name]
     assert "skipped" in report["lightly"] or report["lightly"]["returncode"] == 0

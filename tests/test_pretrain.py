@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from monorobust.data import load_dataset
@@ -59,6 +60,20 @@ def test_augmentations_keep_shape_range_and_follow_the_generator():
     c = simclr_augment(x, cfg, torch.Generator().manual_seed(1))
     assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_views_in_one_pass_equal_one_call_per_view(channels):
+    from monorobust.train.augment import simclr_views
+
+    x = torch.rand(32, channels, 16, 16)
+    cfg = AugmentConfig(blur_p=0.5, grayscale_p=0.3)           # every transform in play
+    one_by_one, together = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    expected = [simclr_augment(x, cfg, one_by_one) for _ in range(3)]
+    for one_pass, gen in ((True, together), (False, torch.Generator().manual_seed(3))):
+        views = simclr_views(x, cfg, gen, views=3, one_pass=one_pass)
+        assert all(torch.equal(a, b) for a, b in zip(views, expected, strict=True))  # bit for bit
+        assert torch.equal(one_by_one.get_state(), gen.get_state())        # the same draws
 
 
 def test_crop_grid_is_affine_grid_of_the_axis_aligned_map():

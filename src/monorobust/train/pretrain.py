@@ -22,7 +22,7 @@ from monorobust.errors import ConfigError
 from monorobust.fields import config_diff
 from monorobust.models import ContrastiveModel, build_encoder, projector
 from monorobust.objectives import activity_penalty, embed, nt_xent
-from monorobust.train.augment import simclr_augment
+from monorobust.train.augment import simclr_views
 from monorobust.train.batches import augment_generator, epoch_order, make_source
 from monorobust.train.checkpoint import (checkpoint_epoch, checkpoint_path, epoch_checkpoints,
                                          load_checkpoint, load_latest_intact, save_checkpoint)
@@ -76,9 +76,11 @@ def contrastive_loss(model: torch.nn.Module, x: torch.Tensor, cfg: PretrainConfi
                      gen: torch.Generator, gather=None) -> torch.Tensor:
     """Two augmented views of ``x`` (N, C, H, W) in [0, 1] -> scalar NT-Xent (+ NCL term)."""
     nonneg = objective == "ncl"
-    # float(): under bf16/fp16 autocast the loss and its normalisation stay in fp32.
-    z1 = embed(model(_layout(simclr_augment(x, cfg.augment, gen), cfg)).float(), nonneg)
-    z2 = embed(model(_layout(simclr_augment(x, cfg.augment, gen), cfg)).float(), nonneg)
+    v1, v2 = simclr_views(x, cfg.augment, gen)         # in one pass on a GPU
+    # One forward per view (BatchNorm's statistics are per view, as in SimCLR). float(): under
+    # bf16/fp16 autocast the loss and its normalisation stay in fp32.
+    z1 = embed(model(_layout(v1, cfg)).float(), nonneg)
+    z2 = embed(model(_layout(v2, cfg)).float(), nonneg)
     loss = nt_xent(z1, z2, cfg.temperature, gather=gather)
     if nonneg and cfg.ncl_activity_weight:
         loss = loss + cfg.ncl_activity_weight * activity_penalty(torch.cat([z1, z2]))
