@@ -62,7 +62,8 @@ def main() -> None:
             count_ops(lambda: simclr_views(images.float().div_(255), pcfg.augment, gen,
                                            one_pass=one_pass))
     holder = {}
-    parts["forward: augmentation, model x 2, loss"] = count_ops(lambda: holder.update(loss=forward()))
+    parts["forward: augmentation, model x 2, loss"] = count_ops(
+        lambda: holder.update(loss=forward()))
     parts["backward"] = count_ops(lambda: fabric.backward(holder["loss"]))
     parts[f"optimiser ({pcfg.optimizer}, {len(list(model.parameters()))} tensors)"] = count_ops(
         foptimizer.step)
@@ -70,8 +71,8 @@ def main() -> None:
     for name, n in parts.items():
         print(f"  {name:<42} {n:6d}")
     total = sum(n for name, n in parts.items() if not name.startswith("augmentation"))
-    print(f"  {'step (forward + backward + optimiser)':<42} {total:6d}  (on this CPU: a pass "
-          "each; on a GPU one pass)")
+    print(f"  {'step (forward + backward + optimiser)':<42} {total:6d}  "
+          "(views: a pass each, as on a CPU)")
 
 
 if __name__ == "__main__":

@@ -324,7 +324,8 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=None,
                    help="folder for the end-to-end run (default: a new temporary folder)")
     p.add_argument("--budget", type=float, default=450.0,
-                   help="seconds for all steps: later steps are skipped, commands cut (default 450)")
+                   help="seconds for all steps: later steps are skipped, commands cut "
+                        "(default 450)")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     args.work = args.work or Path(tempfile.mkdtemp(prefix="gpu-check-"))

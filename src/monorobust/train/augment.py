@@ -8,6 +8,10 @@ Operations, in this fixed order (torchvision applies the four jitters in random 
 random resized crop (area ``crop_scale``, aspect 3/4-4/3, via ``affine_grid``/``grid_sample``),
 horizontal flip, colour jitter (brightness, contrast, saturation, hue; hue as a rotation in YIQ
 space), random grayscale, Gaussian blur (sigma 0.1-2, kernel ~10% of the image side).
+
+A view's random parameters are drawn first, in that order (``_draw_view``), then applied
+(``_apply_view``), so that ``simclr_views`` can compute several views in one pass with the
+values of one call per view.
 """
 
 from __future__ import annotations
