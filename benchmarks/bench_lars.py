@@ -32,10 +32,10 @@ def main() -> None:
     args = p.parse_args()
     pcfg = load_config("cifar100").pretrain
     scale = args.width / pcfg.width
-    model = torch.nn.Sequential(
-        build_encoder(pcfg.encoder, 3, 32, args.width),
-        projector(8 * args.width, max(16, int(pcfg.proj_hidden * scale)),
-                  max(16, int(pcfg.proj_dim * scale)), pcfg.proj_batchnorm)).to(args.device)
+    encoder = build_encoder(pcfg.encoder, 3, 32, args.width)
+    head = projector(encoder.out_dim, max(16, int(pcfg.proj_hidden * scale)),
+                     max(16, int(pcfg.proj_dim * scale)), pcfg.proj_batchnorm)
+    model = torch.nn.Sequential(encoder, head).to(args.device)
     params = list(model.parameters())
     for q in params:
         q.grad = torch.randn_like(q)

@@ -15,59 +15,33 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-import torch
-
-from roofline import count_ops
+from roofline import count_ops, pretrain_step
 
 
 def main() -> None:
-    from lightning_fabric import Fabric
-
     from monorobust.config import load_config
-    from monorobust.train import build_model
     from monorobust.train.augment import simclr_views
-    from monorobust.train.batches import augment_generator
-    from monorobust.train.optim import OPTIMIZERS
-    from monorobust.train.precision import resolve_precision
-    from monorobust.train.pretrain import contrastive_loss
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--preset", default="cifar100")
     args = p.parse_args()
-    cfg = load_config(args.preset)
-    pcfg = replace(cfg.pretrain, width=min(cfg.pretrain.width, 4), proj_hidden=32, proj_dim=16,
-                   batch_size=8, compile=False)
-    shape = (3, 16, 16) if pcfg.encoder == "resnet18" else (1, 28, 28)
-    images = torch.randint(0, 256, (pcfg.batch_size, *shape), dtype=torch.uint8)
-    model = build_model(pcfg, shape, [0.5] * shape[0], [0.25] * shape[0], 0)
-    model = model.to(memory_format=torch.channels_last if pcfg.channels_last
-                     else torch.preserve_format)
-    precision = resolve_precision(pcfg.precision, "cpu").precision
-    fabric = Fabric(accelerator="cpu", devices=1, precision=precision)
-    optimizer = OPTIMIZERS.get(pcfg.optimizer)(model.parameters(), pcfg.lr, pcfg.weight_decay)
-    fmodel, foptimizer = fabric.setup(model, optimizer)
-    gen = augment_generator(0, 0, 0, torch.device("cpu"))
-
-    def forward():
-        return contrastive_loss(fmodel, images.float().div_(255), pcfg, "cl", gen)
-
+    cfg = load_config(args.preset).pretrain
+    cfg = replace(cfg, width=min(cfg.width, 4), proj_hidden=32, proj_dim=16, batch_size=8,
+                  compile=False)
+    shape = (3, 16, 16) if cfg.encoder == "resnet18" else (1, 28, 28)
+    step = pretrain_step(cfg, shape, "cpu")
     for _ in range(2):                            # optimiser state made, kernels chosen
-        loss = forward()
-        foptimizer.zero_grad(set_to_none=True)
-        fabric.backward(loss)
-        foptimizer.step()
+        step.step()
     parts: dict[str, int] = {}
     for one_pass in (False, True):
         parts[f"augmentation, both views ({'one pass' if one_pass else 'a pass each'})"] = \
-            count_ops(lambda: simclr_views(images.float().div_(255), pcfg.augment, gen,
-                                           one_pass=one_pass))
+            count_ops(lambda: simclr_views(step.batch, cfg.augment, step.gen, one_pass=one_pass))
     holder = {}
     parts["forward: augmentation, model x 2, loss"] = count_ops(
-        lambda: holder.update(loss=forward()))
-    parts["backward"] = count_ops(lambda: fabric.backward(holder["loss"]))
-    parts[f"optimiser ({pcfg.optimizer}, {len(list(model.parameters()))} tensors)"] = count_ops(
-        foptimizer.step)
-    print(f"{args.preset}: {pcfg.encoder}, {precision}, one step, operators dispatched")
+        lambda: holder.update(loss=step.forward()))
+    parts["backward"] = count_ops(lambda: step.backward(holder["loss"]))
+    parts[f"optimiser ({cfg.optimizer})"] = count_ops(step.update)
+    print(f"{args.preset}: {cfg.encoder}, {step.precision}, one step, operators dispatched")
     for name, n in parts.items():
         print(f"  {name:<42} {n:6d}")
     total = sum(n for name, n in parts.items() if not name.startswith("augmentation"))

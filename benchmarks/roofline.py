@@ -104,13 +104,37 @@ def time_steps(step: Callable[[], object], steps: int, warmup: int, device: str)
     return (time.perf_counter() - started) / steps
 
 
+class PretrainStep(NamedTuple):
+    """One optimiser step of ``train.pretrain``'s loop on a fixed batch, and its parts."""
+
+    forward: Callable[[], torch.Tensor]
+    """Augmentation on the device, two views through the Fabric-wrapped model, NT-Xent in fp32:
+    the loss."""
+    backward: Callable[[torch.Tensor], None]
+    """Zero the gradients, then Fabric's backward of a loss."""
+    update: Callable[[], None]
+    """The optimiser's step."""
+    flop_step: Callable[[], None]
+    """The same forward and backward on the unwrapped model, without the optimiser (for
+    counting FLOPs)."""
+    batch: torch.Tensor
+    """The float images (N, C, H, W) in [0, 1] on the device."""
+    gen: torch.Generator
+    """The augmentations' generator."""
+    precision: str
+    """Fabric's precision (``auto`` resolved)."""
+
+    def step(self) -> None:
+        self.backward(self.forward())
+        self.update()
+
+
 def pretrain_step(cfg: PretrainConfig, image_shape: tuple[int, int, int], device: str,
-                  fabric=None, seed: int = 0) -> tuple[Callable[[], None], Callable[[], None]]:
-    """``(step, flop_step)``: one optimiser step of ``train.pretrain``'s loop on a fixed batch
-    of random uint8 images (the same calls: augmentation on the device, two views through the
-    Fabric-wrapped model, NT-Xent in fp32, backward, optimiser), and the same forward and
-    backward without the optimiser on the unwrapped model, for counting FLOPs."""
+                  fabric=None, seed: int = 0) -> PretrainStep:
+    """``train.pretrain``'s step (the same calls) on random uint8 images, ready to time."""
     from lightning_fabric import Fabric
+
+    from monorobust.train.precision import resolve_precision
 
     gen_cpu = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (cfg.batch_size, *image_shape), dtype=torch.uint8,
@@ -119,32 +143,33 @@ def pretrain_step(cfg: PretrainConfig, image_shape: tuple[int, int, int], device
     model = build_model(cfg, image_shape, [0.5] * c, [0.25] * c, seed)
     model = model.to(device, memory_format=torch.channels_last if cfg.channels_last
                      else torch.preserve_format)
-    fabric = fabric or Fabric(accelerator=torch.device(device).type, devices=1,
-                              precision=cfg.precision)
+    kind = torch.device(device).type
+    precision = resolve_precision(cfg.precision, kind).precision
+    fabric = fabric or Fabric(accelerator=kind, devices=1, precision=precision)
     optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg.lr, cfg.weight_decay)
     fmodel, foptimizer = fabric.setup(torch.compile(model) if cfg.compile else model, optimizer)
     gen = augment_generator(seed, 0, 0, torch.device(device))
 
-    def step() -> None:
-        loss = contrastive_loss(fmodel, images.float().div_(255), cfg, "cl", gen)
+    def backward(loss: torch.Tensor) -> None:
         foptimizer.zero_grad(set_to_none=True)
         fabric.backward(loss)
-        foptimizer.step()
 
     def flop_step() -> None:
         contrastive_loss(model, images.float().div_(255), cfg, "cl", gen).backward()
         model.zero_grad(set_to_none=True)
 
-    return step, flop_step
+    return PretrainStep(
+        lambda: contrastive_loss(fmodel, images.float().div_(255), cfg, "cl", gen), backward,
+        foptimizer.step, flop_step, images.float().div_(255), gen, precision)
 
 
 def measure_pretrain(cfg: PretrainConfig, image_shape: tuple[int, int, int], device: str,
                      steps: int, warmup: int) -> Speed:
     """Steady-state images/s and counted GFLOP/s of ``cfg``'s pretraining step on ``device``."""
-    step, flop_step = pretrain_step(cfg, image_shape, device)
-    flops = count_flops(flop_step)
-    seconds = time_steps(step, steps, warmup, device)
-    ops = None if cfg.compile else count_ops(step)
+    parts = pretrain_step(cfg, image_shape, device)
+    flops = count_flops(parts.flop_step)
+    seconds = time_steps(parts.step, steps, warmup, device)
+    ops = None if cfg.compile else count_ops(parts.step)
     return Speed(cfg.batch_size / seconds, flops / seconds / 1e9, flops, ops)
 
 
