@@ -17,16 +17,20 @@ then is cut, and the steps not started are skipped):
    for eager + channels-last, eager + contiguous, and ``torch.compile`` + channels-last; for the
    eager ones also the operators a step dispatches and the host's floor for that many (the
    measured time of one tiny operator times their number): a step near it is launch-bound.
-   The two views' augmentation alone, a pass each and in one pass (``augmentation_ms``).
+   The two views' augmentation alone, a pass each and in one pass (``augmentation_ms``), and
+   how often a step makes the host wait for the GPU (``host_syncs_per_step``).
    Then eager + channels-last with cuDNN's autotuner on (``cudnn.benchmark``; off in the
    presets), and the imagenet100 preset's step (ImageNet stem, 224 px, batch 128), eager.
-4. ``end_to_end``: ``monorobust run --preset fmnist-resnet18`` for one seed, a few epochs, every
+4. ``host_syncs``: the same waits per step of the whole pretraining, SAE and probe loops
+   (tiny, the fmnist-resnet18 preset's settings; ``tests/test_gpu.py`` asserts none for
+   pretraining and probes).
+5. ``end_to_end``: ``monorobust run --preset fmnist-resnet18`` for one seed, a few epochs, every
    scenario at one severity: wall time, the time of each phase (pretraining, feature
    extraction, SAE, grid), pretraining images/s and the resolved precision, from run.json.
-5. ``lightly``: ``bench_pretrain_lightly.py --encoder resnet18`` (the same model through
+6. ``lightly``: ``bench_pretrain_lightly.py --encoder resnet18`` (the same model through
    lightly's pipeline, and the ratio of epoch times); skipped where lightly is not installed.
 
-Steps 4 and 5 read Fashion-MNIST where ``load_dataset`` finds it: Debian's package folder, or
+Steps 5 and 6 read Fashion-MNIST where ``load_dataset`` finds it: Debian's package folder, or
 ``$MONOROBUST_CACHE/fashion-mnist`` (gpu_check.sh points it at the carried ``.device-kit/``,
 which ``benchmarks/device_kit.sh`` fills). ``preflight`` records up front which optional parts
 the machine has; without corrupt-tta the end-to-end run leaves out the ``corrupt`` scenario and
@@ -187,6 +191,16 @@ def resnet18(args, report: dict) -> dict:
     return out
 
 
+def host_syncs(args) -> dict:
+    """Host waits per step of the pretraining, SAE and probe loops (``roofline.training_loops``,
+    tiny, the fmnist-resnet18 preset's settings): each one leaves the GPU idle until the host
+    has queued the next kernels. None off CUDA."""
+    from roofline import host_syncs_per_step, training_loops
+
+    loops = training_loops(args.device, args.work / "host-syncs")
+    return {f"{name}_per_step": host_syncs_per_step(loop, 4) for name, loop in loops.items()}
+
+
 def _augmentation_ms(cfg, shape, device: str, steps: int, warmup: int) -> dict:
     """Both SimCLR views of one batch, a pass each (the CPU's choice) and in one pass (the
     GPU's): ``train.augment.simclr_views`` picks by device; this says whether it should."""
@@ -214,6 +228,8 @@ def _variant(cfg, shape, args, report: dict, steps: int, warmup: int, us_per_op:
            "gflop_per_step": round(speed.flops_per_step / 1e9, 2),
            "share_of_measured_bf16_peak": share(speed.gflops_per_second, bf16_peak),
            "step_ms": round(1e3 * cfg.batch_size / speed.items_per_second, 3)}
+    if speed.host_syncs_per_step is not None:
+        row["host_syncs_per_step"] = speed.host_syncs_per_step
     if speed.ops_per_step is not None:           # eager: the host's floor for that many operators
         row["ops_per_step"] = speed.ops_per_step
         row["dispatch_floor_ms"] = round(speed.ops_per_step * us_per_op / 1e3, 3)
@@ -335,6 +351,7 @@ def main() -> None:
     args.write = lambda: _write(args.out / "gpu_check.json", report, started)
     steps = {"preflight": lambda: preflight(args), "peaks": lambda: peaks(args),
              "tests": lambda: tests(args), "resnet18": lambda: resnet18(args, report),
+             "host_syncs": lambda: host_syncs(args),
              "end_to_end": lambda: end_to_end(args, report),
              "lightly": lambda: lightly(args, report)}
     for name, step in steps.items():

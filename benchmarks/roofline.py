@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -29,6 +30,8 @@ class Speed(NamedTuple):
     flops_per_step: int
     ops_per_step: int | None = None
     """PyTorch operators dispatched by one step (eager only; ``count_ops``)."""
+    host_syncs_per_step: int | None = None
+    """Times one step made the host wait for the GPU (``count_host_syncs``; None off CUDA)."""
 
 
 def sync(device: torch.device | str) -> None:
@@ -76,6 +79,82 @@ def count_ops(step: Callable[[], object]) -> int:
     with Count():
         step()
     return Count.ops
+
+
+def count_host_syncs(run: Callable[[], object]) -> int | None:
+    """Times one call of ``run`` made the host wait for the GPU (``.item()``, a copy to the
+    host, a shape that depends on the data...), as ``torch.cuda.set_sync_debug_mode`` reports
+    them; None off CUDA, where nothing waits for a device."""
+    if not torch.cuda.is_available():
+        return None
+    import warnings
+
+    previous = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            run()
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+    return sum("synchronizing" in str(w.message) for w in caught)
+
+
+def host_syncs_per_step(run: Callable[[int], object], steps: int) -> float | None:
+    """Host waits each step of a loop adds: ``run(n)`` runs a loop of n steps, and what a call
+    pays once (setup, reading results at the end) cancels in ``run(2 * steps) - run(steps)``.
+    Counted after one uncounted ``run(steps)`` (first-call work: kernel choice, lazy init),
+    which runs off CUDA too (the loops are exercised; the count is None)."""
+    run(steps)
+    if not torch.cuda.is_available():
+        return None
+    once, twice = count_host_syncs(lambda: run(steps)), count_host_syncs(lambda: run(2 * steps))
+    return (twice - once) / steps
+
+
+def training_loops(device: str, folder: Path, preset: str = "fmnist-resnet18",
+                   ) -> dict[str, Callable[[int], object]]:
+    """The three training loops of a run, each as ``loop(steps)`` at tiny size on ``device``
+    with ``preset``'s settings (optimisers, precision, layout, augmentations): ``pretrain``
+    (``train.pretrain``, NCL, into a fresh checkpoint folder under ``folder`` each call),
+    ``sae`` (``sae.train_sae``) and ``probes`` (``evaluate.train_probes``, 4 probes at once).
+    For ``host_syncs_per_step``."""
+    from dataclasses import replace
+
+    from lightning_fabric import Fabric
+
+    from monorobust.config import load_config
+    from monorobust.evaluate import train_probes
+    from monorobust.sae.train import train_sae
+    from monorobust.train import pretrain
+    from monorobust.train.precision import resolve_precision
+
+    cfg = load_config(preset)
+    kind = torch.device(device).type
+    pre = replace(cfg.pretrain, width=4, proj_hidden=32, proj_dim=16, batch_size=16, epochs=1,
+                  warmup_epochs=0, compile=False)
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (512, 1, 28, 28), dtype=torch.uint8, generator=gen)
+    features = torch.randn(4096, 64, generator=gen)
+    labels = torch.randint(0, 10, (4, 1024), generator=gen)
+    calls = iter(range(1_000_000))
+
+    def pretrain_loop(steps: int) -> None:
+        fabric = Fabric(accelerator=kind, devices=1,
+                        precision=resolve_precision(pre.precision, kind).precision)
+        pretrain(images[:steps * pre.batch_size], pre, "ncl", 0,
+                 folder / f"pretrain-{next(calls)}", fabric, progress=False)
+
+    def sae_loop(steps: int) -> None:
+        train_sae(features, replace(cfg.sae, width=128, k=8, aux_k=16, batch_size=64,
+                                    steps=steps), 0, device=device)
+
+    def probe_loop(steps: int) -> None:
+        x = features[:1024].to(device)
+        train_probes(x, labels.to(device), x[:256], labels[:, :256].to(device), 10,
+                     replace(cfg.probe, steps=steps, batch_size=64, select="last"), 0)
+
+    return {"pretrain": pretrain_loop, "sae": sae_loop, "probes": probe_loop}
 
 
 def seconds_per_small_op(device: str, ops: int = 2000) -> float:
@@ -170,7 +249,8 @@ def measure_pretrain(cfg: PretrainConfig, image_shape: tuple[int, int, int], dev
     flops = count_flops(parts.flop_step)
     seconds = time_steps(parts.step, steps, warmup, device)
     ops = None if cfg.compile else count_ops(parts.step)
-    return Speed(cfg.batch_size / seconds, flops / seconds / 1e9, flops, ops)
+    return Speed(cfg.batch_size / seconds, flops / seconds / 1e9, flops, ops,
+                 count_host_syncs(parts.step))
 
 
 def share(gflops: float, peak: float | None) -> float | None:

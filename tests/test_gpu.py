@@ -150,3 +150,25 @@ def test_a_streamed_image_folder_pretrains_on_the_gpu(tmp_path, monkeypatch):
     result = pretrain(images, cfg, "ncl", 0, tmp_path / "ck", _fabric(cfg.precision), False)
     assert len(result.losses) == 2 and all(math.isfinite(v) for v in result.losses)
     assert next(result.model.parameters()).device.type == "cuda"
+
+
+def test_pretraining_and_probe_steps_never_make_the_host_wait(tmp_path):
+    """No ``.item()``, host copy or data-dependent shape per step: the host keeps queueing
+    kernels while the GPU runs (checked by ``torch.cuda.set_sync_debug_mode``)."""
+    roofline = _benchmark_module("roofline")
+    loops = roofline.training_loops("cuda", tmp_path)
+    assert roofline.host_syncs_per_step(loops["pretrain"], 4) == 0
+    assert roofline.host_syncs_per_step(loops["probes"], 10) == 0
+
+
+def _benchmark_module(name: str):
+    import importlib
+    import sys
+    from pathlib import Path
+
+    folder = str(Path(__file__).resolve().parent.parent / "benchmarks")
+    sys.path.insert(0, folder)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(folder)

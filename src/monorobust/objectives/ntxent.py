@@ -55,7 +55,9 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2,
     rows = torch.arange(2 * n, device=z1.device)
     own = torch.cat([rows[:n] + offset, rows[:n] + offset + n_all])   # column of each row itself
     positive = torch.cat([own[:n] + n_all, own[:n]])                  # the other view
-    logits = logits.masked_fill(F.one_hot(own, logits.shape[1]).bool(), float("-inf"))
+    # Each row's own column out of the softmax. A scatter, not a one-hot mask: no (2N, 2WN)
+    # mask to build, and one_hot checks its indices on the host (a sync) outside CUDA.
+    logits = logits.scatter(1, own.unsqueeze(1), float("-inf"))
     return F.cross_entropy(logits, positive)
 
 
