@@ -118,7 +118,8 @@ def training_loops(device: str, folder: Path, preset: str = "fmnist-resnet18",
     with ``preset``'s settings (optimisers, precision, layout, augmentations): ``pretrain``
     (``train.pretrain``, NCL, into a fresh checkpoint folder under ``folder`` each call),
     ``sae`` (``sae.train_sae``) and ``probes`` (``evaluate.train_probes``, 4 probes at once).
-    For ``host_syncs_per_step``."""
+    For ``host_syncs_per_step``: up to 16 steps stay within one epoch of each (pretraining:
+    one epoch of ``steps`` batches), so per-epoch work does not count as per-step."""
     from dataclasses import replace
 
     from lightning_fabric import Fabric
