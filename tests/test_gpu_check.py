@@ -58,6 +58,8 @@ def test_gpu_check_writes_every_figure_at_tiny_size_on_the_cpu(tmp_path):
     assert min(r18["augmentation_ms"].values()) > 0
     for name in ("eager_channels_last_cudnn_benchmark", "imagenet100_eager_channels_last"):
         assert r18[name]["images_per_second"] > 0, r18[name]
+    text = "\n".join(_benchmark("gpu_check_summary").tables(report))
+    assert "| eager_channels_last | " in text and "Tests (tests/test_gpu.py)" in text
     # The loops ran (an error would be recorded instead); only CUDA counts host waits.
     assert report["host_syncs"] == {"pretrain_per_step": None, "sae_per_step": None,
                                     "probes_per_step": None}
@@ -70,13 +72,41 @@ def test_gpu_check_writes_every_figure_at_tiny_size_on_the_cpu(tmp_path):
     assert ",corrupt,3.0," in (out / "e2e-summary.csv").read_text()      # every scenario ran
 
 
-def _gpu_check():
+def _benchmark(name: str):
+    import importlib
+
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        import gpu_check
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    return gpu_check
+
+
+def _gpu_check():
+    return _benchmark("gpu_check")
+
+
+def test_the_summary_reads_off_what_the_figures_decide():
+    summary = _benchmark("gpu_check_summary")
+    step = {"views_per_second": 40_000.0, "step_ms": 12.8, "dispatch_floor_ms": 10.0}
+    report = {"resnet18": {
+        "eager_channels_last": step,
+        "compiled_channels_last": {"views_per_second": 60_000.0, "step_ms": 8.5},
+        "eager_contiguous": {"error": "RuntimeError: boom"},
+        "augmentation_ms": {"a_pass_each": 3.0, "one_pass": 2.0}},
+        "host_syncs": {"pretrain_per_step": 0.0, "sae_per_step": 2.0, "probes_per_step": 0.0},
+        "end_to_end": {"pretrain_images_per_second": {"cl-seed0": 27_000.0,
+                                                      "ncl-seed0": 18_000.0}}}
+    lines = summary.readings(report)
+    assert lines[0].startswith("Best 32-px step: compiled_channels_last, 60,000 views/s: meets")
+    assert "torch.compile: 1.50x the eager channels-last step (pays)." in lines
+    assert not any("contiguous" in line for line in lines)             # it failed: no reading
+    assert any("78% of its time: launch-bound" in line for line in lines)
+    assert "One-pass augmentation: 1.50x a pass each (keep it)." in lines
+    assert "Loops that make the host wait every step: {'sae_per_step': 2.0}." in lines
+    # 100 epochs x 54,000 images: 200 s at 27,000 images/s + 300 s at 18,000 = 8.3 minutes
+    assert "about 8.3 min" in lines[-1]
+    assert "error: RuntimeError: boom" in "\n".join(summary.tables(report))
 
 
 def test_gpu_check_without_fashion_mnist_says_so_and_skips_what_needs_it(tmp_path, monkeypatch):

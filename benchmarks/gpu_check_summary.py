@@ -1,0 +1,151 @@
+"""The GPU check's JSON as Markdown for docs/scale.md, with what its figures say.
+
+    python benchmarks/gpu_check_summary.py gpu_check.json
+
+Prints the hardware, every measured figure in tables, and the readings the figures decide: the
+issue's 50,000 views/s target, whether ``torch.compile``, cuDNN's autotuner and the one-pass
+augmentation pay, whether the eager step is launch-bound, host waits per step, and the
+``fmnist-resnet18`` preset's pretraining time at its full 100 epochs from the end-to-end run's
+measured rate. Only reads the JSON; a step that failed or was skipped is shown as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+TARGET_VIEWS_PER_SECOND = 50_000
+"""Issue 15's goal for ResNet-18 (CIFAR stem) on 32-px inputs on one H100/H200-class GPU."""
+LAUNCH_BOUND = 0.7
+"""An eager step whose operators' host floor is at least this share of its time is launch-bound."""
+VARIANTS = ("eager_channels_last", "eager_contiguous", "compiled_channels_last",
+            "eager_channels_last_cudnn_benchmark", "imagenet100_eager_channels_last")
+COLUMNS = ("images_per_second", "views_per_second", "tflops", "share_of_measured_bf16_peak",
+           "share_of_datasheet_bf16_peak", "step_ms", "ops_per_step", "dispatch_floor_ms",
+           "host_syncs_per_step")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _status(step) -> str | None:
+    """'error: ...' or 'skipped: ...' for a step that measured nothing, else None."""
+    if not isinstance(step, dict):
+        return "not run"
+    for key in ("error", "skipped"):
+        if key in step:
+            return f"{key}: {step[key]}"
+    return None
+
+
+def _ratio(a: dict, b: dict, key: str = "views_per_second") -> float | None:
+    if _status(a) or _status(b) or not a.get(key) or not b.get(key):
+        return None
+    return a[key] / b[key]
+
+
+def tables(report: dict) -> list[str]:
+    env, out = report.get("environment", {}), []
+    gpus = f" (x{env['gpus']})" if env.get("gpus", 1) > 1 else ""
+    out.append(f"GPU check on {env.get('gpu') or env.get('device')}{gpus}, torch {env.get('torch')}, CUDA {env.get('cuda')}, "
+               f"{env.get('cpu_cores')} cores, commit {str(env.get('commit'))[:10]}, "
+               f"{report.get('seconds')} s{' (tiny sizes)' if report.get('tiny') else ''}.")
+    peaks = report.get("peaks", {})
+    out.append(f"\nMatmul peak: fp32 {_cell(peaks.get('fp32_gflops'))} GFLOP/s, bf16 "
+               f"{_cell(peaks.get('bf16_gflops'))} GFLOP/s ({peaks.get('matmul_size')}^3).")
+    t = report.get("tests", {})
+    out.append(f"\nTests: error: {t['error']}" if "error" in t else f"\nTests ({', '.join(t.get('files', []))}): {t.get('tests')} run, "
+               f"{t.get('failures', 0) + t.get('errors', 0)} failed, {t.get('skipped')} skipped"
+               + (f"; failed: {', '.join(t['failed'])}" if t.get("failed") else "") + ".")
+    r18 = report.get("resnet18", {})
+    if _status(r18):
+        out.append(f"\nresnet18: {_status(r18)}")
+    else:
+        out.append(f"\nPretraining step, batch {r18.get('batch_size')}, {r18.get('precision')}, "
+                   f"one tiny operator {r18.get('us_per_small_op')} us on the host:\n")
+        out.append("| variant | " + " | ".join(COLUMNS) + " |")
+        out.append("|---" * (len(COLUMNS) + 1) + "|")
+        for name in VARIANTS:
+            row = r18.get(name)
+            if _status(row):
+                out.append(f"| {name} | {_status(row)} |" + " |" * (len(COLUMNS) - 1))
+            else:
+                out.append(f"| {name} | " + " | ".join(_cell(row.get(c)) for c in COLUMNS) + " |")
+        aug = r18.get("augmentation_ms", {})
+        out.append(f"\nBoth views' augmentation: a pass each {_cell(aug.get('a_pass_each'))} ms, "
+                   f"one pass {_cell(aug.get('one_pass'))} ms.")
+    syncs = report.get("host_syncs", {})
+    out.append(_status(syncs) or "\nHost waits per step: " + ", ".join(
+        f"{k.removesuffix('_per_step')} {_cell(v)}" for k, v in syncs.items()) + ".")
+    e2e = report.get("end_to_end", {})
+    if _status(e2e) or e2e.get("returncode"):
+        out.append(f"\nEnd to end: {_status(e2e) or e2e.get('stderr_tail')}")
+    else:
+        phases = ", ".join(f"{k} {v:.1f} s" for k, v in (e2e.get("phase_seconds") or {}).items())
+        out.append(f"\nEnd to end (`{e2e.get('command')}`): {e2e.get('seconds')} s ({phases}); "
+                   f"pretraining views/s {e2e.get('pretrain_views_per_second')}, "
+                   f"{e2e.get('precision')}, {e2e.get('summary_rows')} rows"
+                   + (f"; left out: {e2e['scenarios_left_out']}" if e2e.get("scenarios_left_out")
+                      else "") + ".")
+    lightly = report.get("lightly", {})
+    out.append(f"\nlightly: {_status(lightly) or lightly.get('ratio_line')}")
+    return out
+
+
+def readings(report: dict, full_epochs: int = 100, train_images: int = 54_000) -> list[str]:
+    """What the figures decide, one line each."""
+    r18, out = report.get("resnet18", {}), []
+    measured = {n: r18[n] for n in VARIANTS[:4] if not _status(r18.get(n))}
+    if measured:
+        best = max(measured, key=lambda n: measured[n]["views_per_second"])
+        views = measured[best]["views_per_second"]
+        out.append(f"Best 32-px step: {best}, {views:,.0f} views/s: "
+                   + ("meets" if views >= TARGET_VIEWS_PER_SECOND else "misses")
+                   + f" the {TARGET_VIEWS_PER_SECOND:,} target ({views / TARGET_VIEWS_PER_SECOND:.2f}x).")
+    eager = r18.get("eager_channels_last", {})
+    for name, what in (("compiled_channels_last", "torch.compile"),
+                       ("eager_channels_last_cudnn_benchmark", "cudnn.benchmark"),
+                       ("eager_contiguous", "contiguous instead of channels-last")):
+        ratio = _ratio(r18.get(name, {}), eager)
+        if ratio is not None:
+            out.append(f"{what}: {ratio:.2f}x the eager channels-last step "
+                       + ("(pays)" if ratio > 1.05 else "(does not pay)" if ratio < 0.95
+                          else "(no difference)") + ".")
+    if not _status(eager) and eager.get("dispatch_floor_ms") and eager.get("step_ms"):
+        share = eager["dispatch_floor_ms"] / eager["step_ms"]
+        out.append(f"Eager step: its operators' host floor is {share:.0%} of its time: "
+                   + ("launch-bound (fewer operators, CUDA graphs or compile would pay)"
+                      if share >= LAUNCH_BOUND else "not launch-bound") + ".")
+    aug = r18.get("augmentation_ms", {})
+    if aug.get("one_pass") and aug.get("a_pass_each"):
+        out.append(f"One-pass augmentation: {aug['a_pass_each'] / aug['one_pass']:.2f}x a pass "
+                   "each" + (" (keep it)" if aug["one_pass"] <= aug["a_pass_each"] else
+                             " (slower here: revisit simclr_views' device rule)") + ".")
+    waits = {k: v for k, v in report.get("host_syncs", {}).items() if v}
+    if waits:
+        out.append(f"Loops that make the host wait every step: {waits}.")
+    rates = (report.get("end_to_end") or {}).get("pretrain_images_per_second") or {}
+    if rates and not report.get("tiny"):
+        seconds = sum(full_epochs * train_images / r for r in rates.values())
+        out.append(f"fmnist-resnet18 at {full_epochs} epochs: pretraining ({', '.join(rates)}) "
+                   f"about {seconds / 60:.1f} min at the end-to-end run's rates, of the "
+                   "10-minute goal for the whole protocol.")
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("json", type=Path, help="gpu_check.json")
+    report = json.loads(p.parse_args().json.read_text())
+    print("\n".join(tables(report)))
+    print("\nReadings:\n" + "\n".join(f"- {line}" for line in readings(report)))
+
+
+if __name__ == "__main__":
+    main()
