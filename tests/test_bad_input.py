@@ -25,7 +25,7 @@ from monorobust.config import dump_yaml, load_config
 from monorobust.rundir import RunDir
 from monorobust.data import ImageDataset, ImageSplit
 from monorobust.errors import ConfigError
-from monorobust.evaluate.config import ProbeConfig
+from monorobust.evaluate.config import GridConfig, ProbeConfig
 
 
 @pytest.fixture
@@ -52,6 +52,13 @@ def inputs(tmp_path: Path) -> Path:
     (tmp_path / "damaged-run").mkdir()
     (tmp_path / "damaged-run" / "config.yaml").write_text(dump_yaml(load_config("smoke")))
     (tmp_path / "damaged-run" / "results.jsonl").write_text('{"a": 1}\n{"a": \n{"a": 3}\n')
+    (tmp_path / "edited-run").mkdir()          # valid JSON, but not a row: edited by hand
+    RunDir(tmp_path / "edited-run").write_config(
+        load_config("smoke", {"out": str(tmp_path / "edited-run")}))
+    row = {"representation": "cl", "scenario": "clean", "severity": 0, "severity_name": "none",
+           "seed": 0, "accuracy": 0.9, "realised_noise_rate": 0.0}
+    (tmp_path / "edited-run" / "results.jsonl").write_text(
+        json.dumps(row) + "\n" + json.dumps({**row, "seed": 1, "accuracy": "high"}) + "\n")
     fmnist = tmp_path / "fmnist"
     fmnist.mkdir()
     for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -91,6 +98,10 @@ CLI_CASES = [
     (RUN + ["--set", "grid.scenarios.label_noise=[.nan]"], "grid.scenarios must be a finite"),
     (RUN + ["--set", "grid.scenarios.few_shot=[500]"], "k=500 exceeds"),
     (RUN + ["--set", "grid.scenarios.wobble=[1]"], "unknown scenario 'wobble'"),
+    (RUN + ["--set", "grid.scenarios.sketch=[1, 2, 3]"], "grid.scenarios.sketch has no severity"),
+    (RUN + ["--set", "grid.scenarios.clean=[0.5]"], "grid.scenarios.clean has no severity"),
+    (RUN + ["--set", "grid.corruptions=[]"], "grid.corruptions is empty"),
+    (RUN + ["--set", "pretrain.batch_size=1"], "pretrain.batch_size must be >= 2"),
     (RUN + ["--set", "pretrain.encoder=vgg"], "unknown encoder 'vgg'"),
     (RUN + ["--set", "pretrain.epochs=0"], "pretrain.epochs must be >= 1"),
     (RUN + ["--set", "pretrain.epochs=1.5"], "pretrain.epochs must be int"),
@@ -132,6 +143,8 @@ CLI_CASES = [
     (EVAL + ["--seeds", "-1"], "--seeds"),
     (["report", "{d}/missing-run"], "missing-run does not exist"),
     (["report", "{d}/damaged-run"], "results.jsonl line 2"),
+    (["run", "--preset", "smoke", "--quiet", "--out", "{d}/edited-run"],
+     "results.jsonl line 2 is not a ResultRow: its 'accuracy' is 'high', not float"),
     (["toy", "--out", "{out}", "--sparsity", "nan"], "--sparsity must be a finite number"),
     (["toy", "--out", "{out}", "--set", "superposition.n_features=-1"],
      "superposition.n_features must be >= 1"),
@@ -183,6 +196,13 @@ def _digits_like(images: torch.Tensor) -> ImageDataset:
     return ImageDataset("mine", split, split, ("a", "b", "c"))
 
 
+def _one_rare_class() -> ImageDataset:
+    """Three classes, the last with 2 training images: none of them held out for validation."""
+    labels = torch.tensor([0, 1] * 14 + [2, 2])
+    split = ImageSplit(torch.randint(0, 256, (30, 1, 8, 8), dtype=torch.uint8), labels)
+    return ImageDataset("mine", split, split, ("a", "b", "c"))
+
+
 def _encode(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(1)
 
@@ -209,6 +229,9 @@ API_CASES = [
     (lambda: evaluate.robustness(_encode, "digits", seeds=(-1,)), "seeds"),
     (lambda: evaluate.robustness(_encode, [1, 2, 3]), "data must be a dataset name"),
     (lambda: ProbeConfig(lr=float("nan")), "probe.lr must be a finite number"),
+    (lambda: evaluate.robustness(_encode, _one_rare_class(), val_fraction=0.1,
+                                 grid=GridConfig(scenarios={"few_shot": (1,)})),
+     "a class has no validation example"),
 ]
 
 

@@ -67,6 +67,11 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     ``IntegrityWarning`` (its rows are missing, so a rerun recomputes them). A damaged line
     anywhere else means the file was edited or corrupted: a ``ConfigError`` naming the line.
     """
+    return [row for _, row in read_jsonl_numbered(path)]
+
+
+def read_jsonl_numbered(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """``read_jsonl``'s rows with the line number of each (for errors that name the line)."""
     path = Path(path)
     if not path.exists():
         return []
@@ -74,18 +79,19 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     if damaged_tail is not None:
         warnings.warn(f"{path} line {damaged_tail} is truncated or damaged (an interrupted "
                       "write?); dropped, a rerun recomputes its row", IntegrityWarning,
-                      stacklevel=2)
+                      stacklevel=3)
     return rows
 
 
-def _parse_rows(data: bytes, path: Path) -> tuple[list[dict[str, Any]], int | None]:
-    """``(rows, line number of a damaged last line or None)``; blank lines are skipped."""
+def _parse_rows(data: bytes, path: Path) -> tuple[list[tuple[int, dict[str, Any]]], int | None]:
+    """``([(line number, row)], line number of a damaged last line or None)``; blank lines are
+    skipped."""
     lines = [(n, line) for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
     rows = []
     for i, (n, line) in enumerate(lines):
         row = _parse_row(line)
         if row is not None:
-            rows.append(row)
+            rows.append((n, row))
         elif i == len(lines) - 1:
             return rows, n
         else:

@@ -12,7 +12,7 @@ classify`` and ``lora align``) is a grid of points x seeds whose cells each give
 - ``summarise`` gives mean, std (over seeds, ddof=1; NaN for one seed) and n per point, and
   ``format_table`` / ``mean_std_cell`` print it: each pipeline picks its columns.
 
-Nothing here imports from monorobust but ``io``: every layer may use it.
+Nothing here imports from monorobust but ``io`` and ``errors``: every layer may use it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
-from monorobust.io import append_jsonl, read_jsonl
+from monorobust.errors import ConfigError
+from monorobust.io import append_jsonl, read_jsonl_numbered
 
 R = TypeVar("R", bound="Row")
 
@@ -60,20 +61,52 @@ class Row:
     @classmethod
     def from_json(cls: type[R], raw: dict[str, Any]) -> R:
         """A row from its file form: ints and floats coerced by annotation (JSON writes 5.0 as
-        5.0 but YAML-born severities may be ints), keys this version does not know ignored."""
+        5.0 but YAML-born severities may be ints), keys this version does not know ignored.
+
+        Raises ``ValueError`` naming the field when one is missing or of the wrong type (a
+        hand-edited file): a row is never built from what its fields cannot hold."""
         hints = typing.get_type_hints(cls)
         values = {}
-        for name in cls.field_names():
-            if name in raw:
-                values[name] = _coerce(raw[name], hints[name])
+        for f in dataclasses.fields(cls):
+            if f.name not in raw:
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    raise ValueError(f"it has no {f.name!r}")
+                continue
+            values[f.name] = _coerce(raw[f.name], hints[f.name])
+            if not _holds(values[f.name], hints[f.name]):
+                raise ValueError(f"its {f.name!r} is {raw[f.name]!r}, not {_name(hints[f.name])}")
         return cls(**values)
+
+
+def _kinds(hint: Any) -> tuple:
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    return typing.get_args(hint) if union else (hint,)
+
+
+def _holds(value: Any, hint: Any) -> bool:
+    """Whether ``value`` (coerced) is of the annotated type, looking one level deep."""
+    for kind in _kinds(hint):
+        base = typing.get_origin(kind) or kind
+        if kind is Any or (kind is type(None) and value is None):
+            return True
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if isinstance(base, type) and isinstance(value, base) and not (
+                isinstance(value, bool) and base in (int, float)):
+            return True
+    return False
+
+
+def _name(hint: Any) -> str:
+    return " or ".join("null" if k is type(None) else getattr(typing.get_origin(k) or k,
+                                                                 "__name__", str(k))
+                       for k in _kinds(hint))
 
 
 def _coerce(value: Any, hint: Any) -> Any:
     if value is None or isinstance(value, bool):
         return value
-    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
-    kinds = typing.get_args(hint) if union else (hint,)
+    kinds = _kinds(hint)
     if float in kinds and isinstance(value, int):
         return float(value)
     if int in kinds and float not in kinds and isinstance(value, float) and value.is_integer():
@@ -99,8 +132,16 @@ class RowFile(Generic[R]):
     def rows(self) -> list[R]:
         if self.path is None:
             return list(self._memory)
-        rows = [self.row_type.from_json(r) for r in read_jsonl(self.path)]
+        rows = [self._typed(n, raw) for n, raw in read_jsonl_numbered(self.path)]
         return [r for r in rows if self.where is None or self.where(r)]
+
+    def _typed(self, line: int, raw: dict[str, Any]) -> R:
+        try:
+            return self.row_type.from_json(raw)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"{self.path} line {line} is not a {self.row_type.__name__}: {err} "
+                              "(edited by hand?); delete that line to recompute its row, and "
+                              "rerun") from None
 
     def done(self) -> set[tuple]:
         return {r.key() for r in self.rows()}

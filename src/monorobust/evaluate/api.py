@@ -43,9 +43,12 @@ def check_grid(grid: GridConfig, splits: Splits) -> None:
     """Validate the grid against the data (noise rates, k per class) before any work."""
     from monorobust.evaluate.scenarios import SCENARIOS
 
-    min_class = int(torch.bincount(splits.train.labels, minlength=splits.num_classes).min())
+    def smallest(labels: torch.Tensor) -> int:
+        return int(torch.bincount(labels, minlength=splits.num_classes).min())
+
     for name, severities in grid.scenarios.items():
-        SCENARIOS.get(name).check(tuple(severities), splits.num_classes, min_class)
+        SCENARIOS.get(name).check(tuple(severities), splits.num_classes,
+                                  smallest(splits.train.labels), smallest(splits.val.labels))
 
 
 def encode_feature_set(encode: Encode, splits: Splits, test_sets: Iterable[tuple[str, Any, Any]],

@@ -82,6 +82,10 @@ class GridConfig:
             if not known:
                 raise ConfigError("the 'corrupt' scenario needs corrupt-tta: pip install "
                                   "corrupt-tta==0.1.7, or remove grid.scenarios.corrupt")
+            if not self.corruptions:
+                raise ConfigError("grid.corruptions is empty: the 'corrupt' scenario averages "
+                                  f"over them; list at least one ({', '.join(known)}) or remove "
+                                  "grid.scenarios.corrupt")
             for c in self.corruptions:
                 if c not in known:
                     raise ConfigError(f"grid.corruptions: unknown corruption {c!r}; known: {', '.join(known)}")

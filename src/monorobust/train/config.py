@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, ClassVar
 
 from monorobust.errors import ConfigError
-from monorobust.fields import AT_LEAST_1, NON_NEGATIVE, POSITIVE, check_fields
+from monorobust.fields import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range, check_fields
 from monorobust.train.augment import AugmentConfig
 from monorobust.train.precision import PRECISIONS
 
@@ -31,8 +31,9 @@ class PretrainConfig:
     """BatchNorm in the projector's hidden layer (the paper's description has none)."""
     epochs: Annotated[int, AT_LEAST_1] = 20
     """Pretraining epochs."""
-    batch_size: Annotated[int, AT_LEAST_1] = 512
-    """Images per step (each seen as two views)."""
+    batch_size: Annotated[int, Range(ge=2)] = 512
+    """Images per step and process (each seen as two views); at least 2: NT-Xent needs other
+    images as negatives, and BatchNorm more than one value per channel."""
     optimizer: str = "adamw"
     """Optimiser name: adamw, sgd, lars."""
     lr: Annotated[float, POSITIVE] = 1e-3

@@ -23,6 +23,10 @@ import torch
 from monorobust.errors import ConfigError
 from monorobust.registry import Registry
 
+NO_SEVERITY = "none"
+"""``severity_name`` of a scenario without a severity (clean, sketch): its one severity is its
+default, and a config may list only that."""
+
 CLEAN = "clean"
 """The reference scenario: unperturbed training and test data. Every test-time scenario's probe
 is trained on it, and every train-time scenario is scored on its test split."""
@@ -99,10 +103,17 @@ class Scenario:
         return None
 
     def check(self, severities: tuple[float, ...], num_classes: int | None,
-              min_class_size: int | None = None) -> None:
-        """Raise ``ConfigError`` for severities this scenario cannot run (before any work)."""
+              min_class_size: int | None = None, min_val_class_size: int | None = None) -> None:
+        """Raise ``ConfigError`` for severities this scenario cannot run (before any work).
+
+        ``min_class_size`` / ``min_val_class_size``: the smallest class of the training /
+        validation split, where the data is known."""
         if not severities:
             raise ConfigError(f"grid.scenarios.{self.name} lists no severities")
+        if self.severity_name == NO_SEVERITY and set(severities) != set(self.defaults):
+            only = ", ".join(f"{d:g}" for d in self.defaults)
+            raise ConfigError(f"grid.scenarios.{self.name} has no severity: list [{only}], got "
+                              f"{list(severities)} (other values would repeat the same test)")
         for s in severities:
             if self.integer_severity and float(s) != int(s):
                 raise ConfigError(f"grid.scenarios.{self.name}: {self.severity_name} must be an integer, got {s}")

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import torch
 
 from monorobust.errors import ConfigError
-from monorobust.evaluate.scenarios.base import Phase, Scenario, register
+from monorobust.evaluate.scenarios.base import NO_SEVERITY, Phase, Scenario, register
 from monorobust.perturb import corrupt_each, sketch
 from monorobust.seeding import derive_seed
 
@@ -36,7 +36,8 @@ class _Shift(Scenario):
 
 @register
 class Sketch(_Shift):
-    name, title, severity_name, defaults = "sketch", "sketch (out of domain)", "none", (1,)
+    name, title, severity_name = "sketch", "sketch (out of domain)", NO_SEVERITY
+    defaults = (1,)
 
     def test_images(self, images, severity, seed, params):
         return sketch(images.float() / 255)
@@ -48,7 +49,7 @@ class Corrupt(_Shift):
     axis, defaults, zero_is_clean = "corruption severity (0 = clean)", (1, 3, 5), True
     integer_severity = True
 
-    def check(self, severities, num_classes, min_class_size=None):
+    def check(self, severities, num_classes, min_class_size=None, min_val_class_size=None):
         super().check(severities, num_classes)
         for s in severities:
             if not 1 <= s <= 5:

@@ -1,7 +1,8 @@
 """Few-shot: the probe sees k labelled training examples per class.
 
-Its validation set is k examples per class from the validation split too (or all of a class
-when it has fewer): a k-shot practitioner has no large labelled set to select with.
+Its validation set is k examples per class from the validation split too (fewer, as many as
+its smallest class has, when that is below k): a k-shot practitioner has no large labelled set
+to select with.
 """
 
 import torch
@@ -19,7 +20,7 @@ class FewShot(Scenario):
     defaults = (1, 5, 10, 50)
     integer_severity = True
 
-    def check(self, severities, num_classes, min_class_size=None):
+    def check(self, severities, num_classes, min_class_size=None, min_val_class_size=None):
         super().check(severities, num_classes)
         for k in severities:
             if k < 1:
@@ -27,6 +28,10 @@ class FewShot(Scenario):
             if min_class_size is not None and k > min_class_size:
                 raise ConfigError(f"grid.scenarios.few_shot: k={int(k)} exceeds the smallest class "
                                   f"of the training split ({min_class_size} examples); lower k")
+        if min_val_class_size == 0:
+            raise ConfigError("grid.scenarios.few_shot: a class has no validation example, and "
+                              "few-shot selects on some of every class; raise data.val_fraction "
+                              "or add images to the smallest class")
 
     def train_set(self, train_labels, val_labels, severity, num_classes, gen) -> TrainSet:
         k = int(severity)

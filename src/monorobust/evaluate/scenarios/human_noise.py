@@ -93,7 +93,7 @@ class HumanNoise(Scenario):
     needs_data = True
     """``train_set`` takes the run's ``DataConfig`` as ``data=``."""
 
-    def check(self, severities, num_classes, min_class_size=None):
+    def check(self, severities, num_classes, min_class_size=None, min_val_class_size=None):
         super().check(severities, num_classes)
         most = {10: 4, 100: 0}.get(num_classes, 4) if num_classes else 4
         for s in severities:

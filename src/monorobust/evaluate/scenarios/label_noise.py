@@ -18,7 +18,7 @@ class LabelNoise(Scenario):
     claim, primary, zero_is_clean = "label_noise", max, True
     defaults = (0.2, 0.4, 0.6, 0.8)
 
-    def check(self, severities, num_classes, min_class_size=None):
+    def check(self, severities, num_classes, min_class_size=None, min_val_class_size=None):
         super().check(severities, num_classes)
         for rate in severities:
             check_label_noise_rate(rate, num_classes or 1_000_000)
