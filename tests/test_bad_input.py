@@ -102,6 +102,7 @@ CLI_CASES = [
     (RUN + ["--set", "grid.scenarios.clean=[0.5]"], "grid.scenarios.clean has no severity"),
     (RUN + ["--set", "grid.corruptions=[]"], "grid.corruptions is empty"),
     (RUN + ["--set", "pretrain.batch_size=1"], "pretrain.batch_size must be >= 2"),
+    (RUN + ["--set", "out={d}/elsewhere"], "out is given twice, by --out and by --set out="),
     (RUN + ["--set", "pretrain.encoder=vgg"], "unknown encoder 'vgg'"),
     (RUN + ["--set", "pretrain.epochs=0"], "pretrain.epochs must be >= 1"),
     (RUN + ["--set", "pretrain.epochs=1.5"], "pretrain.epochs must be int"),

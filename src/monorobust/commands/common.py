@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from monorobust.config import RunConfig, load_config
+from monorobust.errors import ConfigError
 from monorobust.flags import add_set_option, parse_sets
 
 
@@ -37,11 +38,15 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace, own: tuple[str, ...] = ()) -> RunConfig:
     """The run config of the preset with the flags and ``--set`` values applied; ``own`` names
     sections of ``--set`` that belong to the subcommand's own config (``finetune.lr``)."""
-    overrides = {
-        "out": args.out, "data.data_dir": args.data_dir, "data.name": args.dataset,
-        "seeds": args.seeds, "device": args.device, "devices": args.devices,
-        "num_nodes": args.num_nodes, "strategy": args.strategy,
-        "representations": args.representations, "pretrain.logger": args.logger,
-    }
-    overrides.update({k: v for k, v in parse_sets(args.set).items() if k.split(".")[0] not in own})
-    return load_config(args.preset, overrides)
+    flags = {"out": "out", "data.data_dir": "data_dir", "data.name": "dataset", "seeds": "seeds",
+             "device": "device", "devices": "devices", "num_nodes": "num_nodes",
+             "strategy": "strategy", "representations": "representations",
+             "pretrain.logger": "logger"}
+    overrides = {key: getattr(args, attr) for key, attr in flags.items()}
+    sets = {k: v for k, v in parse_sets(args.set).items() if k.split(".")[0] not in own}
+    for key in sets:
+        if overrides.get(key) is not None:
+            flag = "--" + flags[key].replace("_", "-")
+            raise ConfigError(f"{key} is given twice, by {flag} and by --set {key}=...; give "
+                              "it once")
+    return load_config(args.preset, {**overrides, **sets})
