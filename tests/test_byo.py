@@ -134,3 +134,15 @@ def test_cli_prints_one_error_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err.strip().count("\n") == 0 and err.startswith("error: ") and "NaN or inf" in err
+
+
+def test_arrays_dataset_refuses_a_npy_before_any_work(tmp_path, capsys):
+    from monorobust.cli import main
+
+    np.save(tmp_path / "x.npy", np.zeros((10, 8, 8), np.uint8))
+    code = main(["run", "--preset", "smoke", "--dataset", "arrays", "--data-dir",
+                 str(tmp_path / "x.npy"), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "not an .npz" in err and "x_train, y_train, x_test, y_test" in err
+    assert not (tmp_path / "out").exists()
