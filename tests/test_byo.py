@@ -136,6 +136,34 @@ def test_cli_prints_one_error_line(tmp_path, capsys):
     assert err.strip().count("\n") == 0 and err.startswith("error: ") and "NaN or inf" in err
 
 
+@pytest.mark.parametrize("which", ["train_features", "train_labels", "test_features", "test_labels"])
+def test_other_arrays_of_the_same_shapes_are_refused(digits, tmp_path, which):
+    x, y, xt, yt = arrays(digits)
+    evaluate_arrays(x, y, xt, yt, name="px", seeds=(0,), grid=GRID, probe=PROBE, out=tmp_path)
+    other = dict(zip(["train_features", "train_labels", "test_features", "test_labels"],
+                     [x, y, xt, yt]))
+    other[which] = 2 * other[which] if "features" in which else other[which].flip(0)
+    before = (tmp_path / "results.jsonl").read_text()
+    with pytest.raises(ConfigError, match=rf"other 'px' features \(differs in: sha256\.{which}\); "
+                                          "pass another --out or --name"):
+        evaluate_arrays(*other.values(), name="px", seeds=(0,), grid=GRID, probe=PROBE, out=tmp_path)
+    assert (tmp_path / "results.jsonl").read_text() == before
+
+
+def test_rows_without_a_checksum_are_refused(digits, tmp_path):
+    x, y, xt, yt = arrays(digits)
+    evaluate_arrays(x, y, xt, yt, name="px", seeds=(0,), grid=GRID, probe=PROBE, out=tmp_path)
+    sidecar = tmp_path / "arrays-px.json"
+    old = json.loads(sidecar.read_text())
+    del old["sha256"]                                     # as an older version wrote it
+    sidecar.write_text(json.dumps(old))
+    with pytest.raises(ConfigError, match="no checksum of its arrays.*pass another --out or --name"):
+        evaluate_arrays(x, y, xt, yt, name="px", seeds=(0,), grid=GRID, probe=PROBE, out=tmp_path)
+    sidecar.unlink()                                      # rows of an interrupted older run
+    with pytest.raises(ConfigError, match="no checksum of its arrays"):
+        evaluate_arrays(x, y, xt, yt, name="px", seeds=(0,), grid=GRID, probe=PROBE, out=tmp_path)
+
+
 def test_arrays_dataset_refuses_a_npy_before_any_work(tmp_path, capsys):
     from monorobust.cli import main
 
