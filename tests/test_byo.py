@@ -164,6 +164,21 @@ def test_rows_without_a_checksum_are_refused(digits, tmp_path):
         evaluate_arrays(x, y, xt, yt, name="px", seeds=(0,), grid=GRID, probe=PROBE, out=tmp_path)
 
 
+def test_evaluate_refuses_a_run_folder_and_a_held_one(tmp_path):
+    from monorobust.config import load_config
+    from monorobust.rundir import RunDir
+
+    run, held = RunDir(tmp_path / "run"), RunDir(tmp_path / "held")
+    run.root.mkdir()
+    run.write_config(load_config("smoke"))
+    with pytest.raises(ConfigError, match="holds a run .*monorobust run.*pass another --out"):
+        evaluate_arrays(**_bad(), seeds=(0,), probe=PROBE, out=run.root)
+    assert not (run / "results.jsonl").exists() and not (run / "arrays-custom.json").exists()
+    with held.hold("run"), pytest.raises(ConfigError, match="is in use by process"):
+        evaluate_arrays(**_bad(), seeds=(0,), probe=PROBE, out=held.root)
+    assert not (held / "results.jsonl").exists()
+
+
 def test_arrays_dataset_refuses_a_npy_before_any_work(tmp_path, capsys):
     from monorobust.cli import main
 

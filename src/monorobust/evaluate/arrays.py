@@ -14,6 +14,7 @@ those that need no encoder: clean, label_noise and few_shot.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -175,24 +176,25 @@ def evaluate_arrays(train_features: ArrayLike, train_labels: ArrayLike, test_fea
     grid = grid or default_grid(classes, min_class)
     probe = probe or ProbeConfig()
     check_label_grid(grid, classes, min_class)
-    metrics = summarize(fs.test["clean"], fs.test_labels["clean"], classes)
     run = RunDir(out) if out is not None else None
     described = {"name": name, "num_classes": classes, "dims": fs.train.shape[1],
                  "n_train": len(fs.train_labels), "n_val": len(fs.val_labels),
                  "n_test": len(fs.test_labels["clean"]), "val_fraction": val_fraction,
                  "results_format": RESULTS_FORMAT, "sha256": sha256}
-    if run is not None:
-        _check_out(run, described)
-        # Written before any row, so that the rows of an interrupted run stay verifiable.
-        write_json(run / _described_file(name), {**described, "seeds": list(seeds),
-                   "grid": {k: list(v) for k, v in grid.scenarios.items()}})
-        if name not in {rep for rep, _ in run.metrics_done()}:
+    with run.hold("evaluate") if run is not None else nullcontext():
+        if run is not None:
+            _check_out(run, described)
+            # Written before any row, so that the rows of an interrupted run stay verifiable.
+            write_json(run / _described_file(name), {**described, "seeds": list(seeds),
+                       "grid": {k: list(v) for k, v in grid.scenarios.items()}})
+        metrics = summarize(fs.test["clean"], fs.test_labels["clean"], classes)
+        if run is not None and name not in {rep for rep, _ in run.metrics_done()}:
             run.append_metrics(name, None, metrics)
-    rows = run_grid(run.results if run else RowFile(None, ResultRow), grid_cells([name], grid, seeds),
-                    lambda todo: evaluate_cells(todo, lambda seed: fs, grid, probe, classes))
-    summary = summarize_results(rows)
-    if run is not None:
-        run.write_summary()
+        rows = run_grid(run.results if run else RowFile(None, ResultRow), grid_cells([name], grid, seeds),
+                        lambda todo: evaluate_cells(todo, lambda seed: fs, grid, probe, classes))
+        summary = summarize_results(rows)
+        if run is not None:
+            run.write_summary()
     if echo:
         _echo(name, metrics, summary, out)
     return ArraysResult(rows, metrics, summary)
@@ -205,11 +207,16 @@ def _described_file(name: str) -> str:
 def _check_out(run, described: dict[str, Any]) -> None:
     """Refuse to mix rows of different features under one name in one folder: the arrays'
     checksums must match those recorded. Rows that cannot be verified (written by a version
-    that recorded no checksum) are refused too, rather than reused unchecked."""
+    that recorded no checksum) are refused too, rather than reused unchecked, and so is a run
+    folder (its representations' rows are not these arrays')."""
     import json
 
     from monorobust.fields import config_diff
 
+    if (run / run.CONFIG).exists():
+        raise ConfigError(f"{run.root} holds a run ({run.CONFIG} of `monorobust run`), whose rows "
+                          "would mix with these; evaluate writes a folder of its own: pass "
+                          "another --out")
     name, fix = described["name"], "pass another --out or --name, or delete the folder"
     unverifiable = (f"{run.root} holds results for {name!r} features with no checksum of its "
                     f"arrays (written by an older version), so they cannot be checked against "
