@@ -88,7 +88,8 @@ def test_run_finetune_pretrains_missing_encoders_writes_rows_and_resumes(tmp_pat
     assert (tmp_path / "finetune.jsonl").read_text() == before   # nothing redone
     # Settings that change the numbers are refused before any work, naming the keys and the fix;
     # choosing other cells (a subset here) is not.
-    with pytest.raises(ConfigError, match=r"differs in: finetune\.epochs, finetune\.lr\); pass a new --out"):
+    with pytest.raises(ConfigError,
+                       match=r"differs in: finetune\.epochs, finetune\.lr\); pass a new --out"):
         run_finetune(run, replace(cfg, epochs=5, lr=0.01), progress=False)
     assert len(run_finetune(run, replace(cfg, heads=("mono",), few_shot=()), progress=False)) == 2
     assert (tmp_path / "finetune.jsonl").read_text() == before

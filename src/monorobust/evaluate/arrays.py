@@ -159,7 +159,8 @@ def evaluate_arrays(train_features: ArrayLike, train_labels: ArrayLike, test_fea
         name: the representation name in every row.
         seeds: each draws its own noise, subsets and probe.
         out: folder for results.jsonl, metrics.jsonl, summary.csv, arrays-NAME.json (rows already
-            there are kept and skipped, so a rerun resumes); None writes nothing.
+            there are kept and skipped, so a rerun resumes; other arrays under ``name`` and a
+            ``monorobust run`` folder are refused; its lock is held); None writes nothing.
         echo: print the metrics and the accuracy table.
         grid: scenarios (clean, label_noise, few_shot); default: ``default_grid``.
         num_classes: C; default: 1 + the largest training label.
@@ -190,7 +191,8 @@ def evaluate_arrays(train_features: ArrayLike, train_labels: ArrayLike, test_fea
         metrics = summarize(fs.test["clean"], fs.test_labels["clean"], classes)
         if run is not None and name not in {rep for rep, _ in run.metrics_done()}:
             run.append_metrics(name, None, metrics)
-        rows = run_grid(run.results if run else RowFile(None, ResultRow), grid_cells([name], grid, seeds),
+        rows = run_grid(run.results if run else RowFile(None, ResultRow),
+                        grid_cells([name], grid, seeds),
                         lambda todo: evaluate_cells(todo, lambda seed: fs, grid, probe, classes))
         summary = summarize_results(rows)
         if run is not None:
