@@ -134,3 +134,58 @@ def test_cli_prints_one_error_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err.strip().count("\n") == 0 and err.startswith("error: ") and "NaN or inf" in err
+
+
+@pytest.mark.parametrize("which", ["train_features", "train_labels", "test_features", "test_labels"])
+def test_other_arrays_of_the_same_shapes_are_refused(digits, tmp_path, which):
+    x, y, xt, yt = arrays(digits)
+    evaluate_arrays(x, y, xt, yt, name="px", seeds=(0,), grid=GRID, probe=PROBE, out=tmp_path)
+    other = dict(zip(["train_features", "train_labels", "test_features", "test_labels"],
+                     [x, y, xt, yt]))
+    other[which] = 2 * other[which] if "features" in which else other[which].flip(0)
+    before = (tmp_path / "results.jsonl").read_text()
+    with pytest.raises(ConfigError, match=rf"other 'px' features \(differs in: sha256\.{which}\); "
+                                          "pass another --out or --name"):
+        evaluate_arrays(*other.values(), name="px", seeds=(0,), grid=GRID, probe=PROBE, out=tmp_path)
+    assert (tmp_path / "results.jsonl").read_text() == before
+
+
+def test_rows_without_a_checksum_are_refused(digits, tmp_path):
+    x, y, xt, yt = arrays(digits)
+    evaluate_arrays(x, y, xt, yt, name="px", seeds=(0,), grid=GRID, probe=PROBE, out=tmp_path)
+    sidecar = tmp_path / "arrays-px.json"
+    old = json.loads(sidecar.read_text())
+    del old["sha256"]                                     # as an older version wrote it
+    sidecar.write_text(json.dumps(old))
+    with pytest.raises(ConfigError, match="no checksum of its arrays.*pass another --out or --name"):
+        evaluate_arrays(x, y, xt, yt, name="px", seeds=(0,), grid=GRID, probe=PROBE, out=tmp_path)
+    sidecar.unlink()                                      # rows of an interrupted older run
+    with pytest.raises(ConfigError, match="no checksum of its arrays"):
+        evaluate_arrays(x, y, xt, yt, name="px", seeds=(0,), grid=GRID, probe=PROBE, out=tmp_path)
+
+
+def test_evaluate_refuses_a_run_folder_and_a_held_one(tmp_path):
+    from monorobust.config import load_config
+    from monorobust.rundir import RunDir
+
+    run, held = RunDir(tmp_path / "run"), RunDir(tmp_path / "held")
+    run.root.mkdir()
+    run.write_config(load_config("smoke"))
+    with pytest.raises(ConfigError, match="holds a run .*monorobust run.*pass another --out"):
+        evaluate_arrays(**_bad(), seeds=(0,), probe=PROBE, out=run.root)
+    assert not (run / "results.jsonl").exists() and not (run / "arrays-custom.json").exists()
+    with held.hold("run"), pytest.raises(ConfigError, match="is in use by process"):
+        evaluate_arrays(**_bad(), seeds=(0,), probe=PROBE, out=held.root)
+    assert not (held / "results.jsonl").exists()
+
+
+def test_arrays_dataset_refuses_a_npy_before_any_work(tmp_path, capsys):
+    from monorobust.cli import main
+
+    np.save(tmp_path / "x.npy", np.zeros((10, 8, 8), np.uint8))
+    code = main(["run", "--preset", "smoke", "--dataset", "arrays", "--data-dir",
+                 str(tmp_path / "x.npy"), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "not an .npz" in err and "x_train, y_train, x_test, y_test" in err
+    assert not (tmp_path / "out").exists()

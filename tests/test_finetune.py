@@ -1,6 +1,7 @@
 """Monosemantic fine-tuning: the head's inputs, epoch selection on validation, the run folder."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -85,6 +86,17 @@ def test_run_finetune_pretrains_missing_encoders_writes_rows_and_resumes(tmp_pat
     before = (tmp_path / "finetune.jsonl").read_text()
     run_finetune(run, cfg, progress=False)
     assert (tmp_path / "finetune.jsonl").read_text() == before   # nothing redone
+    # Settings that change the numbers are refused before any work, naming the keys and the fix;
+    # choosing other cells (a subset here) is not.
+    with pytest.raises(ConfigError,
+                       match=r"differs in: finetune\.epochs, finetune\.lr\); pass a new --out"):
+        run_finetune(run, replace(cfg, epochs=5, lr=0.01), progress=False)
+    assert len(run_finetune(run, replace(cfg, heads=("mono",), few_shot=()), progress=False)) == 2
+    assert (tmp_path / "finetune.jsonl").read_text() == before
+    rows[0]["config"] = None                                     # a row that cannot be checked
+    (tmp_path / "finetune.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(ConfigError, match="no recorded config"):
+        run_finetune(run, cfg, progress=False)
 
 
 @pytest.mark.parametrize("bad, key", [({"heads": ("relu",)}, "finetune.heads"),

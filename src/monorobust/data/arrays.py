@@ -26,18 +26,25 @@ from monorobust.data.base import DATASETS, ImageDataset, ImageSplit
 from monorobust.errors import ConfigError
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
+SAVEZ = "np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)"
 LUMA = (0.299, 0.587, 0.114)
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as f:
+        f = np.load(path, allow_pickle=False)
+        if isinstance(f, np.ndarray):             # a .npy file: one array, no keys
+            raise ConfigError(f"{path} holds one array ({f.dtype}, shape {f.shape}), not an .npz "
+                              f"archive; dataset 'arrays' needs an .npz with the keys "
+                              f"{', '.join(KEYS)}: write it with {SAVEZ}")
+        with f:
             return {k: f[k] for k in f.files}
+    except ConfigError:
+        raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         hint = " (object arrays need pickle: save classes as a str array)" if "pickle" in str(err) else ""
         raise ConfigError(f"{path} is not a readable .npz file ({err.__class__.__name__}: "
-                          f"{err}){hint}; write it with np.savez(path, x_train=..., y_train=..., "
-                          "x_test=..., y_test=...)") from None
+                          f"{err}){hint}; write it with {SAVEZ}") from None
 
 
 def to_nchw(x: np.ndarray, key: str, path: Path) -> np.ndarray:
@@ -98,8 +105,7 @@ def load_arrays(data_dir: Path | None, channels: int | None = None) -> ImageData
     missing = [k for k in KEYS if k not in a]
     if missing:
         has = ", ".join(sorted(a)) or "nothing"
-        raise ConfigError(f"{data_dir} lacks {', '.join(missing)} (has: {has}); save it with "
-                          "np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)")
+        raise ConfigError(f"{data_dir} lacks {', '.join(missing)} (has: {has}); save it with {SAVEZ}")
     x_train, x_test = (to_nchw(a[k], k, data_dir) for k in ("x_train", "x_test"))
     if x_train.shape[1:] != x_test.shape[1:]:
         raise ConfigError(f"{data_dir}: x_train images are (C, H, W) {x_train.shape[1:]} but "

@@ -14,6 +14,7 @@ those that need no encoder: clean, label_noise and few_shot.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -95,9 +96,11 @@ def _pick(obj: Any, what: str, key: str, path: Path) -> torch.Tensor:
 
 def prepare(train_features: ArrayLike, train_labels: ArrayLike, test_features: ArrayLike,
             test_labels: ArrayLike, val_fraction: float = 0.1,
-            num_classes: int | None = None) -> tuple[FeatureSet, int]:
-    """Load and validate the four inputs; hold the validation split out of train."""
+            num_classes: int | None = None) -> tuple[FeatureSet, int, dict[str, str]]:
+    """Load and validate the four inputs; hold the validation split out of train. Also returns
+    the SHA-256 of each input as loaded (dtype, shape, bytes), which names them in ``out``."""
     from monorobust.data import stratified_split
+    from monorobust.train.checkpoint import tensor_checksum
 
     x_tr = check_features(load_array(train_features, "train features", "features"), "train features")
     x_te = check_features(load_array(test_features, "test features", "features"), "test features")
@@ -120,7 +123,8 @@ def prepare(train_features: ArrayLike, train_labels: ArrayLike, test_features: A
     keep, held = stratified_split(y_tr, val_fraction, seed=0)
     fs = FeatureSet(x_tr[keep], y_tr[keep], x_tr[held], y_tr[held],
                     {"clean": x_te}, {"clean": y_te})
-    return fs, classes
+    inputs = {"train_features": x_tr, "train_labels": y_tr, "test_features": x_te, "test_labels": y_te}
+    return fs, classes, {k: tensor_checksum({k: t}) for k, t in inputs.items()}
 
 
 def default_grid(num_classes: int, min_class: int) -> GridConfig:
@@ -155,7 +159,8 @@ def evaluate_arrays(train_features: ArrayLike, train_labels: ArrayLike, test_fea
         name: the representation name in every row.
         seeds: each draws its own noise, subsets and probe.
         out: folder for results.jsonl, metrics.jsonl, summary.csv, arrays-NAME.json (rows already
-            there are kept and skipped, so a rerun resumes); None writes nothing.
+            there are kept and skipped, so a rerun resumes; other arrays under ``name`` and a
+            ``monorobust run`` folder are refused; its lock is held); None writes nothing.
         echo: print the metrics and the accuracy table.
         grid: scenarios (clean, label_noise, few_shot); default: ``default_grid``.
         num_classes: C; default: 1 + the largest training label.
@@ -166,29 +171,32 @@ def evaluate_arrays(train_features: ArrayLike, train_labels: ArrayLike, test_fea
 
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds {list(seeds)} must be a non-empty list without duplicates")
-    fs, classes = prepare(train_features, train_labels, test_features, test_labels,
-                          val_fraction, num_classes)
+    fs, classes, sha256 = prepare(train_features, train_labels, test_features, test_labels,
+                                  val_fraction, num_classes)
     min_class = int(torch.bincount(fs.train_labels, minlength=classes).min())
     grid = grid or default_grid(classes, min_class)
     probe = probe or ProbeConfig()
     check_label_grid(grid, classes, min_class)
-    metrics = summarize(fs.test["clean"], fs.test_labels["clean"], classes)
     run = RunDir(out) if out is not None else None
     described = {"name": name, "num_classes": classes, "dims": fs.train.shape[1],
                  "n_train": len(fs.train_labels), "n_val": len(fs.val_labels),
                  "n_test": len(fs.test_labels["clean"]), "val_fraction": val_fraction,
-                 "results_format": RESULTS_FORMAT}
-    if run is not None:
-        _check_out(run, described)
-        if name not in {rep for rep, _ in run.metrics_done()}:
+                 "results_format": RESULTS_FORMAT, "sha256": sha256}
+    with run.hold("evaluate") if run is not None else nullcontext():
+        if run is not None:
+            _check_out(run, described)
+            # Written before any row, so that the rows of an interrupted run stay verifiable.
+            write_json(run / _described_file(name), {**described, "seeds": list(seeds),
+                       "grid": {k: list(v) for k, v in grid.scenarios.items()}})
+        metrics = summarize(fs.test["clean"], fs.test_labels["clean"], classes)
+        if run is not None and name not in {rep for rep, _ in run.metrics_done()}:
             run.append_metrics(name, None, metrics)
-    rows = run_grid(run.results if run else RowFile(None, ResultRow), grid_cells([name], grid, seeds),
-                    lambda todo: evaluate_cells(todo, lambda seed: fs, grid, probe, classes))
-    summary = summarize_results(rows)
-    if run is not None:
-        run.write_summary()
-        write_json(run / _described_file(name), {**described, "seeds": list(seeds),
-                   "grid": {k: list(v) for k, v in grid.scenarios.items()}})
+        rows = run_grid(run.results if run else RowFile(None, ResultRow),
+                        grid_cells([name], grid, seeds),
+                        lambda todo: evaluate_cells(todo, lambda seed: fs, grid, probe, classes))
+        summary = summarize_results(rows)
+        if run is not None:
+            run.write_summary()
     if echo:
         _echo(name, metrics, summary, out)
     return ArraysResult(rows, metrics, summary)
@@ -199,24 +207,39 @@ def _described_file(name: str) -> str:
 
 
 def _check_out(run, described: dict[str, Any]) -> None:
-    """Refuse to mix rows of different features under one name in one folder."""
+    """Refuse to mix rows of different features under one name in one folder: the arrays'
+    checksums must match those recorded. Rows that cannot be verified (written by a version
+    that recorded no checksum) are refused too, rather than reused unchecked, and so is a run
+    folder (its representations' rows are not these arrays')."""
     import json
 
     from monorobust.fields import config_diff
 
-    path = run / _described_file(described["name"])
-    if path.exists():
-        before = {"results_format": 1, **json.loads(path.read_text())}   # 1: not recorded yet
-        if before["results_format"] != described["results_format"]:
-            raise ConfigError(f"{run.root} was written with results format "
-                              f"{before['results_format']}, this version writes format "
-                              f"{described['results_format']} (its random draws differ); pass "
-                              "another --out, or delete the folder")
-        changed = config_diff({k: v for k, v in before.items() if k in described}, described)
-        if changed:
-            raise ConfigError(f"{run.root} holds results for other {described['name']!r} "
-                              f"features (differs in: {', '.join(changed)}); pass another "
-                              "--out or --name, or delete the folder")
+    if (run / run.CONFIG).exists():
+        raise ConfigError(f"{run.root} holds a run ({run.CONFIG} of `monorobust run`), whose rows "
+                          "would mix with these; evaluate writes a folder of its own: pass "
+                          "another --out")
+    name, fix = described["name"], "pass another --out or --name, or delete the folder"
+    unverifiable = (f"{run.root} holds results for {name!r} features with no checksum of its "
+                    f"arrays (written by an older version), so they cannot be checked against "
+                    f"these; {fix}")
+    path = run / _described_file(name)
+    if not path.exists():
+        if name in {rep for rep, _ in run.metrics_done()}:     # rows of an interrupted run
+            raise ConfigError(unverifiable)
+        return
+    before = {"results_format": 1, **json.loads(path.read_text())}   # 1: not recorded yet
+    if before["results_format"] != described["results_format"]:
+        raise ConfigError(f"{run.root} was written with results format "
+                          f"{before['results_format']}, this version writes format "
+                          f"{described['results_format']} (its random draws differ); pass "
+                          "another --out, or delete the folder")
+    if "sha256" not in before:
+        raise ConfigError(unverifiable)
+    changed = config_diff({k: v for k, v in before.items() if k in described}, described)
+    if changed:
+        raise ConfigError(f"{run.root} holds results for other {name!r} features (differs in: "
+                          f"{', '.join(changed)}); {fix}")
 
 
 def _echo(name: str, metrics, summary, out: Path | None) -> None:

@@ -96,6 +96,34 @@ def check_settings(cfg: FinetuneConfig, splits: Splits) -> None:
                               f"fine-tuning subset ({smallest}); lower k or raise train_size")
 
 
+# Keys that only choose which cells run: every row names its objective, head and setting, so the
+# rows of other choices share the file without mixing.
+_CELL_KEYS = tuple(f"{FinetuneConfig.SECTION}.{k}"
+                   for k in ("objectives", "heads", "label_noise", "few_shot", "clean"))
+
+
+def check_recorded_config(rows: RowFile[FinetuneRow], cfg: FinetuneConfig) -> None:
+    """ConfigError, before any work, when ``rows`` were fine-tuned under settings that give other
+    numbers (as ``RunDir.claim`` refuses a run's; fields added since compare at their defaults)."""
+    from monorobust.errors import ConfigError
+    from monorobust.fields import build_dataclass, config_diff
+
+    fix = f"pass a new --out, or delete {rows.path} to fine-tune the same encoders again"
+    for row in rows.rows():
+        if row.config is None:
+            raise ConfigError(f"{rows.path} holds rows with no recorded config, so they cannot be "
+                              f"checked against these settings; {fix}")
+        try:
+            then = build_dataclass(FinetuneConfig, row.config, FinetuneConfig.SECTION)
+        except ConfigError as err:
+            raise ConfigError(f"{rows.path} holds rows of a config this version does not read "
+                              f"({err}); {fix}") from None
+        changed = config_diff(then, cfg, ignore=_CELL_KEYS, prefix=f"{FinetuneConfig.SECTION}.")
+        if changed:
+            raise ConfigError(f"{rows.path} holds fine-tuning rows with a different config "
+                              f"(differs in: {', '.join(changed)}); {fix}")
+
+
 def run_finetune(run: RunConfig, cfg: FinetuneConfig, progress: bool = True) -> pd.DataFrame:
     """Fine-tune every (objective, head, setting, seed) not yet in ``RUN/finetune.jsonl``."""
     from monorobust.data.prepare import prepare_splits
@@ -108,6 +136,7 @@ def run_finetune(run: RunConfig, cfg: FinetuneConfig, progress: bool = True) -> 
              for s, sev in cfg.points() for h in cfg.heads]
     with folder.hold("finetune"):
         folder.check_format()               # its rows must not mix with another format's
+        check_recorded_config(rows, cfg)
         run_grid(rows, cells, lambda todo: _finetune_cells(run, cfg, splits, folder, todo, progress))
     return summarize(rows.rows(), cfg)
 
