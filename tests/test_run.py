@@ -113,3 +113,20 @@ def test_interrupted_grid_resumes_only_missing_rows(smoke_run, tmp_path):
     rows = [json.loads(x) for x in resumed]
     assert len(rows) == len(lines)
     assert {json.dumps(r, sort_keys=True) for r in rows} == {json.dumps(json.loads(x), sort_keys=True) for x in lines}
+
+
+@pytest.mark.parametrize("key, value", [("seeds", [0, 0]), ("representations", ["cl", "ncl", "cl"])])
+def test_run_refuses_a_seed_or_representation_listed_twice(key, value):
+    from monorobust.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"^{key} .* contain duplicates \((0|cl)\); list each once"):
+        load_config("smoke", {key: value})
+
+
+@pytest.mark.parametrize("key, value", [("seeds", (0, 0)), ("representations", ("cl", "cl"))])
+def test_study_refuses_a_seed_or_representation_listed_twice(key, value):
+    from monorobust.errors import ConfigError
+    from monorobust.study import StudyConfig
+
+    with pytest.raises(ConfigError, match=rf"study\.{key} .* contain duplicates"):
+        StudyConfig(**{key: value})
