@@ -1,4 +1,5 @@
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -130,3 +131,15 @@ def test_study_refuses_a_seed_or_representation_listed_twice(key, value):
 
     with pytest.raises(ConfigError, match=rf"study\.{key} .* contain duplicates"):
         StudyConfig(**{key: value})
+
+
+@pytest.mark.parametrize("scenarios, message", [
+    ({}, "grid.scenarios names no scenario"),
+    ({"clean": [0], "label_noise": [0.4, 0.4]}, r"grid.scenarios.label_noise \[0.4, 0.4\] contain duplicates"),
+])
+def test_run_refuses_an_empty_grid_or_a_severity_listed_twice(scenarios, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", "--preset", "smoke", "--quiet", "--no-report", "--out", str(out),
+                 "--set", f"grid.scenarios={json.dumps(scenarios)}"]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()                                     # refused before any work
