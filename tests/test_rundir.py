@@ -226,3 +226,33 @@ def test_an_atomic_write_into_a_read_only_folder_names_it(tmp_path, monkeypatch)
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
     with pytest.raises(ConfigError, match=f"cannot write in the folder {tmp_path}: Read-only"):
         atomic_write_text(tmp_path / "summary.csv", "x")
+
+
+@pytest.mark.parametrize("computed", ["results.jsonl", "metrics.jsonl", "checkpoints"])
+def test_a_folder_with_results_but_no_config_yaml_is_refused(computed, tmp_path):
+    from monorobust.config import load_config
+
+    if computed == "checkpoints":
+        (tmp_path / computed).mkdir()
+    else:
+        (tmp_path / computed).write_text("")
+    with pytest.raises(ConfigError, match=f"holds {computed} but no config.yaml.*restore config.yaml, "
+                                          "or pass a new --out"):
+        RunDir(tmp_path).claim(load_config("smoke", {"out": str(tmp_path)}))
+
+
+def test_a_folder_that_holds_no_run_is_refused_and_left_as_it_was(tmp_path, capsys):
+    from monorobust.cli import main
+    from monorobust.config import load_config
+
+    (tmp_path / "notes.txt").write_text("mine")
+    cfg = load_config("smoke", {"out": str(tmp_path)})
+    with pytest.raises(ConfigError, match=r"is not empty and holds no run \(it holds notes.txt\)"):
+        RunDir(tmp_path).claim(cfg)
+    assert main(["run", "--preset", "smoke", "--seeds", "0", "--quiet", "--out", str(tmp_path)]) == 2
+    assert "holds no run" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]           # not even a lock file
+    for name in ("toy", "sae", "figures", ".lock", ".config.yaml.x1.tmp"):  # what monorobust writes
+        (tmp_path / name).mkdir()
+    (tmp_path / "notes.txt").unlink()
+    assert RunDir(tmp_path).claim(cfg) is cfg

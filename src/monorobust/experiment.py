@@ -114,7 +114,8 @@ def open_run_dir(cfg: RunConfig, command: str) -> Iterator[Fabric]:
     """Hold ``cfg.out``'s write lock, claim it (``claim_out_dir``), start the processes and
     record config.yaml (rank 0); yields the launched Fabric, the lock held until the block ends."""
     fabric = make_fabric(cfg, launch=False)        # a device Fabric cannot use fails here
-    with RunDir(cfg.out).hold(command) as run_dir:
+    claim_out_dir(Path(cfg.out), cfg)              # before the lock file goes into a folder that
+    with RunDir(cfg.out).hold(command) as run_dir:  # is no run's; again once it is held
         recorded = claim_out_dir(run_dir.root, cfg)
         launch_fabric(fabric, cfg)
         if fabric.global_rank == 0:
