@@ -143,3 +143,16 @@ def test_run_refuses_an_empty_grid_or_a_severity_listed_twice(scenarios, message
                  "--set", f"grid.scenarios={json.dumps(scenarios)}"]) == 2
     assert re.search(message, capsys.readouterr().err)
     assert not out.exists()                                     # refused before any work
+
+
+def test_summary_csv_does_not_depend_on_the_order_rows_were_appended(smoke_run, tmp_path):
+    import random
+    import shutil
+
+    out = tmp_path / "shuffled"
+    shutil.copytree(smoke_run, out)
+    lines = (smoke_run / "results.jsonl").read_text().splitlines(keepends=True)
+    random.Random(0).shuffle(lines)                   # as a resumed run may have appended them
+    (out / "results.jsonl").write_text("".join(lines))
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--no-report"]) == 0
+    assert (out / "summary.csv").read_bytes() == (smoke_run / "summary.csv").read_bytes()

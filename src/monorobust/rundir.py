@@ -24,7 +24,7 @@ passed in, their classes read from them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -171,9 +171,19 @@ class RunDir:
         return {(r, s): self.features(r, s) for r in representations for s in seeds
                 if self.features(r, s).exists()}
 
-    def write_summary(self):
-        """Write summary.csv from results.jsonl; returns it (``summarize_results``)."""
-        summary = summarize_results(self.load_results())
+    def write_summary(self, order: Sequence[tuple] = ()):
+        """Write summary.csv from results.jsonl; returns it (``summarize_results``).
+
+        ``order``: done-keys (``ResultRow.AXES``) in the order to summarise the rows in (rows of
+        other keys after them, in file order), so that the file's bytes (line order, float sums)
+        do not depend on the order the rows were appended in: a resumed run computes in another.
+        """
+        results = self.load_results()
+        rank = {key: i for i, key in enumerate(order)}
+        ranks = [rank.get(key, len(rank))
+                 for key in results[list(ResultRow.AXES)].itertuples(index=False, name=None)]
+        results = results.iloc[sorted(range(len(results)), key=ranks.__getitem__)]   # stable
+        summary = summarize_results(results)
         atomic_write_text(self.root / self.SUMMARY, summary.to_csv(index=False))
         return summary
 
