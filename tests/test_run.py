@@ -156,3 +156,13 @@ def test_summary_csv_does_not_depend_on_the_order_rows_were_appended(smoke_run, 
     (out / "results.jsonl").write_text("".join(lines))
     assert main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--no-report"]) == 0
     assert (out / "summary.csv").read_bytes() == (smoke_run / "summary.csv").read_bytes()
+
+
+def test_the_table_header_counts_the_seeds_of_the_folder_not_of_the_command(smoke_run, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "more"
+    shutil.copytree(smoke_run, out)                   # seeds 0 and 1
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--no-report",
+                 "--seeds", "1"]) == 0
+    assert "mean ± std over 2 seeds" in capsys.readouterr().out
