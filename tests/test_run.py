@@ -1,4 +1,5 @@
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -113,3 +114,55 @@ def test_interrupted_grid_resumes_only_missing_rows(smoke_run, tmp_path):
     rows = [json.loads(x) for x in resumed]
     assert len(rows) == len(lines)
     assert {json.dumps(r, sort_keys=True) for r in rows} == {json.dumps(json.loads(x), sort_keys=True) for x in lines}
+
+
+@pytest.mark.parametrize("key, value", [("seeds", [0, 0]), ("representations", ["cl", "ncl", "cl"])])
+def test_run_refuses_a_seed_or_representation_listed_twice(key, value):
+    from monorobust.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"^{key} .* contain duplicates \((0|cl)\); list each once"):
+        load_config("smoke", {key: value})
+
+
+@pytest.mark.parametrize("key, value", [("seeds", (0, 0)), ("representations", ("cl", "cl"))])
+def test_study_refuses_a_seed_or_representation_listed_twice(key, value):
+    from monorobust.errors import ConfigError
+    from monorobust.study import StudyConfig
+
+    with pytest.raises(ConfigError, match=rf"study\.{key} .* contain duplicates"):
+        StudyConfig(**{key: value})
+
+
+@pytest.mark.parametrize("scenarios, message", [
+    ({}, "grid.scenarios names no scenario"),
+    ({"clean": [0], "label_noise": [0.4, 0.4]}, r"grid.scenarios.label_noise \[0.4, 0.4\] contain duplicates"),
+])
+def test_run_refuses_an_empty_grid_or_a_severity_listed_twice(scenarios, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", "--preset", "smoke", "--quiet", "--no-report", "--out", str(out),
+                 "--set", f"grid.scenarios={json.dumps(scenarios)}"]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()                                     # refused before any work
+
+
+def test_summary_csv_does_not_depend_on_the_order_rows_were_appended(smoke_run, tmp_path):
+    import random
+    import shutil
+
+    out = tmp_path / "shuffled"
+    shutil.copytree(smoke_run, out)
+    lines = (smoke_run / "results.jsonl").read_text().splitlines(keepends=True)
+    random.Random(0).shuffle(lines)                   # as a resumed run may have appended them
+    (out / "results.jsonl").write_text("".join(lines))
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--no-report"]) == 0
+    assert (out / "summary.csv").read_bytes() == (smoke_run / "summary.csv").read_bytes()
+
+
+def test_the_table_header_counts_the_seeds_of_the_folder_not_of_the_command(smoke_run, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "more"
+    shutil.copytree(smoke_run, out)                   # seeds 0 and 1
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--no-report",
+                 "--seeds", "1"]) == 0
+    assert "mean ± std over 2 seeds" in capsys.readouterr().out

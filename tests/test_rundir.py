@@ -165,3 +165,94 @@ def test_arrays_folder_of_an_older_results_format_is_refused(tmp_path):
     if RESULTS_FORMAT != 1:
         with pytest.raises(ConfigError, match="results format 1.*another --out"):
             evaluate_arrays(x, y, x, y, **args)
+
+
+def _evaluate_argv(tmp_path, out) -> list[str]:
+    x, y = tmp_path / "x.npy", tmp_path / "y.npy"
+    np.save(x, np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32))
+    np.save(y, np.arange(40) % 4)
+    return ["evaluate", "--train-features", str(x), "--train-labels", str(y), "--test-features",
+            str(x), "--test-labels", str(y), "--seeds", "0", "--out", str(out)]
+
+
+@pytest.mark.parametrize("command", ["run", "pretrain", "evaluate", "evaluate-into-the-file"])
+def test_an_output_folder_under_a_file_is_one_error_line(command, tmp_path, capsys):
+    from monorobust.cli import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    out = afile if command == "evaluate-into-the-file" else afile / "sub"
+    argv = (_evaluate_argv(tmp_path, out) if command.startswith("evaluate") else
+            [command, "--preset", "smoke", "--seeds", "0", "--quiet", "--out", str(out)])
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: cannot write in the folder {out}: {afile} is a file, not a folder; "
+                   "pass a folder you can write to (--out), or copy a finished run to one")
+    assert afile.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("command", ["run", "report", "study"])
+def test_a_read_only_folder_is_one_error_line(command, tmp_path, monkeypatch, capsys):
+    import errno
+    import os
+
+    from monorobust.cli import main
+
+    real_open = os.open
+
+    def read_only(path, *args, **kwargs):
+        if str(path).startswith(str(tmp_path)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only)
+    argv = {"run": ["run", "--preset", "smoke", "--seeds", "0", "--quiet", "--out", str(tmp_path)],
+            "report": ["report", str(tmp_path)], "study": ["study", str(tmp_path), "--quiet"]}
+    assert main(argv[command]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: cannot write in the folder {tmp_path}: Read-only file system;")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_atomic_write_into_a_read_only_folder_names_it(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    from monorobust.io import atomic_write_text
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(ConfigError, match=f"cannot write in the folder {tmp_path}: Read-only"):
+        atomic_write_text(tmp_path / "summary.csv", "x")
+
+
+@pytest.mark.parametrize("computed", ["results.jsonl", "metrics.jsonl", "checkpoints"])
+def test_a_folder_with_results_but_no_config_yaml_is_refused(computed, tmp_path):
+    from monorobust.config import load_config
+
+    if computed == "checkpoints":
+        (tmp_path / computed).mkdir()
+    else:
+        (tmp_path / computed).write_text("")
+    with pytest.raises(ConfigError, match=f"holds {computed} but no config.yaml.*restore config.yaml, "
+                                          "or pass a new --out"):
+        RunDir(tmp_path).claim(load_config("smoke", {"out": str(tmp_path)}))
+
+
+def test_a_folder_that_holds_no_run_is_refused_and_left_as_it_was(tmp_path, capsys):
+    from monorobust.cli import main
+    from monorobust.config import load_config
+
+    (tmp_path / "notes.txt").write_text("mine")
+    cfg = load_config("smoke", {"out": str(tmp_path)})
+    with pytest.raises(ConfigError, match=r"is not empty and holds no run \(it holds notes.txt\)"):
+        RunDir(tmp_path).claim(cfg)
+    assert main(["run", "--preset", "smoke", "--seeds", "0", "--quiet", "--out", str(tmp_path)]) == 2
+    assert "holds no run" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]           # not even a lock file
+    for name in ("toy", "sae", "figures", ".lock", ".config.yaml.x1.tmp"):  # what monorobust writes
+        (tmp_path / name).mkdir()
+    (tmp_path / "notes.txt").unlink()
+    assert RunDir(tmp_path).claim(cfg) is cfg

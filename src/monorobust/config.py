@@ -15,8 +15,8 @@ from typing import Annotated, Any, ClassVar
 import yaml
 
 from monorobust.errors import ConfigError
-from monorobust.fields import (AT_LEAST_1, NON_NEGATIVE, OPEN_UNIT, POSITIVE, Range, build_dataclass, check_fields,
-                               to_dict)
+from monorobust.fields import (AT_LEAST_1, NON_NEGATIVE, OPEN_UNIT, POSITIVE, Range, build_dataclass,
+                               check_distinct, check_fields, to_dict)
 from monorobust.evaluate.config import GridConfig, ProbeConfig
 from monorobust.sae.config import SAEConfig
 from monorobust.train.config import PretrainConfig
@@ -109,13 +109,13 @@ class RunConfig:
         check_fields(self)
         if not self.seeds:
             raise ConfigError("seeds must list at least one seed")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"seeds {list(self.seeds)} contain duplicates")
+        check_distinct("seeds", self.seeds)
         if self.device not in DEVICES:
             raise ConfigError(f"device {self.device!r} is not supported; pick one of "
                               f"{', '.join(DEVICES)}")
         if not self.representations:
             raise ConfigError("representations must list at least one representation")
+        check_distinct("representations", self.representations)
         for rep in self.representations:
             REPRESENTATIONS.get(rep)
         # A pretrained backbone (hf:...) serves the frozen* representations only, and they need one.

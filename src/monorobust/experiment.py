@@ -114,7 +114,8 @@ def open_run_dir(cfg: RunConfig, command: str) -> Iterator[Fabric]:
     """Hold ``cfg.out``'s write lock, claim it (``claim_out_dir``), start the processes and
     record config.yaml (rank 0); yields the launched Fabric, the lock held until the block ends."""
     fabric = make_fabric(cfg, launch=False)        # a device Fabric cannot use fails here
-    with RunDir(cfg.out).hold(command) as run_dir:
+    claim_out_dir(Path(cfg.out), cfg)              # before the lock file goes into a folder that
+    with RunDir(cfg.out).hold(command) as run_dir:  # is no run's; again once it is held
         recorded = claim_out_dir(run_dir.root, cfg)
         launch_fabric(fabric, cfg)
         if fabric.global_rank == 0:
@@ -153,7 +154,7 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
                     or any(k[0] == rep and k[3] == seed for k in todo)]
 
         def objectives(seed: int) -> list[str]:
-            return list(dict.fromkeys(REPRESENTATIONS.get(r).objective for r in pending(seed)))
+            return _objectives(pending(seed))
 
         pretrained: dict[tuple[str, int], PretrainResult] = {}
         if together:
@@ -205,7 +206,7 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
         bar.close()
 
     run_grid(run_dir.results, grid_cells(cfg.representations, cfg.grid, cfg.seeds), compute)
-    summary = run_dir.write_summary() if is_main else None
+    summary = _write_summary(run_dir) if is_main else None
     seconds = time.perf_counter() - started
     if is_main:
         info = _provenance(cfg, seconds, fabric.world_size)
@@ -218,6 +219,22 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
         info["pretrain_threads"] = threads_each(cfg.pretrain) if together else torch.get_num_threads()
         run_dir.write_run_info(info)
     return RunResult(run_dir.root, summary, seconds)
+
+
+def _write_summary(run_dir: RunDir):
+    """summary.csv over the rows of every invocation (config.yaml records the union of their
+    seeds and representations), in the order an uninterrupted run computes them, whatever order
+    they were appended in: seed, then representations grouped by objective, then grid point."""
+    recorded = run_dir.read_config(RunConfig)
+    first = _objectives(recorded.representations)
+    reps = sorted(recorded.representations,
+                  key=lambda r: first.index(REPRESENTATIONS.get(r).objective))
+    return run_dir.write_summary(grid_cells(reps, recorded.grid, recorded.seeds))
+
+
+def _objectives(representations) -> list[str]:
+    """The objectives ``representations`` are built on, in the order a run pretrains them."""
+    return list(dict.fromkeys(REPRESENTATIONS.get(r).objective for r in representations))
 
 
 def _evaluate_objective(cfg: RunConfig, objective: str, pending: list[str], raw: FeatureSet,

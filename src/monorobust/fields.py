@@ -26,6 +26,7 @@ import math
 import operator
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +123,16 @@ def check_fields(obj: Any) -> None:
             problem = (rng or FINITE).problem(v)
             if problem:
                 raise FieldError(f"{section}.{f.name}" if section else f.name, problem, f.name)
+
+
+def check_distinct(key: str, values: Sequence[Any]) -> None:
+    """Raise ``ConfigError`` when ``values`` (of config key ``key``) lists an item twice: a
+    repeated seed, representation or severity would compute the same rows again and pass them
+    off as more seeds (n = 2, std 0)."""
+    repeated = [v for v in dict.fromkeys(values) if list(values).count(v) > 1]
+    if repeated:
+        raise ConfigError(f"{key} {list(values)} contain duplicates "
+                          f"({', '.join(map(str, repeated))}); list each once")
 
 
 def _is_dataclass_type(tp: Any) -> bool:

@@ -24,11 +24,33 @@ from typing import Any
 from monorobust.errors import ConfigError
 
 
+def make_folder(folder: str | Path) -> Path:
+    """Create ``folder`` and its parents where missing; ``folder_error`` when that fails."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise folder_error(folder, err) from None
+    return folder
+
+
+def folder_error(folder: Path, err: OSError) -> ConfigError:
+    """The error for an ``OSError`` creating or writing in ``folder`` (a file in the way, a
+    read-only disk, no permission): the folder, the reason and the fix, not a traceback."""
+    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    reason = f"{blocker} is a file, not a folder" if blocker else err.strerror or str(err)
+    return ConfigError(f"cannot write in the folder {folder}: {reason}; pass a folder you can "
+                       "write to (--out), or copy a finished run to one")
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that ``path`` holds either the old or the new content."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    make_folder(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise folder_error(path.parent, err) from None
     try:
         # mkstemp creates the file 0600; give it the permissions a plain open() would.
         os.chmod(tmp, 0o666 & ~_umask())
@@ -134,7 +156,7 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     """Yield an empty temporary sibling of ``target``; when the block succeeds it replaces
     ``target`` whole, when it fails it is removed and ``target`` is left as it was."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         yield tmp

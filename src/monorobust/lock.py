@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from monorobust.errors import ConfigError
+from monorobust.io import folder_error, make_folder
 
 LOCK_NAME = ".lock"
 
@@ -33,7 +34,8 @@ def _launched_worker() -> bool:
 def hold_folder(folder: str | Path, command: str, create: bool = True) -> Iterator[None]:
     """Hold the write lock of ``folder`` (created if missing and ``create``) while the block runs.
 
-    Raises ConfigError, before any work, when another process holds it.
+    Raises ConfigError, before any work, when another process holds it or when the folder
+    cannot be created or written in (a file in the way, a read-only disk: ``io.folder_error``).
     """
     if _launched_worker() or sys.platform == "win32":   # flock is POSIX; Windows runs unlocked
         yield
@@ -45,10 +47,12 @@ def hold_folder(folder: str | Path, command: str, create: bool = True) -> Iterat
         raise ConfigError(f"{folder} is a file, not a folder; pass a folder path with --out")
     if not create and not folder.is_dir():
         raise ConfigError(f"{folder} does not exist; pass the --out folder of a run")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOCK_NAME
+    make_folder(folder)
     # Opened without truncating: the holder's pid in it must survive a refused second opener.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:                      # a read-only folder
+        raise folder_error(folder, err) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

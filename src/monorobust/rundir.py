@@ -24,7 +24,7 @@ passed in, their classes read from them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -79,6 +79,11 @@ class RunDir:
     SUMMARY, FINETUNE, REPORT_HTML, REPORT_MD = "summary.csv", "finetune.jsonl", "report.html", "report.md"
     STUDY = "study.jsonl"
     """``monorobust study``'s rows (its cached features go under ``study/``)."""
+    COMPUTED = (RESULTS, METRICS, "checkpoints", "features", "posthoc")
+    """What a run computes under the settings its config.yaml records."""
+    LAYOUT = frozenset((CONFIG, RUN_INFO, SUMMARY, FINETUNE, REPORT_HTML, REPORT_MD, STUDY,
+                        *COMPUTED, "sae", "figures", "toy", "study"))
+    """Every name a run folder holds at its top (hidden ones aside: the lock, a write cut short)."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -166,9 +171,19 @@ class RunDir:
         return {(r, s): self.features(r, s) for r in representations for s in seeds
                 if self.features(r, s).exists()}
 
-    def write_summary(self):
-        """Write summary.csv from results.jsonl; returns it (``summarize_results``)."""
-        summary = summarize_results(self.load_results())
+    def write_summary(self, order: Sequence[tuple] = ()):
+        """Write summary.csv from results.jsonl; returns it (``summarize_results``).
+
+        ``order``: done-keys (``ResultRow.AXES``) in the order to summarise the rows in (rows of
+        other keys after them, in file order), so that the file's bytes (line order, float sums)
+        do not depend on the order the rows were appended in: a resumed run computes in another.
+        """
+        results = self.load_results()
+        rank = {key: i for i, key in enumerate(order)}
+        ranks = [rank.get(key, len(rank))
+                 for key in results[list(ResultRow.AXES)].itertuples(index=False, name=None)]
+        results = results.iloc[sorted(range(len(results)), key=ranks.__getitem__)]   # stable
+        summary = summarize_results(results)
         atomic_write_text(self.root / self.SUMMARY, summary.to_csv(index=False))
         return summary
 
@@ -212,9 +227,10 @@ class RunDir:
     def claim(self, cfg: Any, ignore: tuple[str, ...] = (), extend: tuple[str, ...] = ()) -> Any:
         """Check that the folder is empty or holds a run ``cfg`` may continue; the config to
         record. ``ignore``: keys that may differ (speed, bookkeeping); ``extend``: tuple keys
-        whose values only add rows (the recorded config gets the union).
+        whose values only add rows (the recorded config gets the union). Writes nothing.
 
-        Raises ConfigError, before any work, naming the keys that differ.
+        Raises ConfigError, before any work, naming the keys that differ; or, without
+        config.yaml, what the folder holds that a new run may not start on (``_check_unclaimed``).
         """
         fix = "pass a new --out, or delete the folder to start over"
         self.check_format(fix)
@@ -224,6 +240,7 @@ class RunDir:
             raise ConfigError(f"{self.root}/{self.CONFIG} is not a config this version reads "
                               f"({err}); {fix}") from None
         if then is None:
+            self._check_unclaimed()
             return cfg
         changed = config_diff(then, cfg, ignore=ignore + extend)
         if changed:
@@ -231,6 +248,22 @@ class RunDir:
                               f"{', '.join(changed)}); {fix}")
         union = {k: tuple(dict.fromkeys(getattr(then, k) + getattr(cfg, k))) for k in extend}
         return replace(cfg, **union)
+
+    def _check_unclaimed(self) -> None:
+        """ConfigError when the folder, which has no config.yaml, holds what a run computed (under
+        settings that are now unknown) or anything a run does not write (it is not a run folder)."""
+        names = {p.name for p in self.root.iterdir() if not p.name.startswith(".")} \
+            if self.root.is_dir() else set()
+        computed = sorted(names.intersection(self.COMPUTED))
+        if computed:
+            raise ConfigError(f"{self.root} holds {', '.join(computed)} but no {self.CONFIG}, so "
+                              "the settings they were computed with are unknown; restore "
+                              f"{self.CONFIG}, or pass a new --out")
+        foreign = sorted(names - self.LAYOUT)
+        if foreign:
+            raise ConfigError(f"{self.root} is not empty and holds no run (it holds "
+                              f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); "
+                              "pass a new or empty folder with --out, or the folder of a run")
 
     def check_format(self, fix: str = "pass a new --out, or delete the folder to start over") -> None:
         """ConfigError when the folder's rows were drawn by another results format."""

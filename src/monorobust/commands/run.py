@@ -26,7 +26,7 @@ def main(args: argparse.Namespace) -> int:
     outcome = experiment.run(cfg, progress=not args.quiet)
     if outcome.summary is None:          # not rank 0
         return 0
-    print(f"\naccuracy (%) on the test split, mean ± std over {len(cfg.seeds)} seeds"
+    print(f"\naccuracy (%) on the test split, mean ± std over {_seed_count(outcome.summary)} seeds"
           f" ({cfg.data.name}, {cfg.pretrain.encoder})")
     print(format_results_table(outcome.summary, list(cfg.representations)))
     print(f"\nwrote {outcome.out}/ in {outcome.seconds:.0f} s")
@@ -37,3 +37,10 @@ def main(args: argparse.Namespace) -> int:
         with RunDir(outcome.out).hold("run"):
             print(f"report: {write_report(outcome.out).html}")
     return 0
+
+
+def _seed_count(summary) -> str:
+    """How many seeds the cells average over (all in the folder, not only this invocation's):
+    "3", or "1-3" where cells differ."""
+    low, high = summary["n"].min(), summary["n"].max()
+    return f"{low}" if low == high else f"{low}-{high}"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, ClassVar
 
 from monorobust.errors import ConfigError
-from monorobust.fields import AT_LEAST_1, NON_NEGATIVE, POSITIVE, check_fields
+from monorobust.fields import AT_LEAST_1, NON_NEGATIVE, POSITIVE, check_distinct, check_fields
 from monorobust.train.optim import OPTIMIZERS
 
 
@@ -73,8 +73,12 @@ class GridConfig:
         from monorobust.evaluate.scenarios import SCENARIOS
 
         check_fields(self)                      # severities finite; each scenario checks its own
+        if not self.scenarios:
+            raise ConfigError("grid.scenarios names no scenario, so there is nothing to run; give "
+                              "at least one, e.g. --set 'grid.scenarios={clean: [0]}'")
         for name, severities in self.scenarios.items():
             SCENARIOS.get(name).check(tuple(severities), num_classes=None)
+            check_distinct(f"grid.scenarios.{name}", severities)
         if "corrupt" in self.scenarios:
             from monorobust.perturb import corruption_names
 

@@ -9,7 +9,7 @@ import torch
 
 from monorobust.errors import ConfigError
 from monorobust.evaluate.scenarios import CLEAN
-from monorobust.fields import AT_LEAST_1, NON_NEGATIVE, OPEN_UNIT, check_fields
+from monorobust.fields import AT_LEAST_1, NON_NEGATIVE, OPEN_UNIT, check_distinct, check_fields
 from monorobust.rows import Row
 from monorobust.seeding import derive_seed
 
@@ -57,6 +57,8 @@ class StudyConfig:
         for key in ("protocols", "n_per_class"):
             if not getattr(self, key):
                 raise ConfigError(f"study.{key} lists nothing; give at least one")
+        for key in ("representations", "seeds"):
+            check_distinct(f"study.{key}", getattr(self, key))
 
 
 @dataclass(frozen=True)
