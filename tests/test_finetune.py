@@ -93,6 +93,12 @@ def test_run_finetune_pretrains_missing_encoders_writes_rows_and_resumes(tmp_pat
         run_finetune(run, replace(cfg, epochs=5, lr=0.01), progress=False)
     assert len(run_finetune(run, replace(cfg, heads=("mono",), few_shot=()), progress=False)) == 2
     assert (tmp_path / "finetune.jsonl").read_text() == before
+    # The folder is claimed as `run` claims it: its config.yaml records this run's settings,
+    # and a run with other ones may not reuse these encoders.
+    assert load_config(str(tmp_path / "config.yaml")).pretrain == run.pretrain
+    with pytest.raises(ConfigError, match=r"holds a run with a different config \(differs in: "
+                                          r"pretrain\.epochs\)"):
+        run_finetune(replace(run, pretrain=replace(run.pretrain, epochs=2)), cfg, progress=False)
     rows[0]["config"] = None                                     # a row that cannot be checked
     (tmp_path / "finetune.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(ConfigError, match="no recorded config"):

@@ -44,7 +44,7 @@ def hold_folder(folder: str | Path, command: str, create: bool = True) -> Iterat
 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"{folder} is a file, not a folder; pass a folder path with --out")
+        raise folder_error(folder, NotADirectoryError(folder))
     if not create and not folder.is_dir():
         raise ConfigError(f"{folder} does not exist; pass the --out folder of a run")
     make_folder(folder)

@@ -125,8 +125,12 @@ def check_recorded_config(rows: RowFile[FinetuneRow], cfg: FinetuneConfig) -> No
 
 
 def run_finetune(run: RunConfig, cfg: FinetuneConfig, progress: bool = True) -> pd.DataFrame:
-    """Fine-tune every (objective, head, setting, seed) not yet in ``RUN/finetune.jsonl``."""
+    """Fine-tune every (objective, head, setting, seed) not yet in ``RUN/finetune.jsonl``.
+
+    The folder is claimed as ``monorobust run`` claims it (its config.yaml must match, or is
+    written): the encoders it pretrains or reuses are that run's."""
     from monorobust.data.prepare import prepare_splits
+    from monorobust.experiment import claim_out_dir
 
     folder = RunDir(run.out)
     splits = prepare_splits(run.data)
@@ -134,9 +138,11 @@ def run_finetune(run: RunConfig, cfg: FinetuneConfig, progress: bool = True) -> 
     rows = RowFile(folder / RunDir.FINETUNE, FinetuneRow)
     cells = [(o, h, s, sev, seed) for seed in run.seeds for o in cfg.objectives
              for s, sev in cfg.points() for h in cfg.heads]
+    claim_out_dir(folder.root, run)         # before the lock goes into a folder that is no run's
     with folder.hold("finetune"):
-        folder.check_format()               # its rows must not mix with another format's
+        recorded = claim_out_dir(folder.root, run)
         check_recorded_config(rows, cfg)
+        folder.write_config(recorded)
         run_grid(rows, cells, lambda todo: _finetune_cells(run, cfg, splits, folder, todo, progress))
     return summarize(rows.rows(), cfg)
 
