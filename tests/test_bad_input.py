@@ -146,6 +146,7 @@ CLI_CASES = [
     (["report", "{d}/damaged-run"], "results.jsonl line 2"),
     (["run", "--preset", "smoke", "--quiet", "--out", "{d}/edited-run"],
      "results.jsonl line 2 is not a ResultRow: its 'accuracy' is 'high', not float"),
+    (["report", "{d}/edited-run"], "results.jsonl line 2 is not a ResultRow"),
     (["toy", "--out", "{out}", "--sparsity", "nan"], "--sparsity must be a finite number"),
     (["toy", "--out", "{out}", "--set", "superposition.n_features=-1"],
      "superposition.n_features must be >= 1"),

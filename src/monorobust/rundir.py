@@ -135,10 +135,12 @@ class RunDir:
         return RowFile(self.root / self.RESULTS, ResultRow)
 
     def load_results(self):
-        """results.jsonl as a DataFrame (the columns of ``ResultRow`` when empty)."""
+        """results.jsonl as a DataFrame, each row checked on the way (``RowFile.rows``: one
+        edited by hand is an error naming its line); the columns of ``ResultRow`` when empty."""
         import pandas as pd
 
-        rows = read_jsonl(self.root / self.RESULTS)
+        self.results.rows()                 # typed: raises on a row that is not a ResultRow
+        rows = read_jsonl(self.root / self.RESULTS)     # as written (lists, any newer keys)
         return pd.DataFrame(rows, columns=list(rows[0]) if rows else list(ResultRow.field_names()))
 
     def load_metrics(self):
