@@ -156,6 +156,11 @@ def test_summary_csv_does_not_depend_on_the_order_rows_were_appended(smoke_run, 
     (out / "results.jsonl").write_text("".join(lines))
     assert main(["run", "--preset", "smoke", "--out", str(out), "--quiet", "--no-report"]) == 0
     assert (out / "summary.csv").read_bytes() == (smoke_run / "summary.csv").read_bytes()
+    from monorobust.report.load import load_run                # and the report's tables
+
+    shuffled, straight = load_run(out), load_run(smoke_run)
+    assert shuffled.summary.equals(straight.summary)
+    assert shuffled.results.reset_index(drop=True).equals(straight.results.reset_index(drop=True))
 
 
 def test_the_table_header_counts_the_seeds_of_the_folder_not_of_the_command(smoke_run, tmp_path, capsys):

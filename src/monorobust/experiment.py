@@ -28,7 +28,7 @@ from monorobust.errors import ConfigError
 from monorobust.evaluate import (
     REPRESENTATIONS, FeatureSet, check_grid, encode_feature_set, evaluate_features, model_encoder,
 )
-from monorobust.evaluate.grid import grid_cells, skip_done
+from monorobust.evaluate.grid import grid_cells, run_order, skip_done
 from monorobust.evaluate.scenarios import SCENARIOS
 from monorobust.evaluate.testsets import iter_test_sets
 from monorobust.io import IntegrityWarning
@@ -226,10 +226,8 @@ def _write_summary(run_dir: RunDir):
     seeds and representations), in the order an uninterrupted run computes them, whatever order
     they were appended in: seed, then representations grouped by objective, then grid point."""
     recorded = run_dir.read_config(RunConfig)
-    first = _objectives(recorded.representations)
-    reps = sorted(recorded.representations,
-                  key=lambda r: first.index(REPRESENTATIONS.get(r).objective))
-    return run_dir.write_summary(grid_cells(reps, recorded.grid, recorded.seeds))
+    return run_dir.write_summary(run_order(recorded.representations, recorded.grid,
+                                           recorded.seeds))
 
 
 def _objectives(representations) -> list[str]:

@@ -134,13 +134,21 @@ class RunDir:
     def results(self) -> RowFile[ResultRow]:
         return RowFile(self.root / self.RESULTS, ResultRow)
 
-    def load_results(self):
+    def load_results(self, order: Sequence[tuple] = ()):
         """results.jsonl as a DataFrame, each row checked on the way (``RowFile.rows``: one
-        edited by hand is an error naming its line); the columns of ``ResultRow`` when empty."""
+        edited by hand is an error naming its line); the columns of ``ResultRow`` when empty.
+
+        ``order``: done-keys (``ResultRow.AXES``) to put the rows in (rows of other keys after
+        them, in file order), so that what is computed from them (line order, float sums) does
+        not depend on the order they were appended in: a resumed run computes in another.
+        """
         import pandas as pd
 
         self.results.rows()                 # typed: raises on a row that is not a ResultRow
         rows = read_jsonl(self.root / self.RESULTS)     # as written (lists, any newer keys)
+        rank = {key: i for i, key in enumerate(order)}
+        rows = sorted(rows, key=lambda row: rank.get(tuple(row.get(a) for a in ResultRow.AXES),
+                                                     len(rank)))      # stable; 1 == 1.0 as keys
         return pd.DataFrame(rows, columns=list(rows[0]) if rows else list(ResultRow.field_names()))
 
     def load_metrics(self):
@@ -174,18 +182,9 @@ class RunDir:
                 if self.features(r, s).exists()}
 
     def write_summary(self, order: Sequence[tuple] = ()):
-        """Write summary.csv from results.jsonl; returns it (``summarize_results``).
-
-        ``order``: done-keys (``ResultRow.AXES``) in the order to summarise the rows in (rows of
-        other keys after them, in file order), so that the file's bytes (line order, float sums)
-        do not depend on the order the rows were appended in: a resumed run computes in another.
-        """
-        results = self.load_results()
-        rank = {key: i for i, key in enumerate(order)}
-        ranks = [rank.get(key, len(rank))
-                 for key in results[list(ResultRow.AXES)].itertuples(index=False, name=None)]
-        results = results.iloc[sorted(range(len(results)), key=ranks.__getitem__)]   # stable
-        summary = summarize_results(results)
+        """Write summary.csv from results.jsonl, its rows taken in ``order`` (``load_results``);
+        returns it (``summarize_results``)."""
+        summary = summarize_results(self.load_results(order))
         atomic_write_text(self.root / self.SUMMARY, summary.to_csv(index=False))
         return summary
 

@@ -128,6 +128,18 @@ def grid_cells(representations: Sequence[str], grid: GridConfig, seeds: Sequence
             for name, sev in grid_points(grid)]
 
 
+def run_order(representations: Sequence[str], grid: GridConfig, seeds: Sequence[int]) -> list[tuple]:
+    """``grid_cells`` in the order an uninterrupted ``monorobust run`` computes them: seed, then
+    the representations grouped by the objective they are built on (in the order a run pretrains
+    them), then grid point. A summary taken in this order does not depend on the order a
+    resumed run appended its rows in."""
+    from monorobust.evaluate.representations import REPRESENTATIONS
+
+    first = list(dict.fromkeys(REPRESENTATIONS.get(r).objective for r in representations))
+    reps = sorted(representations, key=lambda r: first.index(REPRESENTATIONS.get(r).objective))
+    return grid_cells(reps, grid, seeds)
+
+
 def skip_done(grid: GridConfig, todo: Sequence[tuple], representation: str,
               seed: int) -> set[tuple[str, float]]:
     """The grid points of ``representation`` and ``seed`` that ``todo`` does not ask for."""

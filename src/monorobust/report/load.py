@@ -15,6 +15,7 @@ import pandas as pd
 
 from monorobust.errors import ConfigError
 from monorobust.evaluate.config import PAPER_SCENARIOS
+from monorobust.evaluate.grid import run_order
 from monorobust.rundir import RunDir, summarize_results
 
 
@@ -111,14 +112,16 @@ def load_run(run_dir: str | Path) -> RunData:
     if not (folder / RunDir.RESULTS).exists():
         raise ConfigError(f"{run_dir} has no {RunDir.RESULTS}; run `monorobust run --out "
                           f"{run_dir}` first")
-    results = folder.load_results()
+    missing: list[str] = []
+    config_text, cfg = _read_config(run_dir, missing)
+    # In the order an uninterrupted run computes the rows: a resumed run's report is the same.
+    results = folder.load_results(() if cfg is None else
+                                  run_order(cfg.representations, cfg.grid, cfg.seeds))
     if results.empty:
         raise ConfigError(f"{folder / RunDir.RESULTS} holds no rows yet; wait for the run to "
                           "finish its first grid point")
     results["severity"] = results["severity"].astype(float)
     results["seed"] = results["seed"].astype(int)
-    missing: list[str] = []
-    config_text, cfg = _read_config(run_dir, missing)
     metrics = folder.load_metrics()
     if "seed" in metrics:               # null for bring-your-own arrays
         metrics["seed"] = pd.to_numeric(metrics["seed"], errors="coerce")
