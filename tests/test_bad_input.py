@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -59,6 +60,12 @@ def inputs(tmp_path: Path) -> Path:
            "seed": 0, "accuracy": 0.9, "realised_noise_rate": 0.0}
     (tmp_path / "edited-run" / "results.jsonl").write_text(
         json.dumps(row) + "\n" + json.dumps({**row, "seed": 1, "accuracy": "high"}) + "\n")
+    shutil.copytree(tmp_path / "edited-run", tmp_path / "edited-study")
+    (tmp_path / "edited-study" / "results.jsonl").write_text(json.dumps(row) + "\n")
+    study = {"representation": "cl", "protocol": "val", "n_per_class": 0, "noise_type": "none",
+             "scenario": "clean", "severity": 0.0, "seed": 0, "accuracy": 0.9,
+             "realised_noise_rate": 0.0}                        # no "l2"
+    (tmp_path / "edited-study" / "study.jsonl").write_text(json.dumps(study) + "\n")
     fmnist = tmp_path / "fmnist"
     fmnist.mkdir()
     for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -147,6 +154,7 @@ CLI_CASES = [
     (["run", "--preset", "smoke", "--quiet", "--out", "{d}/edited-run"],
      "results.jsonl line 2 is not a ResultRow: its 'accuracy' is 'high', not float"),
     (["report", "{d}/edited-run"], "results.jsonl line 2 is not a ResultRow"),
+    (["report", "{d}/edited-study"], "study.jsonl line 1 is not a StudyRow: it has no 'l2'"),
     (["toy", "--out", "{out}", "--sparsity", "nan"], "--sparsity must be a finite number"),
     (["toy", "--out", "{out}", "--set", "superposition.n_features=-1"],
      "superposition.n_features must be >= 1"),

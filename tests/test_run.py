@@ -124,8 +124,12 @@ def test_run_refuses_a_seed_or_representation_listed_twice(key, value):
         load_config("smoke", {key: value})
 
 
-@pytest.mark.parametrize("key, value", [("seeds", (0, 0)), ("representations", ("cl", "cl"))])
-def test_study_refuses_a_seed_or_representation_listed_twice(key, value):
+@pytest.mark.parametrize("key, value", [("seeds", (0, 0)), ("representations", ("cl", "cl")),
+                                        ("protocols", ("val", "gce", "val")),
+                                        ("n_per_class", (50, 50)),
+                                        ("noise_types", ("symmetric", "symmetric")),
+                                        ("noise_rates", (0.4, 0.4))])
+def test_study_refuses_an_item_listed_twice(key, value):
     from monorobust.errors import ConfigError
     from monorobust.study import StudyConfig
 

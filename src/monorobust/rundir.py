@@ -14,6 +14,7 @@ continue in it) holds:
 - ``posthoc/REP-seedS/``: fitted post-hoc maps (the SAE of ``cl+sae``); ``sae/``: ``monorobust
   sae``'s checkpoints.
 - ``finetune.jsonl``: ``monorobust finetune``'s rows; ``toy/``: the toy models' results.
+- ``study.jsonl``: one ``StudyRow`` per cell of ``monorobust study``; ``study/``: its features.
 - ``run.json``: wall time, versions, hardware; ``report.html``, ``report.md``, ``figures/``.
 - ``.lock``: held by the one process writing here (``monorobust.lock``).
 
@@ -67,6 +68,35 @@ class ResultRow(Row):
     train_accuracy: float | None = None
     """On the labels the probe saw (possibly noisy)."""
     val_accuracy: float | None = None
+    best_step: int | None = None
+    n_train: int | None = None
+    n_test: int | None = None
+
+
+@dataclass(frozen=True)
+class StudyRow(Row):
+    """One cell of the study: a probe's test accuracy under one protocol, regime and noise."""
+
+    AXES: ClassVar[tuple[str, ...]] = ("representation", "protocol", "n_per_class", "noise_type",
+                                       "scenario", "severity", "seed")
+
+    representation: str
+    protocol: str
+    n_per_class: int
+    """Labelled training examples per class (0: all)."""
+    noise_type: str
+    """Label-noise type, or "none" (clean labels: the clean and input-noise points)."""
+    scenario: str
+    """"clean", "label_noise" or the input-noise scenario ("gaussian_noise")."""
+    severity: float
+    """Label-noise rate, or input-noise std (0 for clean)."""
+    seed: int
+    accuracy: float
+    realised_noise_rate: float
+    l2: float
+    """The L2 strength the probe trained with (chosen on validation by ``tuned-l2``)."""
+    val_accuracy: float | None = None
+    train_accuracy: float | None = None
     best_step: int | None = None
     n_train: int | None = None
     n_test: int | None = None
@@ -150,6 +180,14 @@ class RunDir:
         rows = sorted(rows, key=lambda row: rank.get(tuple(row.get(a) for a in ResultRow.AXES),
                                                      len(rank)))      # stable; 1 == 1.0 as keys
         return pd.DataFrame(rows, columns=list(rows[0]) if rows else list(ResultRow.field_names()))
+
+    def load_study(self):
+        """study.jsonl (``monorobust study``'s rows) as a DataFrame, each row checked on the way,
+        as ``load_results`` checks its rows; empty when there are none."""
+        import pandas as pd
+
+        RowFile(self.root / self.STUDY, StudyRow).rows()
+        return pd.DataFrame(read_jsonl(self.root / self.STUDY))
 
     def load_metrics(self):
         import pandas as pd

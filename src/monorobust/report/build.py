@@ -57,13 +57,10 @@ def build_sections(data: RunData) -> tuple[list[Section], list[str]]:
 
 def study_sections(data: RunData, ctx) -> list[Section]:
     """"When do the claims hold?" when the run folder has ``monorobust study`` rows."""
-    import pandas as pd
-
-    from monorobust.io import read_jsonl
     from monorobust.report.study import study_section
 
-    rows = read_jsonl(data.run_dir / RunDir.STUDY)
-    section = study_section(pd.DataFrame(rows), ctx) if rows else None
+    rows = RunDir(data.run_dir).load_study()
+    section = study_section(rows, ctx) if not rows.empty else None
     return [section] if section is not None else []
 
 

@@ -10,7 +10,6 @@ import torch
 from monorobust.errors import ConfigError
 from monorobust.evaluate.scenarios import CLEAN
 from monorobust.fields import AT_LEAST_1, NON_NEGATIVE, OPEN_UNIT, check_distinct, check_fields
-from monorobust.rows import Row
 from monorobust.seeding import derive_seed
 
 LABEL_NOISE = "label_noise"
@@ -57,37 +56,9 @@ class StudyConfig:
         for key in ("protocols", "n_per_class"):
             if not getattr(self, key):
                 raise ConfigError(f"study.{key} lists nothing; give at least one")
-        for key in ("representations", "seeds"):
+        for key in ("protocols", "n_per_class", "noise_types", "noise_rates", "representations",
+                    "seeds"):
             check_distinct(f"study.{key}", getattr(self, key))
-
-
-@dataclass(frozen=True)
-class StudyRow(Row):
-    """One cell of the study: a probe's test accuracy under one protocol, regime and noise."""
-
-    AXES: ClassVar[tuple[str, ...]] = ("representation", "protocol", "n_per_class", "noise_type",
-                                       "scenario", "severity", "seed")
-
-    representation: str
-    protocol: str
-    n_per_class: int
-    """Labelled training examples per class (0: all)."""
-    noise_type: str
-    """Label-noise type, or "none" (clean labels: the clean and input-noise points)."""
-    scenario: str
-    """"clean", "label_noise" or the input-noise scenario ("gaussian_noise")."""
-    severity: float
-    """Label-noise rate, or input-noise std (0 for clean)."""
-    seed: int
-    accuracy: float
-    realised_noise_rate: float
-    l2: float
-    """The L2 strength the probe trained with (chosen on validation by ``tuned-l2``)."""
-    val_accuracy: float | None = None
-    train_accuracy: float | None = None
-    best_step: int | None = None
-    n_train: int | None = None
-    n_test: int | None = None
 
 
 def capped_rates(kind: str, rates: tuple[float, ...], num_classes: int) -> list[float]:

@@ -24,8 +24,8 @@ import torch
 
 from monorobust.evaluate.scenarios import CLEAN
 from monorobust.rows import RowFile, run_grid
-from monorobust.rundir import RunDir
-from monorobust.study.config import StudyConfig, StudyRow, study_cells
+from monorobust.rundir import RunDir, StudyRow
+from monorobust.study.config import StudyConfig, study_cells
 from monorobust.study.data import StudyData
 
 @contextmanager
