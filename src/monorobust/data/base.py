@@ -94,10 +94,20 @@ def load_dataset(name: str, data_dir: str | Path | None = None,
     return ds
 
 
+MIN_IMAGE_SIDE = 8
+"""The smallest image side the pipelines take: crops, blurs, ImageNet-C corruptions and the
+encoders' downsampling all need a few pixels (digits, the smallest dataset here, are 8x8)."""
+
+
 def check_dataset(ds: ImageDataset) -> None:
     """Shape and range checks that catch a malformed data directory early."""
     for split_name, split in (("train", ds.train), ("test", ds.test)):
         check_images(split.images, f"{ds.name} {split_name} images")
+        height, width = split.images.shape[-2:]
+        if min(height, width) < MIN_IMAGE_SIDE:
+            raise ConfigError(f"{ds.name} {split_name} images are {height}x{width} pixels; "
+                              f"monorobust needs at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} "
+                              "(crops, blurs, corruptions and encoders shrink them): resize them")
         check_labels(split.labels, f"{ds.name} {split_name} labels", ds.num_classes,
                      n=split.images.shape[0])
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 from monorobust.data import folder as files
-from monorobust.data.base import DATASETS, ImageDataset, ImageSplit, cache_dir
+from monorobust.data.base import DATASETS, MIN_IMAGE_SIDE, ImageDataset, ImageSplit, cache_dir
 from monorobust.errors import ConfigError
 from monorobust.io import IntegrityWarning
 
@@ -160,8 +160,9 @@ def load_split(paths: list[str], labels: torch.Tensor, root: Path, size: int, ch
 @DATASETS.register("folder")
 def load_folder(data_dir: Path | None, image_size: int = DEFAULT_SIZE,
                 channels: int | None = None) -> ImageDataset:
-    if image_size < 8:
-        raise ConfigError(f"data.image_size must be >= 8 for dataset 'folder', got {image_size}")
+    if image_size < MIN_IMAGE_SIDE:
+        raise ConfigError(f"data.image_size must be >= {MIN_IMAGE_SIDE} for dataset 'folder', "
+                          f"got {image_size}")
     if channels not in (None, 1, 3):
         raise ConfigError(f"data.channels must be 1 or 3 (or null: inferred), got {channels}")
     train_dir, test_dir = locate(data_dir)

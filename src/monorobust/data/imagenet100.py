@@ -21,7 +21,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from monorobust.data.base import DATASETS, ImageDataset, ImageSplit
+from monorobust.data.base import DATASETS, MIN_IMAGE_SIDE, ImageDataset, ImageSplit
 from monorobust.data.folder import FolderImages, scan_classes
 from monorobust.errors import ConfigError
 
@@ -45,8 +45,9 @@ def locate(data_dir: Path | None) -> Path:
 
 @DATASETS.register("imagenet100")
 def load_imagenet100(data_dir: Path | None, image_size: int = 224) -> ImageDataset:
-    if image_size < 8:
-        raise ConfigError(f"data.image_size must be >= 8 for imagenet100, got {image_size}")
+    if image_size < MIN_IMAGE_SIDE:
+        raise ConfigError(f"data.image_size must be >= {MIN_IMAGE_SIDE} for imagenet100, got "
+                          f"{image_size}")
     root = locate(data_dir)
     classes = class_list()
     train_paths, train_labels = scan_classes(root / "train", classes)

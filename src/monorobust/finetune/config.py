@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Annotated, ClassVar
 
 from monorobust.errors import ConfigError
-from monorobust.fields import AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, Range, check_fields
+from monorobust.fields import (AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, Range, check_distinct,
+                               check_fields)
 
 HEADS = ("standard", "mono")
 
@@ -32,8 +33,8 @@ class FinetuneConfig:
     """Validate on this many validation images (stratified subset); null: all."""
     epochs: Annotated[int, AT_LEAST_1] = 20
     """Fine-tuning epochs; the kept epoch is the one with the best validation accuracy."""
-    batch_size: Annotated[int, AT_LEAST_1] = 256
-    """Images per step."""
+    batch_size: Annotated[int, Range(ge=2)] = 256
+    """Images per step; at least 2 (BatchNorm needs more than one value per channel)."""
     lr: Annotated[float, POSITIVE] = 1e-4
     """AdamW learning rate of the backbone and projector."""
     head_lr: Annotated[float, POSITIVE] = 1e-3
@@ -58,6 +59,8 @@ class FinetuneConfig:
             raise ConfigError("finetune.objectives and finetune.heads must not be empty")
         if not (self.clean or self.label_noise or self.few_shot):
             raise ConfigError("finetune: nothing to run; enable clean, label_noise or few_shot")
+        for key in ("objectives", "heads", "label_noise", "few_shot"):
+            check_distinct(f"finetune.{key}", getattr(self, key))
 
     def points(self) -> list[tuple[str, float]]:
         """(scenario, severity) of every fine-tuning setting, clean first."""
