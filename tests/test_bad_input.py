@@ -240,6 +240,11 @@ API_CASES = [
     (lambda: evaluate.robustness(_encode, _digits_like(torch.zeros(30, 8, 8, 3, dtype=torch.uint8))),
      "channels-last"),
     (lambda: evaluate.robustness(_encode, "digits", seeds=(-1,)), "seeds"),
+    (lambda: evaluate.robustness(_encode, "digits", device="tpu"), "device 'tpu' is not a device"),
+    (lambda: evaluate.robustness(_encode, ImageDataset(
+        "mine", ImageSplit(torch.zeros(30, 1, 8, 8, dtype=torch.uint8), torch.arange(30.0) % 3),
+        ImageSplit(torch.zeros(30, 1, 8, 8, dtype=torch.uint8), torch.arange(30) % 3),
+        ("a", "b", "c"))), "mine train labels are torch.float32"),
     (lambda: evaluate.robustness(lambda x: _encode(x) * float("nan"), "digits", seeds=(0,)),
      "encode's output for images 0-449 contains NaN"),
     (lambda: evaluate.robustness(lambda x: _encode(x)[:5], "digits", seeds=(0,)),
@@ -261,6 +266,12 @@ def test_python_api_bad_input_is_a_config_error_naming_the_argument(call, messag
     with pytest.raises(ConfigError) as caught:
         call()
     assert message in str(caught.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error where CUDA is missing")
+def test_a_cuda_device_without_cuda_is_a_config_error():
+    with pytest.raises(ConfigError, match="no CUDA GPU is visible here"):
+        evaluate.robustness(_encode, "digits", device="cuda")
 
 
 def test_there_are_at_least_forty_cases():

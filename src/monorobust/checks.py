@@ -77,3 +77,15 @@ def check_images(images: torch.Tensor, what: str = "images") -> None:
     if images.shape[1] > 4 and images.shape[-1] <= 4:
         raise ConfigError(f"{what} look channels-last {tuple(images.shape)}; pass (N, C, H, W), "
                           "e.g. images.permute(0, 3, 1, 2)")
+
+
+def check_device(device: torch.device | str, what: str = "device") -> torch.device:
+    """A ``torch.device`` that exists here, or ``ConfigError`` naming ``what`` and the fix."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(f"{what} {device!r} is not a device ({err}); use 'cpu' or 'cuda'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{what} {device!r}: no CUDA GPU is visible here "
+                          "(torch.cuda.is_available() is False); use 'cpu'")
+    return dev

@@ -110,6 +110,9 @@ def check_dataset(ds: ImageDataset) -> None:
                               "(crops, blurs, corruptions and encoders shrink them): resize them")
         check_labels(split.labels, f"{ds.name} {split_name} labels", ds.num_classes,
                      n=split.images.shape[0])
+        if split.labels.dtype != torch.int64:
+            raise ConfigError(f"{ds.name} {split_name} labels are {split.labels.dtype}; an "
+                              "ImageDataset holds int64 class indices: pass labels.long()")
 
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from monorobust.checks import check_device
 from monorobust.data import ImageDataset, Splits, check_dataset, load_dataset, make_splits
 from monorobust.errors import ConfigError
 from monorobust.evaluate.config import GridConfig, ProbeConfig
@@ -81,6 +82,7 @@ def robustness(encode: Encode, data: str | ImageDataset | Splits, name: str = "c
     grid, probe = grid or GridConfig(), probe or ProbeConfig()
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
         raise ConfigError(f"seeds must be one or more whole numbers >= 0, got {seeds!r}")
+    device = check_device(device)
     splits = _splits(data, val_fraction)
     check_grid(grid, splits)
 
@@ -95,6 +97,7 @@ def robustness(encode: Encode, data: str | ImageDataset | Splits, name: str = "c
 def feature_metrics(encode: Encode, data: str | ImageDataset | Splits,
                     val_fraction: float = 0.1, device: str | torch.device = "cpu"):
     """``metrics.summarize`` of ``encode``'s features on the clean test split."""
+    device = check_device(device)
     splits = _splits(data, val_fraction)
     return summarize(extract(encode, splits.test.images, device=device), splits.test.labels,
                      splits.num_classes)
