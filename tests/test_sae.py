@@ -205,3 +205,20 @@ def test_sae_command_errors_before_work(tmp_path, capsys):
     assert main(["sae", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert main(["sae"]) == 2
+
+
+def test_sae_command_refuses_an_unfinished_encoder(tmp_path, capsys):
+    from monorobust.cli import main
+    from monorobust.config import load_config
+    from monorobust.rundir import RunDir
+    from monorobust.train.checkpoint import checkpoint_path, save_checkpoint
+
+    run = RunDir(tmp_path)
+    run.write_config(load_config("smoke", {"out": str(tmp_path)}))
+    path = checkpoint_path(run.checkpoints("cl", 0), 1)            # 1 of the smoke's 3 epochs
+    path.parent.mkdir(parents=True)
+    save_checkpoint(path, {"model": {"w": torch.zeros(1)}}, {"epoch": 1})
+    assert main(["sae", str(tmp_path), "--seeds", "0", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "the cl encoder of seed 0 has trained 1 of 3 epochs" in err and "finish the run" in err
+    assert not run.sae.exists()

@@ -102,8 +102,7 @@ def _run_sources(run_dir, seeds):
     from monorobust.evaluate import extract, model_encoder
     from monorobust.rundir import RunDir
     from monorobust.data.prepare import prepare_splits
-    from monorobust.train.checkpoint import latest_checkpoint
-    from monorobust.train.pretrain import load_pretrained
+    from monorobust.train.pretrain import finished_pretraining, load_pretrained
 
     folder = RunDir(run_dir)
     cfg = folder.read_config(RunConfig) if (folder / RunDir.CONFIG).is_file() else None
@@ -111,12 +110,8 @@ def _run_sources(run_dir, seeds):
         raise ConfigError(f"{run_dir} is not a run folder (no config.yaml); run `monorobust run "
                           f"--out {run_dir}` first, or pass --features FILE")
     seeds = seeds or list(cfg.seeds)
-    ckpts = {}
-    for seed in seeds:
-        ckpts[seed] = latest_checkpoint(folder.checkpoints("cl", seed))
-        if ckpts[seed] is None:
-            raise ConfigError(f"no CL checkpoint in {folder.checkpoints('cl', seed)}; run "
-                              f"`monorobust pretrain --objective cl --out {run_dir}` first")
+    ckpts = {seed: finished_pretraining(folder, "cl", seed, cfg.pretrain.epochs)
+             for seed in seeds}
     splits = prepare_splits(cfg.data)
 
     def loader(seed):
