@@ -118,3 +118,19 @@ def test_a_feature_cache_of_another_checkpoint_is_not_reused(tmp_path):
     save_checkpoint(ckpt, {"model": {"w": torch.ones(1)}}, {"epoch": 3})   # another encoder
     assert data._load("cl", 0) is None
 
+
+def test_an_sae_the_run_never_fitted_is_fitted_inside_the_extraction(tmp_path):
+    """_extract runs under no_grad; cl+sae's fallback fit must still train."""
+    import torch
+
+    from monorobust.config import load_config
+    from monorobust.evaluate import REPRESENTATIONS
+    from monorobust.rundir import RunDir
+    from monorobust.study import StudyConfig
+    from monorobust.study.data import StudyData
+
+    data = StudyData(RunDir(tmp_path), load_config("smoke", {"sae": {"epochs": 1}}),
+                     SimpleNamespace(num_classes=10), StudyConfig(), "cpu")
+    with torch.no_grad():
+        fmap = data._posthoc(REPRESENTATIONS.get("cl+sae"), torch.randn(64, 16), seed=0)
+    assert fmap(torch.randn(5, 16)).shape[0] == 5

@@ -217,5 +217,7 @@ class StudyData:
             return latent_map(model, self.run_cfg.sae)
         # No cached map of the run (identity / ReLU, or an SAE the run never fitted): fit it
         # in the study's own folder, never in the run's posthoc/.
-        return rep.fit(train_raw, seed, self.folder.study_posthoc(rep.name, seed),
-                       self.run_cfg)
+        # _extract runs without autograd; fitting an SAE needs it.
+        with torch.enable_grad():
+            return rep.fit(train_raw, seed, self.folder.study_posthoc(rep.name, seed),
+                           self.run_cfg)
