@@ -69,6 +69,19 @@ def test_bad_axes_are_refused_before_any_work(tmp_path):
     assert main(["study", str(tmp_path), "--quiet"]) == 2          # not a run folder
 
 
+@pytest.mark.parametrize("bad, message", [
+    ({"noise_rates": (0.2, 1.5)}, "study.noise_rates must be < 1, got 1.5"),
+    ({"noise_rates": (0.0,)}, "study.noise_rates must be > 0, got 0.0"),
+    ({"noise_rates": (-0.2,)}, "study.noise_rates must be > 0"),
+    ({"n_per_class": (-3,)}, "study.n_per_class must be >= 0, got -3"),
+    ({"seeds": (-1,)}, "study.seeds must be >= 0, got -1")])
+def test_each_listed_value_is_in_its_range(bad, message):
+    from monorobust.study import StudyConfig
+
+    with pytest.raises(ConfigError, match=message):
+        StudyConfig(**bad)
+
+
 def _unfinished_run(folder, epochs_done=1):
     """A smoke run's folder whose cl and ncl pretrainings stopped after ``epochs_done`` of 3."""
     import torch
