@@ -16,6 +16,5 @@ from monorobust.sae.train import (
 )
 
 __all__ = ["SAEConfig", "SAEResult", "SAEStats", "TopKSAE", "auxk_loss", "check_sae_input",
-           "evaluate_sae",
-           "fit_cached", "fvu", "latent_map", "load_sae", "normalized_mse", "preprocess",
-           "save_sae", "train_sae"]
+           "evaluate_sae", "fit_cached", "fvu", "latent_map", "load_sae", "normalized_mse",
+           "preprocess", "save_sae", "train_sae"]
