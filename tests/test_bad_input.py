@@ -152,6 +152,7 @@ CLI_CASES = [
     ([a.replace("x.npy", "nan.npy") if i == 4 else a for i, a in enumerate(EVAL)],
      "train features contains NaN"),
     (EVAL + ["--seeds", "-1"], "--seeds"),
+    (["study", "{d}/empty", "--noise-rates", "1.5"], "--noise-rates must be < 1, got 1.5"),
     (["report", "{d}/missing-run"], "missing-run does not exist"),
     (["report", "{d}/damaged-run"], "results.jsonl line 2"),
     (["run", "--preset", "smoke", "--quiet", "--out", "{d}/edited-run"],

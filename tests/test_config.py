@@ -27,3 +27,27 @@ def test_every_preset_grid_is_valid_for_its_dataset(preset):
     cfg = load_config(preset)
     for name, severities in cfg.grid.scenarios.items():
         SCENARIOS.get(name).check(tuple(severities), CLASSES[cfg.data.name], 100)
+
+
+def test_a_range_on_a_tuples_item_type_checks_every_item():
+    """``tuple[Annotated[X, RANGE], ...]`` (optional or not) is checked item by item, like
+    ``Annotated[tuple[X, ...], RANGE]``, in the constructor and under the dotted key."""
+    from dataclasses import dataclass
+    from typing import Annotated, ClassVar
+
+    from monorobust.errors import ConfigError
+    from monorobust.fields import POSITIVE, build_dataclass, check_fields
+
+    @dataclass(frozen=True)
+    class Widths:
+        SECTION: ClassVar[str] = "widths"
+        sizes: tuple[Annotated[float, POSITIVE], ...] | None = None
+
+        def __post_init__(self) -> None:
+            check_fields(self)
+
+    assert Widths((1.0, 2.5)).sizes == (1.0, 2.5) and Widths().sizes is None
+    with pytest.raises(ConfigError, match=r"widths.sizes must be > 0, got -1"):
+        Widths((1.0, -1.0))
+    with pytest.raises(ConfigError, match=r"model.widths.sizes must be a finite number"):
+        build_dataclass(Widths, {"sizes": [float("nan")]}, "model.widths")

@@ -205,3 +205,45 @@ def test_sae_command_errors_before_work(tmp_path, capsys):
     assert main(["sae", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert main(["sae"]) == 2
+
+
+def test_sae_command_refuses_an_unfinished_encoder(tmp_path, capsys):
+    from monorobust.cli import main
+    from monorobust.config import load_config
+    from monorobust.rundir import RunDir
+    from monorobust.train.checkpoint import checkpoint_path, save_checkpoint
+
+    run = RunDir(tmp_path)
+    run.write_config(load_config("smoke", {"out": str(tmp_path)}))
+    path = checkpoint_path(run.checkpoints("cl", 0), 1)            # 1 of the smoke's 3 epochs
+    path.parent.mkdir(parents=True)
+    save_checkpoint(path, {"model": {"w": torch.zeros(1)}}, {"epoch": 1})
+    assert main(["sae", str(tmp_path), "--seeds", "0", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "the cl encoder of seed 0 has trained 1 of 3 epochs" in err and "finish the run" in err
+    assert not run.sae.exists()
+
+
+def test_features_without_variance_are_refused(tmp_path, capsys):
+    """FVU is undefined when every row is the same: it read 0.0 (perfect) on all-zero features
+    with every latent dead, and ~1e31 on a constant test set."""
+    import numpy as np
+
+    from monorobust.cli import main
+
+    cfg = SAEConfig(width=8, k=2, steps=1)
+    with pytest.raises(ConfigError, match="SAE input has no variance: all 10 rows are the same"):
+        train_sae(torch.zeros(10, 4), cfg, seed=0)
+    with pytest.raises(ConfigError, match="after L2 normalisation"):    # rows x and 2x
+        train_sae(torch.tensor([[1.0, 2.0], [2.0, 4.0]]), SAEConfig(width=4, k=2, steps=1), 0)
+    model = train_sae(low_rank(n=64), cfg, seed=0).model
+    with pytest.raises(ConfigError, match="no variance"):
+        evaluate_sae(model, torch.ones(5, 16), cfg=cfg)
+    np.save(tmp_path / "zero.npy", np.zeros((50, 8), np.float32))
+    np.save(tmp_path / "f.npy", low_rank(n=50, d=8).numpy())
+    for train, test in (("zero", "f"), ("f", "zero")):
+        assert main(["sae", "--features", str(tmp_path / f"{train}.npy"), "--test-features",
+                     str(tmp_path / f"{test}.npy"), "--out", str(tmp_path / "sae"), "--quiet"]) == 2
+        flag = "--features" if train == "zero" else "--test-features"
+        assert f"{flag} has no variance" in capsys.readouterr().err
+    assert not (tmp_path / "sae" / "sae-seed0.safetensors").exists()

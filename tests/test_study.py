@@ -1,6 +1,7 @@
 """`monorobust study`: rows with every axis key, resume, the report's section (tiny smoke run)."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -66,3 +67,83 @@ def test_bad_axes_are_refused_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="label-noise type"):
         StudyConfig(noise_types=("nope",))
     assert main(["study", str(tmp_path), "--quiet"]) == 2          # not a run folder
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"noise_rates": (0.2, 1.5)}, "study.noise_rates must be < 1, got 1.5"),
+    ({"noise_rates": (0.0,)}, "study.noise_rates must be > 0, got 0.0"),
+    ({"noise_rates": (-0.2,)}, "study.noise_rates must be > 0"),
+    ({"n_per_class": (-3,)}, "study.n_per_class must be >= 0, got -3"),
+    ({"seeds": (-1,)}, "study.seeds must be >= 0, got -1")])
+def test_each_listed_value_is_in_its_range(bad, message):
+    from monorobust.study import StudyConfig
+
+    with pytest.raises(ConfigError, match=message):
+        StudyConfig(**bad)
+
+
+def _unfinished_run(folder, epochs_done=1):
+    """A smoke run's folder whose cl and ncl pretrainings stopped after ``epochs_done`` of 3."""
+    import torch
+
+    from monorobust.config import load_config
+    from monorobust.rundir import RunDir
+    from monorobust.train.checkpoint import checkpoint_path, save_checkpoint
+
+    run = RunDir(folder)
+    run.write_config(load_config("smoke", {"out": str(folder)}))
+    for objective in ("cl", "ncl"):
+        for seed in (0, 1):
+            path = checkpoint_path(run.checkpoints(objective, seed), epochs_done)
+            path.parent.mkdir(parents=True)
+            save_checkpoint(path, {"model": {"w": torch.zeros(1)}}, {"epoch": epochs_done})
+    return run
+
+
+def test_an_unfinished_encoder_is_refused_before_any_work(tmp_path, capsys):
+    run = _unfinished_run(tmp_path)
+    assert main(["study", str(tmp_path), "--quiet", "--no-report", "--representations", "cl",
+                 "--n-per-class", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "the cl encoder of seed 0 has trained 1 of 3 epochs" in err
+    assert "finish the run first" in err and f"--out {tmp_path}" in err
+    assert not (tmp_path / "study.jsonl").exists() and not run.study_features("cl", 0).exists()
+
+
+def test_a_feature_cache_of_another_checkpoint_is_not_reused(tmp_path):
+    """The cache records the checkpoint it came from (name and checksum)."""
+    import torch
+    from safetensors.torch import save
+
+    from monorobust.config import load_config
+    from monorobust.study import StudyConfig
+    from monorobust.study.data import FEATURE_KEYS, StudyData
+    from monorobust.train.checkpoint import save_checkpoint
+
+    run = _unfinished_run(tmp_path, epochs_done=3)
+    data = StudyData(run, load_config("smoke"), SimpleNamespace(num_classes=10),
+                     StudyConfig(representations=("cl",)), "cpu")
+    ckpt = data.checkpoints[("cl", 0)] = run.checkpoints("cl", 0) / "epoch-0003.safetensors"
+    run.study_features("cl", 0).parent.mkdir(parents=True, exist_ok=True)
+    cache = {k: torch.zeros(2, 2) for k in FEATURE_KEYS}
+    run.study_features("cl", 0).write_bytes(save(cache, metadata=data._meta("cl", 0)))
+    assert data._load("cl", 0) is not None
+    save_checkpoint(ckpt, {"model": {"w": torch.ones(1)}}, {"epoch": 3})   # another encoder
+    assert data._load("cl", 0) is None
+
+
+def test_an_sae_the_run_never_fitted_is_fitted_inside_the_extraction(tmp_path):
+    """_extract runs under no_grad; cl+sae's fallback fit must still train."""
+    import torch
+
+    from monorobust.config import load_config
+    from monorobust.evaluate import REPRESENTATIONS
+    from monorobust.rundir import RunDir
+    from monorobust.study import StudyConfig
+    from monorobust.study.data import StudyData
+
+    data = StudyData(RunDir(tmp_path), load_config("smoke", {"sae": {"epochs": 1}}),
+                     SimpleNamespace(num_classes=10), StudyConfig(), "cpu")
+    with torch.no_grad():
+        fmap = data._posthoc(REPRESENTATIONS.get("cl+sae"), torch.randn(64, 16), seed=0)
+    assert fmap(torch.randn(5, 16)).shape[0] == 5

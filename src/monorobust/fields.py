@@ -91,11 +91,18 @@ def unwrap_optional(hint: Any) -> tuple[Any, bool]:
 
 
 def _range_of(hint: Any) -> tuple[Range | None, Any]:
-    """The ``Range`` in an ``Annotated[...]`` hint (looking inside ``X | None``) and the bare type."""
+    """The ``Range`` in an ``Annotated[...]`` hint (looking inside ``X | None``) and the bare type.
+
+    A tuple of any length takes its items' range: ``tuple[Annotated[float, OPEN_UNIT], ...]``
+    checks each item as ``Annotated[tuple[float, ...], OPEN_UNIT]`` does.
+    """
     hint, _ = unwrap_optional(hint)
     if typing.get_origin(hint) is typing.Annotated:
         bare, *extras = typing.get_args(hint)
         return next((e for e in extras if isinstance(e, Range)), None), bare
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return _range_of(args[0])[0], hint
     return None, hint
 
 

@@ -49,20 +49,21 @@ def main(args: argparse.Namespace) -> int:
         cfg = dataclass_from_args(SAEConfig, args, base=asdict(run_cfg.sae), section="sae")
         out = Path(args.out) if args.out else RunDir(args.run_dir).sae
     else:
-        from monorobust.checks import check_features
         from monorobust.evaluate.arrays import load_array
+        from monorobust.sae import check_sae_input
 
         if args.out is None:
             raise ConfigError("--features needs --out FOLDER for the SAE checkpoint")
-        train = check_features(load_array(args.features, "--features", "features"), "--features")
+        cfg = dataclass_from_args(SAEConfig, args, section="sae")
+        train = check_sae_input(load_array(args.features, "--features", "features"), cfg,
+                                "--features")
         test = None
         if args.test_features:
-            test = check_features(load_array(args.test_features, "--test-features", "features"),
-                                  "--test-features")
+            test = check_sae_input(load_array(args.test_features, "--test-features", "features"),
+                                   cfg, "--test-features")
             if test.shape[1] != train.shape[1]:
                 raise ConfigError(f"--test-features has D={test.shape[1]}, --features D={train.shape[1]}")
         sources = [(seed, lambda t=train, s=test: (t, s)) for seed in (args.seeds or [0])]
-        cfg = dataclass_from_args(SAEConfig, args, section="sae")
         out = Path(args.out)
     print(f"TopK SAE: width {cfg.width or 'D (input width)'}, k {cfg.k or 'width/8'}, "
           f"aux_k {cfg.aux_k}, batch {cfg.batch_size}, "
@@ -102,8 +103,7 @@ def _run_sources(run_dir, seeds):
     from monorobust.evaluate import extract, model_encoder
     from monorobust.rundir import RunDir
     from monorobust.data.prepare import prepare_splits
-    from monorobust.train.checkpoint import latest_checkpoint
-    from monorobust.train.pretrain import load_pretrained
+    from monorobust.train.pretrain import finished_pretraining, load_pretrained
 
     folder = RunDir(run_dir)
     cfg = folder.read_config(RunConfig) if (folder / RunDir.CONFIG).is_file() else None
@@ -111,12 +111,8 @@ def _run_sources(run_dir, seeds):
         raise ConfigError(f"{run_dir} is not a run folder (no config.yaml); run `monorobust run "
                           f"--out {run_dir}` first, or pass --features FILE")
     seeds = seeds or list(cfg.seeds)
-    ckpts = {}
-    for seed in seeds:
-        ckpts[seed] = latest_checkpoint(folder.checkpoints("cl", seed))
-        if ckpts[seed] is None:
-            raise ConfigError(f"no CL checkpoint in {folder.checkpoints('cl', seed)}; run "
-                              f"`monorobust pretrain --objective cl --out {run_dir}` first")
+    ckpts = {seed: finished_pretraining(folder, "cl", seed, cfg.pretrain.epochs)
+             for seed in seeds}
     splits = prepare_splits(cfg.data)
 
     def loader(seed):

@@ -11,9 +11,10 @@ from monorobust.sae.config import SAEConfig
 from monorobust.sae.loss import auxk_loss, fvu, normalized_mse
 from monorobust.sae.model import TopKSAE
 from monorobust.sae.train import (
-    SAEResult, SAEStats, evaluate_sae, latent_map, load_sae, preprocess, save_sae, train_sae,
+    SAEResult, SAEStats, check_sae_input, evaluate_sae, latent_map, load_sae, preprocess, save_sae,
+    train_sae,
 )
 
-__all__ = ["SAEConfig", "SAEResult", "SAEStats", "TopKSAE", "auxk_loss", "evaluate_sae",
-           "fit_cached", "fvu", "latent_map", "load_sae", "normalized_mse", "preprocess",
-           "save_sae", "train_sae"]
+__all__ = ["SAEConfig", "SAEResult", "SAEStats", "TopKSAE", "auxk_loss", "check_sae_input",
+           "evaluate_sae", "fit_cached", "fvu", "latent_map", "load_sae", "normalized_mse",
+           "preprocess", "save_sae", "train_sae"]

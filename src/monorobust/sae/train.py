@@ -62,6 +62,20 @@ def preprocess(features: torch.Tensor, cfg: SAEConfig) -> torch.Tensor:
     return F.normalize(x, dim=-1) if cfg.normalize_input else x
 
 
+def check_sae_input(features: torch.Tensor, cfg: SAEConfig,
+                    what: str = "SAE input") -> torch.Tensor:
+    """``check_features``, and refuse features whose rows are all the same once preprocessed:
+    FVU (unexplained over total variance) is undefined without variance (it read 0.0, a perfect
+    fit, with every latent dead, or ~1e31)."""
+    x = check_features(features, what)
+    h = preprocess(x, cfg)
+    if float((h.amax(0) - h.amin(0)).max()) <= 1e-6 * float(h.abs().max()):
+        raise ConfigError(f"{what} has no variance: all {len(h)} rows are the same"
+                          f"{' after L2 normalisation' if cfg.normalize_input else ''}, so FVU is "
+                          "undefined; pass features that vary across samples")
+    return x
+
+
 def total_steps(n: int, cfg: SAEConfig) -> int:
     return cfg.steps if cfg.steps is not None else cfg.epochs * max(1, n // min(cfg.batch_size, n))
 
@@ -69,8 +83,7 @@ def total_steps(n: int, cfg: SAEConfig) -> int:
 def train_sae(features: torch.Tensor, cfg: SAEConfig, seed: int, progress: bool = False,
               device: torch.device | str = "cpu") -> SAEResult:
     """Fit a TopK SAE to ``features`` (N, d) (preprocessed with ``preprocess``) on ``device``."""
-    check_features(features, "SAE input")
-    h = preprocess(features.to(device), cfg)
+    h = preprocess(check_sae_input(features.to(device), cfg), cfg)
     n, d = h.shape
     gen = torch.Generator().manual_seed(seed)
     width, k = cfg.resolve(d)
@@ -154,7 +167,8 @@ def _auxk(model: TopKSAE, x: torch.Tensor, recon: torch.Tensor, dead: torch.Tens
 def evaluate_sae(model: TopKSAE, features: torch.Tensor, batch_size: int = 8192,
                  preprocessed: bool = False, cfg: SAEConfig | None = None) -> SAEStats:
     """FVU, normalised MSE, mean L0 and dead fraction of ``model`` on ``features`` (N, d)."""
-    h = features if preprocessed else preprocess(features, cfg or SAEConfig())
+    cfg = cfg or SAEConfig()
+    h = features if preprocessed else preprocess(check_sae_input(features, cfg), cfg)
     running, nmse_sum, l0_sum = RunningFVU(), 0.0, 0.0
     fired = torch.zeros(model.width, dtype=torch.bool, device=h.device)
     for i in range(0, len(h), batch_size):

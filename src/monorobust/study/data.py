@@ -7,6 +7,7 @@ and regime, shared by every representation and protocol, so that differences pai
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
@@ -47,6 +48,8 @@ class StudyData:
         self._features: dict[tuple[str, int], dict[str, torch.Tensor]] = {}
         self._labels: dict[tuple[int, int], StudyLabels] = {}
         self._probs: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.checkpoints: dict[tuple[str, int], Path] = {}
+        """(objective, seed) -> the run's finished checkpoint (checked by ``open``)."""
 
     @classmethod
     def open(cls, folder: RunDir, cfg: Any, device: str = "cpu") -> StudyData:
@@ -75,14 +78,12 @@ class StudyData:
         if too_many:
             raise ConfigError(f"study.n_per_class {too_many} exceeds the smallest class of the "
                               f"training split ({smallest}); use 0 for all examples")
-        for objective in {REPRESENTATIONS.get(r).objective for r in data.reps}:
-            from monorobust.train.checkpoint import latest_checkpoint
+        from monorobust.train.pretrain import finished_pretraining
 
+        for objective in dict.fromkeys(REPRESENTATIONS.get(r).objective for r in data.reps):
             for seed in data.seeds:
-                if latest_checkpoint(folder.checkpoints(objective, seed)) is None:
-                    raise ConfigError(f"no checkpoint in {folder.checkpoints(objective, seed)}; "
-                                      f"finish the run first (`monorobust run --preset "
-                                      f"{folder.root / RunDir.CONFIG} --out {folder.root}`)")
+                data.checkpoints[(objective, seed)] = finished_pretraining(
+                    folder, objective, seed, run_cfg.pretrain.epochs)
         return data
 
     # -- labels ------------------------------------------------------------------------------
@@ -147,8 +148,14 @@ class StudyData:
             self._features[(rep, seed)] = cached
         return self._features[(rep, seed)]
 
-    def _meta(self) -> dict[str, str]:
-        return {"input_noise": f"{self.cfg.input_noise:g}", "features": self.run_cfg.probe.features}
+    def _meta(self, rep: str, seed: int) -> dict[str, str]:
+        """What a feature cache was made from: a cache with other metadata is made again."""
+        from monorobust.evaluate import REPRESENTATIONS
+        from monorobust.train.checkpoint import checkpoint_identity
+
+        ckpt = self.checkpoints[(REPRESENTATIONS.get(rep).objective, seed)]
+        return {"input_noise": f"{self.cfg.input_noise:g}", "features": self.run_cfg.probe.features,
+                "checkpoint": checkpoint_identity(ckpt)}
 
     def _load(self, rep: str, seed: int) -> dict[str, torch.Tensor] | None:
         from safetensors import safe_open
@@ -156,9 +163,10 @@ class StudyData:
         path = self.folder.study_features(rep, seed)
         if not path.exists():
             return None
+        meta = self._meta(rep, seed)
         try:
             with safe_open(str(path), "pt") as f:
-                if f.metadata() != self._meta() or set(f.keys()) != set(FEATURE_KEYS):
+                if f.metadata() != meta or set(f.keys()) != set(FEATURE_KEYS):
                     return None
                 return {k: f.get_tensor(k) for k in FEATURE_KEYS}
         except Exception:          # a damaged cache is extracted again
@@ -172,7 +180,6 @@ class StudyData:
         from monorobust.evaluate import REPRESENTATIONS, extract, model_encoder
         from monorobust.evaluate.scenarios import SCENARIOS
         from monorobust.io import atomic_write_bytes
-        from monorobust.train.checkpoint import latest_checkpoint
         from monorobust.train.pretrain import load_pretrained
 
         sp = self.splits
@@ -180,8 +187,8 @@ class StudyData:
         noisy = (SCENARIOS.get("gaussian_noise").test_images(test, self.cfg.input_noise, seed, None)
                  if self.cfg.input_noise > 0 else test[:0])
         for objective in dict.fromkeys(REPRESENTATIONS.get(r).objective for r in self.reps):
-            ckpt = latest_checkpoint(self.folder.checkpoints(objective, seed))
-            model = load_pretrained(ckpt, tuple(sp.train.images.shape[1:])).to(self.device)
+            model = load_pretrained(self.checkpoints[(objective, seed)],
+                                    tuple(sp.train.images.shape[1:])).to(self.device)
             encode = model_encoder(model, self.run_cfg.probe.features)
             raw = {k: extract(encode, x, device=self.device) for k, x in
                    (("train", sp.train.images), ("val", sp.val.images), ("test", test),
@@ -195,7 +202,7 @@ class StudyData:
                 out["test_labels"] = sp.test.labels.clone()
                 out["test_noise_labels"] = sp.test.labels[:len(noisy)].clone()
                 atomic_write_bytes(self.folder.study_features(rep, seed),
-                                   save(out, metadata=self._meta()))
+                                   save(out, metadata=self._meta(rep, seed)))
 
     def _posthoc(self, rep: Any, train_raw: torch.Tensor, seed: int):
         """The run's fitted map of ``rep`` (its cached SAE, loaded as is: a rerun of the
@@ -210,5 +217,7 @@ class StudyData:
             return latent_map(model, self.run_cfg.sae)
         # No cached map of the run (identity / ReLU, or an SAE the run never fitted): fit it
         # in the study's own folder, never in the run's posthoc/.
-        return rep.fit(train_raw, seed, self.folder.study_posthoc(rep.name, seed),
-                       self.run_cfg)
+        # _extract runs without autograd; fitting an SAE needs it.
+        with torch.enable_grad():
+            return rep.fit(train_raw, seed, self.folder.study_posthoc(rep.name, seed),
+                           self.run_cfg)

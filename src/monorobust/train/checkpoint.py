@@ -170,6 +170,19 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def checkpoint_identity(path: str | Path) -> str:
+    """``NAME:CHECKSUM`` of a checkpoint, read from its header alone (no tensor is loaded): what
+    a cache derived from it records, so that one made from another checkpoint is not reused."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            doc = json.loads((f.metadata() or {})[_KEY])
+    except (OSError, SafetensorError, KeyError, ValueError) as err:
+        raise DamagedCheckpoint(path, f"bad header ({err!r})") from None
+    return f"{Path(path).name}:{doc.get(_CHECKSUM, 'none')}"
+
+
 def load_latest_intact(folder: str | Path) -> tuple[Path, dict[str, Any], dict[str, Any]] | None:
     """``(path, states, meta)`` of the newest checkpoint in ``folder`` that loads and verifies.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from tqdm.auto import tqdm
@@ -25,12 +25,16 @@ from monorobust.objectives import activity_penalty, embed, nt_xent
 from monorobust.train.augment import simclr_views
 from monorobust.train.batches import augment_generator, epoch_order, make_source
 from monorobust.train.checkpoint import (checkpoint_epoch, checkpoint_path, epoch_checkpoints,
-                                         load_checkpoint, load_latest_intact, save_checkpoint)
+                                         latest_checkpoint, load_checkpoint, load_latest_intact,
+                                         save_checkpoint)
 from monorobust.train.config import PretrainConfig
 from monorobust.train.distributed import gather_with_grad
 from monorobust.train.logs import StepLog
 from monorobust.train.optim import OPTIMIZERS, warmup_cosine
 from monorobust.train.precision import resolve_precision
+
+if TYPE_CHECKING:
+    from monorobust.rundir import RunDir
 
 OBJECTIVES = ("cl", "ncl")
 
@@ -236,3 +240,17 @@ def load_pretrained(path: str | Path, image_shape: tuple[int, int, int]) -> Cont
     model = build_model(cfg, image_shape, mean, std, seed=0)
     model.load_state_dict(states["model"])
     return model.eval()
+
+
+def finished_pretraining(folder: RunDir, objective: str, seed: int, epochs: int) -> Path:
+    """The last checkpoint of a run's pretraining of ``objective`` and ``seed``, which must hold
+    all ``epochs`` epochs: an encoder whose training stopped early is not the run's, so a
+    ``ConfigError`` naming the fix when there is none or it is unfinished."""
+    out_dir = folder.checkpoints(objective, seed)
+    latest = latest_checkpoint(out_dir) if out_dir.is_dir() else None
+    done = 0 if latest is None else checkpoint_epoch(latest)
+    if done < epochs:
+        raise ConfigError(f"the {objective} encoder of seed {seed} has trained {done} of "
+                          f"{epochs} epochs (in {out_dir}); finish the run first (`monorobust "
+                          f"run --preset {folder.root / folder.CONFIG} --out {folder.root}`)")
+    return latest
