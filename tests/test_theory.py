@@ -11,7 +11,7 @@ import torch
 from monorobust.errors import ConfigError
 from monorobust.perturb.label_noise import symmetric_label_noise
 from monorobust.theory import two_feature as tf
-from monorobust.theory.crossover import find_crossovers
+from monorobust.theory.crossover import describe, find_crossovers
 from monorobust.theory.downstream import group_argmax_labels, robustness_sweep
 from monorobust.theory.superposition import monosemanticity, train_toy_models
 from monorobust.theory.superposition_part import SuperpositionConfig
@@ -107,6 +107,14 @@ def test_crossovers() -> None:
     assert len(found) == 1 and found[0].direction == "mono_overtakes"
     assert found[0].at == pytest.approx(1 + 0.2 / 0.3, abs=1e-6)
     assert find_crossovers(xs, [0.5] * 4, [0.9] * 4) == []
+
+
+def test_crossing_without_standard_error_is_not_significant() -> None:
+    xs, mono, poly = [0.0, 1.0, 2.0], [0.5, 0.6, 0.9], [0.9, 0.7, 0.5]
+    assert find_crossovers(xs, mono, poly, se_diff=[0.01] * 3)[0].significant
+    found = find_crossovers(xs, mono, poly, se_diff=None)  # e.g. one seed
+    assert len(found) == 1 and not found[0].significant
+    assert "not significant: one seed" in describe(found, "input noise", 0, 2, "one seed")
 
 
 @pytest.mark.parametrize("cls, kw, key", [

@@ -111,12 +111,13 @@ def run_superposition(cfg: SuperpositionConfig, base_seed: int = 0
     for axis, xname, xs, acc in (("label_noise", "rates", list(cfg.label_rates), acc_label),
                                  ("input_noise", "stds", list(cfg.noise_stds), acc_input)):
         curves = {c: _curve(acc[c]) for c in CODES}
-        found = find_crossovers(xs, curves["mono"]["mean"], curves["poly"]["mean"],
-                                _paired_se(acc["mono"], acc["poly"]))
+        se = _paired_se(acc["mono"], acc["poly"])
+        found = find_crossovers(xs, curves["mono"]["mean"], curves["poly"]["mean"], se)
         result[axis] = {xname: xs, "accuracy": curves, "crossovers": [c._asdict() for c in found]}
         clean = (f"clean accuracy poly {curves['poly']['mean'][0]:.3f}, "
                  f"mono {curves['mono']['mean'][0]:.3f}")
-        summary.append(f"{describe(found, axis.replace('_', ' '), xs[0], xs[-1])} ({clean}; "
+        why = "within 2 s.e." if se is not None else "one seed, no standard error"
+        summary.append(f"{describe(found, axis.replace('_', ' '), xs[0], xs[-1], why)} ({clean}; "
                        f"at {xs[-1]:g}: poly {curves['poly']['mean'][-1]:.3f}, "
                        f"mono {curves['mono']['mean'][-1]:.3f})")
     result["label_noise"]["realised_rates"] = realised
