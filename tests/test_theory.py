@@ -117,6 +117,26 @@ def test_crossing_without_standard_error_is_not_significant() -> None:
     assert "not significant: one seed" in describe(found, "input noise", 0, 2, "one seed")
 
 
+def test_a_cell_does_not_depend_on_the_other_cells_listed() -> None:
+    model = train_toy_models((0,), n_features=8, n_hidden=4, steps=20, batch_size=64)[(0, "poly")]
+
+    def sweep(rates, stds):
+        return robustness_sweep(model, 0, 0.9, 4, rates, stds, n_train=200, n_test=200, steps=10)
+
+    a, b = sweep((0.0, 0.3), (0.0, 0.5)), sweep((0.0, 0.1, 0.3, 0.6), (0.0, 0.2, 0.5))
+    assert a.label_noise[1] == b.label_noise[2] and a.input_noise == b.input_noise[::2]
+    one = TwoFeatureConfig(label_rates=(0.0, 0.3), noise_stds=(0.0, 0.5), n_train=(20,),
+                           repeats=4, n_pop=2000)
+    more = TwoFeatureConfig(label_rates=(0.0, 0.1, 0.3), noise_stds=(0.0, 0.2, 0.5),
+                            n_train=(10, 20), repeats=4, n_pop=2000)
+    ra, rb = sweep_two_feature(one), sweep_two_feature(more)
+    for axis in ("label_noise", "input_noise"):  # rate 0.3 / std 0.5: index 1 in one, 2 in more
+        for m, by_code in ra[axis]["curves"].items():
+            for c, curve in by_code.items():
+                other = rb[axis]["curves"][m][c]
+                assert (curve["mean"][1], curve["se"][1]) == (other["mean"][2], other["se"][2])
+
+
 @pytest.mark.parametrize("cls, kw, key", [
     (TwoFeatureConfig, dict(sparsity=1.0), "two_feature.sparsity"),
     (SuperpositionConfig, dict(sparsity=-0.1), "superposition.sparsity"),
