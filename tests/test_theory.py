@@ -14,7 +14,7 @@ from monorobust.theory import two_feature as tf
 from monorobust.theory.crossover import describe, find_crossovers
 from monorobust.theory.downstream import group_argmax_labels, robustness_sweep
 from monorobust.theory.superposition import monosemanticity, train_toy_models
-from monorobust.theory.superposition_part import SuperpositionConfig
+from monorobust.theory.superposition_part import SuperpositionConfig, run_superposition
 from monorobust.theory.toy import ToyConfig, run_toy
 from monorobust.theory.two_feature_sweep import TwoFeatureConfig, sweep_two_feature
 
@@ -135,6 +135,21 @@ def test_a_cell_does_not_depend_on_the_other_cells_listed() -> None:
             for c, curve in by_code.items():
                 other = rb[axis]["curves"][m][c]
                 assert (curve["mean"][1], curve["se"][1]) == (other["mean"][2], other["se"][2])
+
+
+def test_rate_zero_always_computed() -> None:
+    cfg = TwoFeatureConfig(label_rates=(0.1, 0.3), noise_stds=(0.5,), n_train=(20,), repeats=4,
+                           n_pop=2000)
+    res = sweep_two_feature(cfg)
+    assert res["label_noise"]["rates"] == [0.0, 0.1, 0.3]
+    assert res["input_noise"]["stds"] == [0.0, 0.5]
+    sp, _ = run_superposition(SuperpositionConfig(
+        n_features=8, n_hidden=4, steps=20, batch_size=64, n_seeds=1, n_train=200,
+        probe_steps=10, label_rates=(0.3,), noise_stds=(0.5,)))
+    assert sp["label_noise"]["rates"] == [0.0, 0.3] and sp["input_noise"]["stds"] == [0.0, 0.5]
+    clean = sp["label_noise"]["accuracy"]["poly"]["mean"][0]
+    assert sp["input_noise"]["accuracy"]["poly"]["mean"][0] == clean
+    assert f"clean accuracy poly {clean:.3f}" in sp["summary"][-1]
 
 
 @pytest.mark.parametrize("cls, kw, key", [

@@ -18,6 +18,12 @@ class Crossover(NamedTuple):
     seed: nothing establishes the crossing)."""
 
 
+def with_clean(levels: tuple[float, ...]) -> tuple[float, ...]:
+    """The noise levels a sweep computes: those listed plus the clean reference 0, ascending,
+    each once (a "clean" figure and a crossing are then never read off a noisy grid point)."""
+    return tuple(sorted({0.0, *map(float, levels)}))
+
+
 def find_crossovers(xs: list[float], mono: list[float], other: list[float],
                     se_diff: list[float] | None = None, z: float = 2.0) -> list[Crossover]:
     """Sign changes of ``d = mono - other`` along ``xs`` (ascending).

@@ -34,7 +34,7 @@ from monorobust.fields import AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, Rang
 from monorobust.perturb.label_noise import check_label_rates, symmetric_label_noise
 from monorobust.seeding import derive_seed
 from monorobust.theory import two_feature as tf
-from monorobust.theory.crossover import describe, find_crossovers
+from monorobust.theory.crossover import describe, find_crossovers, with_clean
 
 MEASURES = {
     "fisher": "Fisher ratio (mu1-mu0)^2/(var0+var1) between the labelled classes",
@@ -92,7 +92,8 @@ def _flips(labels: torch.Tensor, rate: float, gen: torch.Generator) -> torch.Ten
 
 def sweep_two_feature(cfg: TwoFeatureConfig, seed: int = 0, batches: int = 20) -> dict[str, Any]:
     """All two-feature numbers as a JSON-ready dict (schema: ``monorobust.theory.toy``)."""
-    sparsity, weights, label_rates, noise_stds = cfg.sparsity, cfg.weights, cfg.label_rates, cfg.noise_stds
+    sparsity, weights = cfg.sparsity, cfg.weights
+    label_rates, noise_stds = with_clean(cfg.label_rates), with_clean(cfg.noise_stds)
     n_train, repeats, n_pop = cfg.n_train, cfg.repeats, cfg.n_pop
     gen = torch.Generator().manual_seed(seed)
     x_fit, y_fit = tf.sample(n_pop, sparsity, gen)
