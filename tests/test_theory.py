@@ -11,10 +11,10 @@ import torch
 from monorobust.errors import ConfigError
 from monorobust.perturb.label_noise import symmetric_label_noise
 from monorobust.theory import two_feature as tf
-from monorobust.theory.crossover import find_crossovers
+from monorobust.theory.crossover import describe, find_crossovers
 from monorobust.theory.downstream import group_argmax_labels, robustness_sweep
 from monorobust.theory.superposition import monosemanticity, train_toy_models
-from monorobust.theory.superposition_part import SuperpositionConfig
+from monorobust.theory.superposition_part import SuperpositionConfig, run_superposition
 from monorobust.theory.toy import ToyConfig, run_toy
 from monorobust.theory.two_feature_sweep import TwoFeatureConfig, sweep_two_feature
 
@@ -107,6 +107,49 @@ def test_crossovers() -> None:
     assert len(found) == 1 and found[0].direction == "mono_overtakes"
     assert found[0].at == pytest.approx(1 + 0.2 / 0.3, abs=1e-6)
     assert find_crossovers(xs, [0.5] * 4, [0.9] * 4) == []
+
+
+def test_crossing_without_standard_error_is_not_significant() -> None:
+    xs, mono, poly = [0.0, 1.0, 2.0], [0.5, 0.6, 0.9], [0.9, 0.7, 0.5]
+    assert find_crossovers(xs, mono, poly, se_diff=[0.01] * 3)[0].significant
+    found = find_crossovers(xs, mono, poly, se_diff=None)  # e.g. one seed
+    assert len(found) == 1 and not found[0].significant
+    assert "not significant: one seed" in describe(found, "input noise", 0, 2, "one seed")
+
+
+def test_a_cell_does_not_depend_on_the_other_cells_listed() -> None:
+    model = train_toy_models((0,), n_features=8, n_hidden=4, steps=20, batch_size=64)[(0, "poly")]
+
+    def sweep(rates, stds):
+        return robustness_sweep(model, 0, 0.9, 4, rates, stds, n_train=200, n_test=200, steps=10)
+
+    a, b = sweep((0.0, 0.3), (0.0, 0.5)), sweep((0.0, 0.1, 0.3, 0.6), (0.0, 0.2, 0.5))
+    assert a.label_noise[1] == b.label_noise[2] and a.input_noise == b.input_noise[::2]
+    one = TwoFeatureConfig(label_rates=(0.0, 0.3), noise_stds=(0.0, 0.5), n_train=(20,),
+                           repeats=4, n_pop=2000)
+    more = TwoFeatureConfig(label_rates=(0.0, 0.1, 0.3), noise_stds=(0.0, 0.2, 0.5),
+                            n_train=(10, 20), repeats=4, n_pop=2000)
+    ra, rb = sweep_two_feature(one), sweep_two_feature(more)
+    for axis in ("label_noise", "input_noise"):  # rate 0.3 / std 0.5: index 1 in one, 2 in more
+        for m, by_code in ra[axis]["curves"].items():
+            for c, curve in by_code.items():
+                other = rb[axis]["curves"][m][c]
+                assert (curve["mean"][1], curve["se"][1]) == (other["mean"][2], other["se"][2])
+
+
+def test_rate_zero_always_computed() -> None:
+    cfg = TwoFeatureConfig(label_rates=(0.1, 0.3), noise_stds=(0.5,), n_train=(20,), repeats=4,
+                           n_pop=2000)
+    res = sweep_two_feature(cfg)
+    assert res["label_noise"]["rates"] == [0.0, 0.1, 0.3]
+    assert res["input_noise"]["stds"] == [0.0, 0.5]
+    sp, _ = run_superposition(SuperpositionConfig(
+        n_features=8, n_hidden=4, steps=20, batch_size=64, n_seeds=1, n_train=200,
+        probe_steps=10, label_rates=(0.3,), noise_stds=(0.5,)))
+    assert sp["label_noise"]["rates"] == [0.0, 0.3] and sp["input_noise"]["stds"] == [0.0, 0.5]
+    clean = sp["label_noise"]["accuracy"]["poly"]["mean"][0]
+    assert sp["input_noise"]["accuracy"]["poly"]["mean"][0] == clean
+    assert f"clean accuracy poly {clean:.3f}" in sp["summary"][-1]
 
 
 @pytest.mark.parametrize("cls, kw, key", [

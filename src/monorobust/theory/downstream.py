@@ -83,7 +83,8 @@ def robustness_sweep(model: ToyModel, seed: int, sparsity: float, num_classes: i
     """Accuracy of linear classifiers on ``model``'s code against label noise and input noise.
 
     The data, the label flips and the input noise depend only on ``seed`` (not on the code), so
-    the poly and mono codes of one seed are compared on the very same samples.
+    the poly and mono codes of one seed are compared on the very same samples; each rate's flips
+    depend on ``seed`` and that rate only, so listing other rates leaves its accuracy unchanged.
     """
     with single_thread():
         return _sweep(model, seed, sparsity, num_classes, label_rates, noise_stds, n_train,
@@ -99,8 +100,12 @@ def _sweep(model: ToyModel, seed: int, sparsity: float, num_classes: int,
     x_test = sample_sparse(n_test, n, sparsity, gen)
     y_train = group_argmax_labels(x_train, num_classes)
     y_test = group_argmax_labels(x_test, num_classes)
-    noisy = [symmetric_label_noise(y_train, r, num_classes, gen) for r in label_rates]
-    eps = torch.randn(x_test.shape, generator=gen)
+    # Each rate's flips and the input noise have generators of their own, so that a cell's draws
+    # do not depend on which other rates are listed.
+    noisy = [symmetric_label_noise(y_train, r, num_classes, torch.Generator().manual_seed(
+        derive_seed(seed, "label_noise", float(r)))) for r in label_rates]
+    eps = torch.randn(x_test.shape,
+                      generator=torch.Generator().manual_seed(derive_seed(seed, "input_noise")))
 
     h_train = model.encode(x_train)
     mean, std = h_train.mean(dim=0), h_train.std(dim=0).clamp_min(1e-6)

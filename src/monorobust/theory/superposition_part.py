@@ -14,7 +14,7 @@ import torch
 
 from monorobust.fields import AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, Range, check_fields
 from monorobust.perturb.label_noise import check_label_rates
-from monorobust.theory.crossover import describe, find_crossovers
+from monorobust.theory.crossover import describe, find_crossovers, with_clean
 from monorobust.theory.downstream import robustness_sweep
 from monorobust.theory.superposition import CODES, ToyModel, monosemanticity, train_toy_models
 
@@ -84,6 +84,7 @@ def run_superposition(cfg: SuperpositionConfig, base_seed: int = 0
     acc_label: dict[str, list[list[float]]] = {c: [] for c in CODES}
     acc_input: dict[str, list[list[float]]] = {c: [] for c in CODES}
     realised: list[float] = []
+    rates, stds = with_clean(cfg.label_rates), with_clean(cfg.noise_stds)
     for seed in seeds:
         for code in CODES:
             model = models[(seed, code)]
@@ -91,9 +92,8 @@ def run_superposition(cfg: SuperpositionConfig, base_seed: int = 0
             entries[code].append({"seed": seed, "final_loss": round(model.final_loss, 6),
                                   "polysemantic_dims": sum(k > 1 for k in ms.features_per_dim),
                                   **ms._asdict()})
-            res = robustness_sweep(model, seed, cfg.sparsity, cfg.num_classes, cfg.label_rates,
-                                   cfg.noise_stds, n_train=cfg.n_train, n_test=cfg.n_train,
-                                   steps=cfg.probe_steps)
+            res = robustness_sweep(model, seed, cfg.sparsity, cfg.num_classes, rates, stds,
+                                   n_train=cfg.n_train, n_test=cfg.n_train, steps=cfg.probe_steps)
             acc_label[code].append(res.label_noise)
             acc_input[code].append(res.input_noise)
             realised = res.realised_rates
@@ -108,15 +108,16 @@ def run_superposition(cfg: SuperpositionConfig, base_seed: int = 0
         share = [e["mean_top_share"] for e in entries[code]]
         summary.append(f"{code}: features represented {rep} (m = {cfg.n_hidden}), mean top-feature "
                        f"share per dim {[round(s, 3) for s in share]}")
-    for axis, xname, xs, acc in (("label_noise", "rates", list(cfg.label_rates), acc_label),
-                                 ("input_noise", "stds", list(cfg.noise_stds), acc_input)):
+    for axis, xname, xs, acc in (("label_noise", "rates", list(rates), acc_label),
+                                 ("input_noise", "stds", list(stds), acc_input)):
         curves = {c: _curve(acc[c]) for c in CODES}
-        found = find_crossovers(xs, curves["mono"]["mean"], curves["poly"]["mean"],
-                                _paired_se(acc["mono"], acc["poly"]))
+        se = _paired_se(acc["mono"], acc["poly"])
+        found = find_crossovers(xs, curves["mono"]["mean"], curves["poly"]["mean"], se)
         result[axis] = {xname: xs, "accuracy": curves, "crossovers": [c._asdict() for c in found]}
         clean = (f"clean accuracy poly {curves['poly']['mean'][0]:.3f}, "
                  f"mono {curves['mono']['mean'][0]:.3f}")
-        summary.append(f"{describe(found, axis.replace('_', ' '), xs[0], xs[-1])} ({clean}; "
+        why = "within 2 s.e." if se is not None else "one seed, no standard error"
+        summary.append(f"{describe(found, axis.replace('_', ' '), xs[0], xs[-1], why)} ({clean}; "
                        f"at {xs[-1]:g}: poly {curves['poly']['mean'][-1]:.3f}, "
                        f"mono {curves['mono']['mean'][-1]:.3f})")
     result["label_noise"]["realised_rates"] = realised

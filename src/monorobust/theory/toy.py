@@ -32,7 +32,8 @@
 
 A crossover's ``direction`` is ``mono_overtakes`` when the polysemantic code is better before
 and the monosemantic one after; ``significant`` compares the paired difference with 2 standard
-errors (over seeds, repeats or Monte Carlo chunks) on both sides.
+errors (over seeds, repeats or Monte Carlo chunks) on both sides; with one seed there is no
+standard error and no crossing is significant.
 """
 
 from __future__ import annotations

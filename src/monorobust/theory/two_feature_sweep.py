@@ -32,8 +32,9 @@ import torch
 
 from monorobust.fields import AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, Range, check_fields
 from monorobust.perturb.label_noise import check_label_rates, symmetric_label_noise
+from monorobust.seeding import derive_seed
 from monorobust.theory import two_feature as tf
-from monorobust.theory.crossover import describe, find_crossovers
+from monorobust.theory.crossover import describe, find_crossovers, with_clean
 
 MEASURES = {
     "fisher": "Fisher ratio (mu1-mu0)^2/(var0+var1) between the labelled classes",
@@ -84,19 +85,29 @@ def _stats(per: torch.Tensor) -> tuple[float, float]:
     return float(per.mean()), float(per.std() / k ** 0.5) if k > 1 else 0.0
 
 
+def _flips(labels: torch.Tensor, rate: float, gen: torch.Generator) -> torch.Tensor:
+    """(repeats, N) clean labels -> the same with ``round(rate N)`` flips in each row."""
+    return torch.stack([symmetric_label_noise(row, rate, 2, gen).labels for row in labels])
+
+
 def sweep_two_feature(cfg: TwoFeatureConfig, seed: int = 0, batches: int = 20) -> dict[str, Any]:
     """All two-feature numbers as a JSON-ready dict (schema: ``monorobust.theory.toy``)."""
-    sparsity, weights, label_rates, noise_stds = cfg.sparsity, cfg.weights, cfg.label_rates, cfg.noise_stds
+    sparsity, weights = cfg.sparsity, cfg.weights
+    label_rates, noise_stds = with_clean(cfg.label_rates), with_clean(cfg.noise_stds)
     n_train, repeats, n_pop = cfg.n_train, cfg.repeats, cfg.n_pop
     gen = torch.Generator().manual_seed(seed)
     x_fit, y_fit = tf.sample(n_pop, sparsity, gen)
     x_test, y_test = tf.sample(n_pop, sparsity, gen)
     eps = torch.randn(x_test.shape, generator=gen, dtype=torch.float64)
     eps_fit = torch.randn(x_fit.shape, generator=gen, dtype=torch.float64)
-    train = {n: tf.sample(repeats * n, sparsity, gen) for n in n_train}
+    # Each training size and each (size, rate) draws from a generator of its own, so that a
+    # cell's numbers do not depend on which other sizes and rates are listed.
+    train = {n: tf.sample(repeats * n, sparsity,
+                          torch.Generator().manual_seed(derive_seed(seed, "train", n)))
+             for n in n_train}
     # Flips shared by all codes: one set of (repeats, N) noisy labels per (N, rate).
-    flips = {(n, r): torch.stack([symmetric_label_noise(y.view(repeats, n)[i], r, 2, gen).labels
-                                  for i in range(repeats)])
+    flips = {(n, r): _flips(y.view(repeats, n), r,
+                            torch.Generator().manual_seed(derive_seed(seed, "label_noise", n, r)))
              for n, (_, y) in train.items() for r in label_rates}
     chunks = torch.arange(n_pop) % batches
 
