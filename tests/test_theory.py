@@ -137,6 +137,14 @@ def test_a_cell_does_not_depend_on_the_other_cells_listed() -> None:
                 assert (curve["mean"][1], curve["se"][1]) == (other["mean"][2], other["se"][2])
 
 
+def test_one_repeat_makes_no_erm_crossing_significant() -> None:
+    res = sweep_two_feature(TwoFeatureConfig(label_rates=(0.0, 0.2, 0.4, 0.45), noise_stds=(0.0,),
+                                             n_train=(20,), repeats=1, n_pop=2000))
+    found = [c for by_other in res["label_noise"]["crossovers"]["erm_accuracy_n20"].values()
+             for c in by_other]
+    assert not any(c["significant"] for c in found)
+
+
 def test_rate_zero_always_computed() -> None:
     cfg = TwoFeatureConfig(label_rates=(0.1, 0.3), noise_stds=(0.5,), n_train=(20,), repeats=4,
                            n_pop=2000)

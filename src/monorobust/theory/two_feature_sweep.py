@@ -164,7 +164,9 @@ def sweep_two_feature(cfg: TwoFeatureConfig, seed: int = 0, batches: int = 20) -
                          for c in tf.CODES}
             crossings[m] = {}
             for other in ("poly", "weighted"):
-                se = [_stats(p["mono"][m] - p[other][m])[1] for p in points]
+                diffs = [p["mono"][m] - p[other][m] for p in points]
+                # One draw (e.g. --tf-repeats 1) sizes no error: no crossing is significant.
+                se = [_stats(d)[1] for d in diffs] if diffs[0].shape[-1] > 1 else None
                 found = find_crossovers(xs, curves[m]["mono"]["mean"], curves[m][other]["mean"], se)
                 crossings[m][other] = [c._asdict() for c in found]
                 summary.append(f"{m}, mono vs {other}: "
