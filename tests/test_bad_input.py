@@ -242,6 +242,7 @@ API_CASES = [
      "channels-last"),
     (lambda: evaluate.robustness(_encode, "digits", seeds=(-1,)), "seeds"),
     (lambda: evaluate.robustness(_encode, "digits", device="tpu"), "device 'tpu' is not a device"),
+    (lambda: evaluate.extract(_encode, torch.rand(4, 1, 8, 8) * 255), "float images must be in [0, 1]"),
     (lambda: evaluate.robustness(_encode, ImageDataset(
         "mine", ImageSplit(torch.zeros(30, 1, 8, 8, dtype=torch.uint8), torch.arange(30.0) % 3),
         ImageSplit(torch.zeros(30, 1, 8, 8, dtype=torch.uint8), torch.arange(30) % 3),
