@@ -129,3 +129,23 @@ def test_two_process_run_from_the_cli_writes_every_row_once(tmp_path):
         folder = tmp_path / "checkpoints" / f"{objective}-seed0"           # also holds logs/
         saved = sorted(p.name for p in folder.glob("epoch-*.safetensors"))
         assert saved[-1] == f"epoch-{cfg.pretrain.epochs:04d}.safetensors"
+
+
+@pytest.mark.slow
+def test_two_process_finetune_writes_every_row_once(tmp_path):
+    """``monorobust finetune --devices 2``: both processes pretrain the missing encoder, only
+    rank 0 fine-tunes and writes (each row twice read as n=2, std 0)."""
+    import subprocess
+    import sys
+
+    from monorobust.io import read_jsonl
+
+    cmd = [sys.executable, "-m", "monorobust", "finetune", "--preset", "smoke", "--devices", "2",
+           "--seeds", "0", "--epochs", "1",
+           "--out", str(tmp_path), "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    keys = [(r["objective"], r["head"], r["scenario"], r["severity"], r["seed"])
+            for r in read_jsonl(tmp_path / "finetune.jsonl")]
+    assert len(keys) == len(set(keys)) == 2 * 2 * 3      # objectives x heads x settings

@@ -170,6 +170,8 @@ def _finetune_cells(run: RunConfig, cfg: FinetuneConfig, splits, folder: RunDir,
                 continue
             enc = pretrain(splits.train.images, run.pretrain, objective, seed,
                            folder.checkpoints(objective, seed), fabric, progress).model.cpu().eval()
+            if fabric is not None and fabric.global_rank != 0:
+                continue        # the other processes join the pretraining; rank 0 fine-tunes
             for _, head, scenario, severity, _ in mine:
                 tx, ty, ttrue, vx, vy, realised = setting_data(splits, scenario, severity, cfg, seed)
                 if progress:
