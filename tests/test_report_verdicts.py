@@ -115,3 +115,17 @@ def test_verdicts_on_few_seeds_say_they_are_provisional():
     assert "rest on 4 seeds" in V.few_seeds_note(verdicts_on(4))
     assert V.few_seeds_note(verdicts_on(V.FEW_SEEDS)) is None
     assert V.few_seeds_note(verdicts_on(1)) is None          # one seed: every verdict says so
+
+
+def test_one_common_seed_is_compared_on_that_seed_alone():
+    """cl and ncl on seeds 0 and 1, cl+sae on seed 0 only: the contrast pairs seed 0, it does
+    not set seed 0's mono against the poly mean over seeds 0 and 1."""
+    df = rows({("clean", 0.0): {"cl": [0.80, 0.90], "cl+sae": [0.77]}})
+    c = V.contrast(df, ["cl+sae"], ["cl"], [("clean", 0.0)])
+    assert c.diff == pytest.approx(-0.03) and c.test == "one seed (0): no spread"
+    apart = pd.DataFrame([{"representation": "cl", "scenario": "clean", "severity": 0.0,
+                           "seed": 1, "accuracy": 0.8},
+                          {"representation": "ncl", "scenario": "clean", "severity": 0.0,
+                           "seed": 0, "accuracy": 0.7}])
+    c = V.contrast(apart, ["ncl"], ["cl"], [("clean", 0.0)])
+    assert c.diff == pytest.approx(-0.1) and "unpaired" in c.test

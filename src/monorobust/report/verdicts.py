@@ -96,8 +96,12 @@ def contrast(results: pd.DataFrame, mono: list[str], poly: list[str],
         half = _t_crit(df) * se
         return Comparison(what, diff, diff - half, diff + half, min(len(a), len(b)),
                           f"Welch, {len(a)} vs {len(b)} seeds")
+    if common:                  # one seed on both sides: that seed's paired difference
+        diff = float(a[common[0]] - b[common[0]])
+        return Comparison(what, diff, math.nan, math.nan, 1, f"one seed ({common[0]}): no spread")
     diff = float(a.mean() - b.mean())
-    return Comparison(what, diff, math.nan, math.nan, 1, "one seed: no spread")
+    return Comparison(what, diff, math.nan, math.nan, 1,
+                      f"seeds {list(a.index)} vs {list(b.index)}, unpaired: no spread")
 
 
 def seed_sides(results: pd.DataFrame, mono: list[str], poly: list[str],
