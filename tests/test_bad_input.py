@@ -128,6 +128,8 @@ CLI_CASES = [
     (RUN + ["--preset", "nope"], "unknown preset 'nope'"),
     (RUN + ["--devices", "0"], "devices must be >= 1"),
     (RUN + ["--devices", "2", "--strategy", "bogus"], "invalid strategy name"),
+    (RUN + ["--devices", "2", "--set", "pretrain.sync_batchnorm=true"],
+     "pretrain.sync_batchnorm needs CUDA devices"),
     (RUN + ["--seeds", "x"], "--seeds"),
     (["pretrain", "--preset", "smoke", "--quiet", "--out", "{out}", "--set", "pretrain.lr=.nan"],
      "pretrain.lr"),

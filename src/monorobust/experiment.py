@@ -37,7 +37,8 @@ from monorobust.rows import run_grid
 from monorobust.rundir import ResultRow, RunDir
 from monorobust.train import PretrainResult, pretrain
 from monorobust.train.parallel import PretrainJob, pretrain_side_by_side, side_by_side, threads_each
-from monorobust.train.precision import resolve_precision
+from monorobust.train.precision import accelerator_type, resolve_precision
+from monorobust.train.pretrain import check_sync_batchnorm
 
 if TYPE_CHECKING:
     from lightning_fabric import Fabric
@@ -58,6 +59,7 @@ def make_fabric(cfg: RunConfig, launch: bool = True):
     from lightning_fabric.strategies import DDPStrategy
 
     many = cfg.devices * cfg.num_nodes > 1
+    check_sync_batchnorm(cfg.pretrain, cfg.devices * cfg.num_nodes, accelerator_type(cfg.device))
     strategy = cfg.strategy
     if many and strategy in ("auto", "ddp"):     # what "auto" picks for several processes
         # torch < 2.13: DDP's buffer broadcast before the second view's forward bumps the

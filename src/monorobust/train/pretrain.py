@@ -65,6 +65,15 @@ def channel_stats(images) -> tuple[list[float], list[float]]:
     return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
 
 
+def check_sync_batchnorm(cfg: PretrainConfig, world: int, device_type: str) -> None:
+    """ConfigError when ``pretrain.sync_batchnorm`` would act where it cannot: several CPU
+    processes (SyncBatchNorm has no CPU kernel). Commands call it before they claim a folder."""
+    if cfg.sync_batchnorm and world > 1 and device_type == "cpu":
+        raise ConfigError("pretrain.sync_batchnorm needs CUDA devices (SyncBatchNorm has no CPU "
+                          "kernel); set it to false for CPU processes (--set "
+                          "pretrain.sync_batchnorm=false)")
+
+
 def build_model(cfg: PretrainConfig, image_shape: tuple[int, int, int], mean: list[float],
                 std: list[float], seed: int) -> ContrastiveModel:
     """A freshly initialised model; initialisation depends only on ``seed``."""
@@ -123,9 +132,7 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
     if steps_per_epoch < 1:
         raise ConfigError(f"pretrain.batch_size {cfg.batch_size} x {world} processes exceeds the "
                           f"{len(images)} training images; lower the batch size")
-    if cfg.sync_batchnorm and world > 1 and device.type == "cpu":
-        raise ConfigError("pretrain.sync_batchnorm needs CUDA devices (SyncBatchNorm has no CPU "
-                          "kernel); set it to false for CPU processes")
+    check_sync_batchnorm(cfg, world, device.type)
     mean, std = channel_stats(images)
     model = build_model(cfg, tuple(images.shape[1:]), mean, std, seed)
     if cfg.sync_batchnorm and world > 1:
