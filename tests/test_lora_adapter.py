@@ -229,3 +229,19 @@ def test_gpt2_conv1d_and_sequence_classifier(tmp_path) -> None:
     out = clf(input_ids=TOKENS).logits
     save_adapter(clf, tmp_path / "clf")
     torch.testing.assert_close(load_adapter(copy.deepcopy(bert), tmp_path / "clf").eval()(input_ids=TOKENS).logits, out)
+
+
+def test_target_modules_that_match_nothing_are_refused_before_training():
+    from torch import nn
+
+    from monorobust.adapters.lm_utils import check_target_modules
+    from monorobust.errors import ConfigError
+
+    model = nn.Sequential()
+    model.add_module("attn", nn.Module())
+    model.attn.add_module("q_proj", nn.Linear(4, 4))
+    model.attn.add_module("v_proj", nn.Linear(4, 4))
+    check_target_modules(model, ["q_proj", "attn.v_proj"])          # PEFT's suffix match
+    check_target_modules(model, ["all-linear"])
+    with pytest.raises(ConfigError, match=r"\['foo'\] match no module .* named: q_proj, v_proj"):
+        check_target_modules(model, ["q_proj", "foo"])

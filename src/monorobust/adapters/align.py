@@ -27,7 +27,7 @@ from monorobust.adapters import align_data as D
 from monorobust.adapters.align_config import STAGE1_KEYS, AlignConfig
 from monorobust.adapters.hf_models import check_model_source, default_cache_dir, load_causal_lm, local_model_dir
 from monorobust.adapters.judge import summarise_verdicts
-from monorobust.adapters.lm_utils import choose, encode_example, generate, train_lm
+from monorobust.adapters.lm_utils import check_target_modules, choose, encode_example, generate, train_lm
 from monorobust.adapters.methods import adapter_config
 from monorobust.adapters.parallel import executor
 from monorobust.adapters.report import open_rows, write_tables
@@ -115,6 +115,7 @@ def stage1(cfg: AlignConfig, prompts: Prompts, cache: Path, log: Callable[[str],
         log(f"stage 1: cached aligned model {target}")
         return target
     model, tokenizer = load_causal_lm(cfg.model, cache)
+    check_target_modules(model, cfg.target_modules)     # before minutes of self-distillation
     log(f"stage 1: self-distilling {len(prompts.benign_train)} benign answers")
     benign_answers = generate(model, tokenizer, prompts.benign_train, cfg.benign_answer_tokens)
     examples = [encode_example(tokenizer, p, D.refusal_for(i), cfg.max_length)
@@ -163,6 +164,7 @@ def _finetune_cell(cfg: AlignConfig, aligned_dir: str, method: str, seed: int) -
     def work() -> dict[str, Any]:
         prompts = _prompts(cfg)
         base, tokenizer = load_causal_lm(aligned_dir)
+        check_target_modules(base, cfg.target_modules)
         examples = [encode_example(tokenizer, p, a, cfg.max_length) for p, a in prompts.task_train]
         torch.manual_seed(seed)                       # adapter init and dropout
         model = get_peft_model(base, adapter_config(method, r=cfg.r, lora_alpha=cfg.lora_alpha,

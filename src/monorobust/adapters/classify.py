@@ -23,6 +23,7 @@ from torch import nn
 
 from monorobust.adapters.classify_config import ClassifyConfig
 from monorobust.adapters.hf_models import check_model_source, load_encoder
+from monorobust.adapters.lm_utils import check_target_modules
 from monorobust.adapters.methods import adapter_config
 from monorobust.adapters.parallel import run_cells
 from monorobust.adapters.report import open_rows, write_tables
@@ -190,6 +191,7 @@ def _context(cfg: ClassifyConfig, name: str) -> tuple[TextDataset, Any, nn.Modul
     """(data, splits, encoder, tokenizer), loaded once per process."""
     data, splits = prepare(replace(cfg, datasets=(name,)))[name]
     encoder, tokenizer = load_encoder(cfg.model)
+    check_target_modules(encoder, cfg.target_modules)
     return data, splits, encoder, tokenizer
 
 

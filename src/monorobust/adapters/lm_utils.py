@@ -21,6 +21,21 @@ from torch import nn
 from monorobust.errors import ConfigError
 
 
+def check_target_modules(model: nn.Module, names: Sequence[str]) -> None:
+    """ConfigError, before any training, when a ``target_modules`` name matches no module of
+    ``model`` as PEFT matches them (the whole name, or its last dotted parts); PEFT's own
+    error comes as a traceback, after whatever ran before the adapter was made."""
+    if list(names) == ["all-linear"]:                   # PEFT's name for every linear layer
+        return
+    found = [n for n, _ in model.named_modules()]
+    missing = [t for t in names if not any(n == t or n.endswith("." + t) for n in found)]
+    if missing:
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+                         if isinstance(m, nn.Linear)})
+        raise ConfigError(f"target_modules {missing} match no module of the model; its linear "
+                          f"layers are named: {', '.join(linear)}")
+
+
 def chat_prompt(tokenizer: Any, prompt: str) -> str:
     """The model's chat template around one user turn, ending where the assistant answers."""
     if getattr(tokenizer, "chat_template", None):
