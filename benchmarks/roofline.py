@@ -120,6 +120,7 @@ def training_loops(device: str, folder: Path, preset: str = "fmnist-resnet18",
     ``sae`` (``sae.train_sae``) and ``probes`` (``evaluate.train_probes``, 4 probes at once).
     For ``host_syncs_per_step``: up to 16 steps stay within one epoch of each (pretraining:
     one epoch of ``steps`` batches), so per-epoch work does not count as per-step."""
+    import itertools
     from dataclasses import replace
 
     from lightning_fabric import Fabric
@@ -138,7 +139,7 @@ def training_loops(device: str, folder: Path, preset: str = "fmnist-resnet18",
     images = torch.randint(0, 256, (512, 1, 28, 28), dtype=torch.uint8, generator=gen)
     features = torch.randn(4096, 64, generator=gen)
     labels = torch.randint(0, 10, (4, 1024), generator=gen)
-    calls = iter(range(1_000_000))
+    calls = itertools.count()
 
     def pretrain_loop(steps: int) -> None:
         fabric = Fabric(accelerator=kind, devices=1,

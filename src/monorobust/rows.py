@@ -135,6 +135,18 @@ class RowFile(Generic[R]):
         rows = [self._typed(n, raw) for n, raw in read_jsonl_numbered(self.path)]
         return [r for r in rows if self.where is None or self.where(r)]
 
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as written (lists, keys a newer version added), each checked as ``rows``
+        checks it: the file is read once."""
+        if self.path is None:
+            return [r.to_json() for r in self._memory]
+        kept = []
+        for n, raw in read_jsonl_numbered(self.path):
+            row = self._typed(n, raw)
+            if self.where is None or self.where(row):
+                kept.append(raw)
+        return kept
+
     def _typed(self, line: int, raw: dict[str, Any]) -> R:
         try:
             return self.row_type.from_json(raw)

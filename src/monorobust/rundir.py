@@ -174,8 +174,7 @@ class RunDir:
         """
         import pandas as pd
 
-        self.results.rows()                 # typed: raises on a row that is not a ResultRow
-        rows = read_jsonl(self.root / self.RESULTS)     # as written (lists, any newer keys)
+        rows = self.results.records()        # as written, each checked as a ResultRow
         rank = {key: i for i, key in enumerate(order)}
         rows = sorted(rows, key=lambda row: rank.get(tuple(row.get(a) for a in ResultRow.AXES),
                                                      len(rank)))      # stable; 1 == 1.0 as keys
@@ -186,8 +185,7 @@ class RunDir:
         as ``load_results`` checks its rows; empty when there are none."""
         import pandas as pd
 
-        RowFile(self.root / self.STUDY, StudyRow).rows()
-        return pd.DataFrame(read_jsonl(self.root / self.STUDY))
+        return pd.DataFrame(RowFile(self.root / self.STUDY, StudyRow).records())
 
     def load_metrics(self):
         import pandas as pd

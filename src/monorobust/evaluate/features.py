@@ -22,10 +22,11 @@ def extract(encode: Encode, images: torch.Tensor, batch_size: int = 2048,
     tensor of one row of finite real numbers per image, as wide in every batch. A NaN would
     otherwise put every probe at chance without a word.
     """
-    if isinstance(images, torch.Tensor) and images.is_floating_point() and images.numel() and (
-            images.min() < 0 or images.max() > 1):
-        raise ConfigError(f"float images must be in [0, 1], got values in [{float(images.min()):g}, "
-                          f"{float(images.max()):g}]; divide 0-255 images by 255, or pass uint8")
+    if isinstance(images, torch.Tensor) and images.is_floating_point() and images.numel():
+        lo, hi = (float(v) for v in images.aminmax())
+        if lo < 0 or hi > 1:
+            raise ConfigError(f"float images must be in [0, 1], got values in [{lo:g}, {hi:g}]; "
+                              "divide 0-255 images by 255, or pass uint8")
     out = []
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].to(device)
