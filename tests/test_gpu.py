@@ -152,12 +152,13 @@ def test_a_streamed_image_folder_pretrains_on_the_gpu(tmp_path, monkeypatch):
     assert next(result.model.parameters()).device.type == "cuda"
 
 
-def test_pretraining_and_probe_steps_never_make_the_host_wait(tmp_path):
+def test_pretraining_sae_and_probe_steps_never_make_the_host_wait(tmp_path):
     """No ``.item()``, host copy or data-dependent shape per step: the host keeps queueing
     kernels while the GPU runs (checked by ``torch.cuda.set_sync_debug_mode``)."""
     roofline = _benchmark_module("roofline")
     loops = roofline.training_loops("cuda", tmp_path)
     assert roofline.host_syncs_per_step(loops["pretrain"], 4) == 0
+    assert roofline.host_syncs_per_step(loops["sae"], 4) == 0
     assert roofline.host_syncs_per_step(loops["probes"], 4) == 0
 
 

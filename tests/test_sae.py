@@ -108,6 +108,64 @@ def test_auxk_gives_dead_latents_a_gradient():
     assert sae.W_enc.grad[5:].abs().sum() == 0
 
 
+@pytest.mark.parametrize("n_dead", [0, 2, 5, 16])
+def test_auxk_without_host_reads_equals_auxk_on_the_dead_latents(n_dead):
+    """The GPU's AuxK (no read of the dead mask) gives the CPU's loss and gradients: fewer dead
+    latents than aux_k (2), more (5), all (16), and none (0: no loss, no gradient)."""
+    from monorobust.sae.train import _auxk, _auxk_masked
+
+    x = torch.randn(32, 8, generator=torch.Generator().manual_seed(1))
+    dead = torch.zeros(16, dtype=torch.bool)
+    dead[torch.randperm(16, generator=torch.Generator().manual_seed(2))[:n_dead]] = True
+    grads = []
+    for auxk in (_auxk, _auxk_masked):
+        sae = TopKSAE(8, 16, k=2, generator=torch.Generator().manual_seed(0))
+        loss = auxk(sae, x, sae(x).recon, dead, aux_k=3) if n_dead or auxk is _auxk_masked \
+            else torch.zeros(())
+        if loss.requires_grad:
+            loss.backward()
+        grads.append((loss.detach(), [p.grad if p.grad is not None else torch.zeros_like(p)
+                                      for p in sae.parameters()]))
+    (a, ga), (b, gb) = grads
+    assert torch.allclose(a, b, atol=1e-6) and (n_dead == 0) == (float(b) == 0)
+    for p, q in zip(ga, gb):
+        assert torch.allclose(p, q, atol=1e-6)
+        assert torch.isfinite(q).all()
+
+
+def test_sae_step_off_the_cpu_never_reads_a_tensor_on_the_host(monkeypatch):
+    """A step on a GPU queues its kernels and returns: nothing in it reads a value back (an
+    ``.item()``, a ``bool(tensor)``, a data-dependent shape), counted here by dispatch on the CPU
+    with the GPU's code path; a run reads its losses once an epoch."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from monorobust.sae import train as sae_train
+
+    reads = []
+
+    class Reads(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.__name__.split(".")[0] in ("_local_scalar_dense", "nonzero", "is_nonzero",
+                                                "masked_select", "item"):
+                reads.append(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    monkeypatch.setattr(sae_train, "_host_reads_free", lambda device: False)
+    cfg = SAEConfig(width=16, k=2, aux_k=4, batch_size=32, dead_threshold=1)
+    sae = TopKSAE(8, 16, k=2, generator=torch.Generator().manual_seed(0))
+    opt = sae_train.make_optimizer(sae, cfg)
+    since = torch.full((16,), 10, dtype=torch.long)                 # every latent dead so far
+    x = torch.randn(32, 8, generator=torch.Generator().manual_seed(1))
+    with Reads():
+        for step in range(3):
+            sae_train.sae_step(sae, opt, x, since, step, cfg)
+    assert reads == []
+    monkeypatch.undo()
+    with Reads():
+        sae_train.sae_step(sae, opt, x, since, 3, cfg)
+    assert reads                                                   # the counter sees the CPU's
+
+
 def test_same_seed_same_sae():
     x = low_rank(n=256)
     cfg = SAEConfig(width=16, k=4, batch_size=32, steps=20)

@@ -94,28 +94,28 @@ def train_sae(features: torch.Tensor, cfg: SAEConfig, seed: int, progress: bool 
     opt = make_optimizer(model, cfg)
     steps, batch = total_steps(n, cfg), min(cfg.batch_size, n)
     since_fired = torch.zeros(width, dtype=torch.long, device=h.device)
-    losses, epoch_loss, epoch_steps = [], 0.0, 0
+    # The epoch's loss is summed on the device (float64: the sum a Python float would keep) and
+    # read once an epoch, so that a step never makes the host wait for a GPU.
+    losses, epoch_loss, epoch_steps = [], torch.zeros((), dtype=torch.float64, device=h.device), 0
     perm, pos = torch.randperm(n, generator=gen).to(h.device), 0
     bar = _bar(steps, progress)
     started = time.perf_counter()
     for step in range(steps):
         if pos + batch > n:
-            losses.append(epoch_loss / max(1, epoch_steps))
-            epoch_loss, epoch_steps = 0.0, 0
+            losses.append(_epoch_mean(epoch_loss, epoch_steps, bar))
+            epoch_loss, epoch_steps = torch.zeros_like(epoch_loss), 0
             perm, pos = torch.randperm(n, generator=gen).to(h.device), 0
         x = h.index_select(0, perm[pos:pos + batch])
         pos += batch
-        loss = sae_step(model, opt, x, since_fired, step, cfg)
-        epoch_loss += loss
+        epoch_loss += sae_step(model, opt, x, since_fired, step, cfg)
         epoch_steps += 1
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(nmse=f"{loss:.4f}")
     seconds = time.perf_counter() - started
+    if epoch_steps:
+        losses.append(_epoch_mean(epoch_loss, epoch_steps, bar))
     if bar is not None:
         bar.close()
-    if epoch_steps:
-        losses.append(epoch_loss / epoch_steps)
     stats = evaluate_sae(model, h, preprocessed=True)
     tracked = float((since_fired >= cfg.dead_threshold).float().mean())
     return SAEResult(model.eval(), stats, tracked, losses, steps, steps * batch, seconds)
@@ -130,9 +130,10 @@ def make_optimizer(model: TopKSAE, cfg: SAEConfig) -> torch.optim.Optimizer:
 
 
 def sae_step(model: TopKSAE, opt: torch.optim.Optimizer, x: torch.Tensor,
-             since_fired: torch.Tensor, step: int, cfg: SAEConfig) -> float:
+             since_fired: torch.Tensor, step: int, cfg: SAEConfig) -> torch.Tensor:
     """One optimiser step on the batch ``x`` (N, d); updates ``since_fired`` (samples since
-    each latent last fired) in place; returns the batch's normalised MSE."""
+    each latent last fired) in place; returns the batch's normalised MSE (a detached scalar on
+    ``x``'s device: reading it is the caller's choice, and on a GPU a wait)."""
     for group in opt.param_groups:
         group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
     out = model(x)
@@ -143,14 +144,23 @@ def sae_step(model: TopKSAE, opt: torch.optim.Optimizer, x: torch.Tensor,
     total = out.loss
     if cfg.aux_k is not None and cfg.aux_weight > 0:
         dead = since_fired >= cfg.dead_threshold
-        if bool(dead.any()):
+        if not _host_reads_free(x.device):
+            total = total + cfg.aux_weight * _auxk_masked(model, x, out.recon, dead, cfg.aux_k)
+        elif bool(dead.any()):
             total = total + cfg.aux_weight * _auxk(model, x, out.recon, dead, cfg.aux_k)
     opt.zero_grad(set_to_none=True)
     total.backward()
     model.project_decoder_grad_()
     opt.step()
     model.normalize_decoder_()
-    return float(out.loss.detach())
+    return out.loss.detach()
+
+
+def _host_reads_free(device: torch.device) -> bool:
+    """Whether reading a tensor's value costs the host nothing on ``device`` (a CPU), so that
+    AuxK can skip a batch without dead latents and work on the dead ones only; on a GPU the
+    read would make the host wait every step."""
+    return device.type == "cpu"
 
 
 def _auxk(model: TopKSAE, x: torch.Tensor, recon: torch.Tensor, dead: torch.Tensor,
@@ -161,6 +171,26 @@ def _auxk(model: TopKSAE, x: torch.Tensor, recon: torch.Tensor, dead: torch.Tens
     vals, j = pre.topk(min(aux_k, len(dead_idx)), dim=-1, sorted=False)
     lat = torch.zeros_like(pre).scatter(1, j, vals.relu())
     return auxk_loss(lat @ model.W_dec[:, dead_idx].T, x - recon)
+
+
+def _auxk_masked(model: TopKSAE, x: torch.Tensor, recon: torch.Tensor, dead: torch.Tensor,
+                 aux_k: int) -> torch.Tensor:
+    """``_auxk`` without reading ``dead`` on the host: every latent's pre-activation with the
+    live ones at -inf (so TopK keeps dead ones, and ReLU zeroes any live one it must take when
+    fewer than ``aux_k`` are dead), times whether any latent is dead (the loss is 0 then, as
+    ``_auxk`` is skipped). The same loss and gradients up to rounding; dense over the width."""
+    pre = model.preacts(x).masked_fill(~dead, float("-inf"))
+    vals, j = pre.topk(min(aux_k, model.width), dim=-1, sorted=False)
+    aux_recon = F.embedding_bag(j, model.W_dec.T, per_sample_weights=vals.relu(), mode="sum")
+    return auxk_loss(aux_recon, x - recon) * dead.any()
+
+
+def _epoch_mean(total: torch.Tensor, steps: int, bar) -> float:
+    """The epoch's mean loss (one read of the device), shown on the progress bar if any."""
+    mean = float(total) / max(1, steps)
+    if bar is not None:
+        bar.set_postfix(nmse=f"{mean:.4f}")
+    return mean
 
 
 @torch.no_grad()
