@@ -181,7 +181,8 @@ def _auxk_masked(model: TopKSAE, x: torch.Tensor, recon: torch.Tensor, dead: tor
     ``_auxk`` is skipped). The same loss and gradients up to rounding; dense over the width."""
     pre = model.preacts(x).masked_fill(~dead, float("-inf"))
     vals, j = pre.topk(min(aux_k, model.width), dim=-1, sorted=False)
-    aux_recon = F.embedding_bag(j, model.W_dec.T, per_sample_weights=vals.relu(), mode="sum")
+    aux_recon = F.embedding_bag(j, model.W_dec.T.contiguous(), per_sample_weights=vals.relu(),
+                                mode="sum")
     return auxk_loss(aux_recon, x - recon) * dead.any()
 
 
