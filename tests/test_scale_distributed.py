@@ -149,3 +149,39 @@ def test_two_process_finetune_writes_every_row_once(tmp_path):
     keys = [(r["objective"], r["head"], r["scenario"], r["severity"], r["seed"])
             for r in read_jsonl(tmp_path / "finetune.jsonl")]
     assert len(keys) == len(set(keys)) == 2 * 2 * 3      # objectives x heads x settings
+
+
+@pytest.mark.slow
+def test_a_process_killed_mid_run_leaves_one_error_line_and_a_run_that_resumes(tmp_path):
+    """kill -9 of the second process of ``pretrain --devices 2``: rank 0's collective fails;
+    it says so in one line (not gloo's traceback) and exits, and the rerun finishes the run
+    from the checkpoints the first one kept."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    cmd = [sys.executable, "-m", "monorobust", "pretrain", "--preset", "smoke", "--devices", "2",
+           "--seeds", "0", "--out", str(tmp_path), "--quiet", "--set", "pretrain.epochs=100"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    folder = tmp_path / "checkpoints" / "cl-seed0"
+    deadline = time.monotonic() + 300
+    while not list(folder.glob("epoch-*.safetensors")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        time.sleep(0.2)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    ranks = [int(c) for c in children
+             if "monorobust" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+    assert len(ranks) == 1, children                                 # Fabric's rank 1
+    os.kill(ranks[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err[-3000:]
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error: another process of this run stopped ("), err[-3000:]
+    kept = sorted(folder.glob("epoch-*.safetensors"))
+    assert kept and kept[-1].name < "epoch-0100.safetensors"
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(folder.glob("epoch-*.safetensors"))[-1].name == "epoch-0100.safetensors"

@@ -71,6 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume from the last checkpoint", file=sys.stderr)
         return 130
+    except RuntimeError as err:
+        from monorobust.train.distributed import lost_peer
+
+        said = lost_peer(err)
+        if said is None:
+            raise
+        # Not this process's fault: one line, not the collective's traceback.
+        print(f"error: another process of this run stopped ({said}); what was "
+              "finished (checkpoints, rows) is kept: rerun the same command to resume",
+              file=sys.stderr)
+        return 1
 
 
 def _use_worker_processes() -> None:
