@@ -51,3 +51,12 @@ def test_a_range_on_a_tuples_item_type_checks_every_item():
         Widths((1.0, -1.0))
     with pytest.raises(ConfigError, match=r"model.widths.sizes must be a finite number"):
         build_dataclass(Widths, {"sizes": [float("nan")]}, "model.widths")
+
+
+@pytest.mark.parametrize("command", ["pretrain", "finetune"])
+def test_commands_that_evaluate_no_representation_do_not_take_the_flag(command, capsys):
+    """``--representations`` would only be written into config.yaml there: it is refused."""
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--preset", "smoke", "--representations", "cl"])
+    assert exit_.value.code == 2
+    assert "unrecognized arguments: --representations" in capsys.readouterr().err

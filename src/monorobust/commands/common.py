@@ -17,7 +17,9 @@ def seed_type(text: str) -> int:
     return value
 
 
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
+def add_run_arguments(p: argparse.ArgumentParser, representations: bool = True) -> None:
+    """The flags of a command that trains into a run folder; ``representations=False`` for one
+    that evaluates none (``pretrain``, ``finetune``), where the flag would only be recorded."""
     p.add_argument("--preset", default="quick",
                    help="preset name (quick, smoke, ...) or path to a YAML file (default: quick)")
     p.add_argument("--out", help="output folder (default: the preset's, e.g. runs/quick)")
@@ -28,7 +30,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--devices", type=int, help="processes / GPUs per node (DDP when > 1)")
     p.add_argument("--num-nodes", type=int, help="number of nodes")
     p.add_argument("--strategy", help="Lightning Fabric strategy (auto, ddp, ...)")
-    p.add_argument("--representations", nargs="+", help="e.g. --representations cl ncl")
+    if representations:
+        p.add_argument("--representations", nargs="+", help="e.g. --representations cl ncl")
     p.add_argument("--logger", choices=("csv", "tensorboard"),
                    help="per-step pretraining curves: csv (default) or csv + tensorboard")
     add_set_option(p, "pretrain.epochs=5")
@@ -42,7 +45,7 @@ def config_from_args(args: argparse.Namespace, own: tuple[str, ...] = ()) -> Run
              "device": "device", "devices": "devices", "num_nodes": "num_nodes",
              "strategy": "strategy", "representations": "representations",
              "pretrain.logger": "logger"}
-    overrides = {key: getattr(args, attr) for key, attr in flags.items()}
+    overrides = {key: getattr(args, attr, None) for key, attr in flags.items()}
     sets = {k: v for k, v in parse_sets(args.set).items() if k.split(".")[0] not in own}
     for key in sets:
         if overrides.get(key) is not None:

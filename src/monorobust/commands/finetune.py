@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from monorobust.finetune import FinetuneConfig
     from monorobust.flags import add_dataclass_arguments
 
-    add_run_arguments(p)
+    add_run_arguments(p, representations=False)
     # One flag per FinetuneConfig field (--train-size null: every training image); --set
     # finetune.KEY=VALUE works too.
     add_dataclass_arguments(p.add_argument_group("fine-tuning"), FinetuneConfig)

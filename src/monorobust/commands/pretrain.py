@@ -12,7 +12,7 @@ from monorobust.commands.common import add_run_arguments, config_from_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_run_arguments(p)
+    add_run_arguments(p, representations=False)
     p.add_argument("--objective", choices=["cl", "ncl"], default="cl", help="default: cl")
 
 
