@@ -117,7 +117,8 @@ def test_claim_records_the_format_and_refuses_other_formats_and_configs(tmp_path
     more = load_config("smoke", {"out": str(tmp_path), "seeds": [5]})
     assert run.claim(more, extend=("seeds",)).seeds == (0, 1, 5)
     other = load_config("smoke", {"out": str(tmp_path), "probe.lr": 0.5})
-    with pytest.raises(ConfigError, match=r"differs in: probe\.lr"):
+    with pytest.raises(ConfigError, match=r"differs in: probe\.lr\); it was made with "
+                       rf"probe\.lr={cfg.probe.lr}: to continue it give the same"):
         run.claim(other)
     text = (tmp_path / "config.yaml").read_text()
     (tmp_path / "config.yaml").write_text(text.replace(f"results_format: {RESULTS_FORMAT}\n", ""))

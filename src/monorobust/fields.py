@@ -240,3 +240,20 @@ def config_diff(old: Any, new: Any, ignore: tuple[str, ...] = (), prefix: str = 
         elif x != y:
             keys.append(dotted)
     return keys
+
+
+def config_values(cfg: Any, keys: Sequence[str], limit: int = 60) -> str:
+    """``key=value, ...`` of dotted ``keys`` in ``cfg`` (a dataclass or nested dict), each value
+    as ``--set`` would take it (JSON-like), cut to ``limit`` characters: what a message needs to
+    say what a recorded config holds."""
+    import json
+
+    tree = to_dict(cfg) if dataclasses.is_dataclass(cfg) else cfg
+    parts = []
+    for key in keys:
+        value: Any = tree
+        for name in key.split("."):
+            value = value.get(name) if isinstance(value, dict) else None
+        text = json.dumps(value, default=str)
+        parts.append(f"{key}={text if len(text) <= limit else text[:limit - 3] + '...'}")
+    return ", ".join(parts)

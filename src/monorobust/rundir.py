@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from monorobust.errors import ConfigError
-from monorobust.fields import build_dataclass, config_diff, to_dict
+from monorobust.fields import build_dataclass, config_diff, config_values, to_dict
 from monorobust.io import append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl, write_json
 from monorobust.lock import LOCK_NAME, hold_folder
 from monorobust.rows import Row, RowFile, summarise
@@ -282,7 +282,10 @@ class RunDir:
         changed = config_diff(then, cfg, ignore=ignore + extend)
         if changed:
             raise ConfigError(f"{self.root} holds a run with a different config (differs in: "
-                              f"{', '.join(changed)}); {fix}")
+                              f"{', '.join(changed)}); it was made with "
+                              f"{config_values(then, changed)}: to continue it give the same "
+                              f"(--set KEY=VALUE, or --preset {self.root / self.CONFIG}), or "
+                              f"{fix}")
         union = {k: tuple(dict.fromkeys(getattr(then, k) + getattr(cfg, k))) for k in extend}
         return replace(cfg, **union)
 
