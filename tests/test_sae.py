@@ -166,6 +166,25 @@ def test_sae_step_off_the_cpu_never_reads_a_tensor_on_the_host(monkeypatch):
     assert reads                                                   # the counter sees the CPU's
 
 
+def test_auxk_loss_is_openais_batch_normalised_mse():
+    """openai/sparse_autoencoder's AuxK: normalized_mse(decode_sparse(aux) , x - recon + b_pre),
+    i.e. mse(e_hat + b, e + b) / mse(mean(e + b), e + b): the batch's squared error over the
+    batch's variance of the residual e, not a mean of per-sample ratios (which a sample whose
+    residual is small would dominate)."""
+    from monorobust.sae import auxk_loss
+
+    g = torch.Generator().manual_seed(0)
+    e = torch.randn(64, 8, generator=g)
+    e[0] *= 1e-3                                    # one sample reconstructed almost exactly
+    e_hat = torch.randn(64, 8, generator=g)
+    b_pre = torch.randn(8, generator=g)
+    xs, recon = e + b_pre, e_hat + b_pre
+    mse = lambda a, b: (a - b).pow(2).mean()        # noqa: E731
+    openai = mse(recon, xs) / mse(xs.mean(0, keepdim=True).expand_as(xs), xs)
+    assert auxk_loss(e_hat, e).item() == pytest.approx(openai.item(), rel=1e-5)
+    assert auxk_loss(e_hat, e.mean(0, keepdim=True).expand_as(e)).item() == 0.0  # no variance
+
+
 def test_same_seed_same_sae():
     x = low_rank(n=256)
     cfg = SAEConfig(width=16, k=4, batch_size=32, steps=20)

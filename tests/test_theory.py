@@ -117,6 +117,23 @@ def test_crossing_without_standard_error_is_not_significant() -> None:
     assert "not significant: one seed" in describe(found, "input noise", 0, 2, "one seed")
 
 
+def test_superposition_crossing_over_three_seeds_needs_the_t_interval() -> None:
+    """Over 3 seeds the paired difference has 2 degrees of freedom: a crossing is significant
+    only outside 4.30 standard errors (95%), not 2 (an 82% interval)."""
+    from monorobust.theory.superposition_part import _crossovers
+
+    xs = [0.0, 1.0, 2.0]
+    # mono - poly per seed: -0.10 +- 0.08 at 0 (2.2 s.e.), 0 at 1, +0.10 +- 0.08 at 2
+    poly = [[0.5, 0.5, 0.5]] * 3
+    mono = [[0.40 + e, 0.5, 0.60 + e] for e in (-0.08, 0.0, 0.08)]
+    found, why = _crossovers(xs, mono, poly)
+    assert len(found) == 1 and found[0].direction == "mono_overtakes"
+    assert not found[0].significant and "4.30 s.e. over 3 seeds" in why
+    clear = [[0.40 + e, 0.5, 0.60 + e] for e in (-0.01, 0.0, 0.01)]    # 17 s.e. either side
+    assert _crossovers(xs, clear, poly)[0][0].significant
+    assert not _crossovers(xs, mono[:1], poly[:1])[0][0].significant  # one seed
+
+
 def test_a_cell_does_not_depend_on_the_other_cells_listed() -> None:
     model = train_toy_models((0,), n_features=8, n_hidden=4, steps=20, batch_size=64)[(0, "poly")]
 

@@ -37,14 +37,16 @@ from monorobust.io import append_jsonl, atomic_write_bytes, atomic_write_text, r
 from monorobust.lock import LOCK_NAME, hold_folder
 from monorobust.rows import Row, RowFile, summarise
 
-RESULTS_FORMAT = 2
+RESULTS_FORMAT = 3
 """Version of what a folder's rows mean. Bumped when the same config draws different numbers
 (then rows of two versions must not be mixed in one folder); recorded in config.yaml and
 run.json, and a folder of another version is refused by ``RunDir.claim``.
 
 1: before it was recorded. 2: every derived seed from ``seeding.derive_seed`` (the label-noise
 and few-shot draws of each grid point, fine-tuning's, the toy's downstream sweep, lora
-classify's batch order changed; pretraining's did not)."""
+classify's batch order changed; pretraining's did not). 3: the SAE's AuxK loss is openai's
+batch-normalised MSE (it was a mean of per-sample ratios), so SAEs trained with AuxK, and the
+rows and metrics of cl+sae / frozen+sae, change."""
 FORMAT_KEY = "results_format"
 
 

@@ -13,6 +13,10 @@ from monorobust.adapters.text_data import TEXT_DATASETS
 from monorobust.errors import ConfigError
 from monorobust.fields import AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, check_fields
 
+CLASSIFY_FORMAT = 2
+"""The last ``rundir.RESULTS_FORMAT`` that changed these rows (2: batch order from derived
+seeds). Format 3 changed only SAEs, so rows of formats 2 and 3 are the same and are reused."""
+
 
 @dataclass(frozen=True)
 class ClassifyConfig:
@@ -80,9 +84,6 @@ class ClassifyConfig:
 
     def fingerprint(self) -> str:
         """Hash of everything but the grid axes: rows with another fingerprint are not reused."""
-        from monorobust.rundir import RESULTS_FORMAT
-
         d = {k: v for k, v in asdict(self).items() if k not in self.AXES}
-        if RESULTS_FORMAT != 1:              # rows of another format draw other batches
-            d["results_format"] = RESULTS_FORMAT
+        d["results_format"] = CLASSIFY_FORMAT      # rows of format 1 drew other batches
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]

@@ -16,8 +16,15 @@ def normalized_mse(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def auxk_loss(aux_recon: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
     """AuxK: how well the top dead latents (decoded without pre-bias) rebuild the residual
-    ``target - recon`` (detached) of the main reconstruction; 0 when no latent is dead."""
-    return normalized_mse(aux_recon, residual).nan_to_num(0.0)
+    e = ``target - recon`` (detached) of the main reconstruction, as openai's code scores it:
+    sum_i ||e_i - e_hat_i||^2 / sum_i ||e_i - mean(e)||^2 over the batch (its normalised MSE,
+    "only used for auxk"). Not a mean of per-sample ratios: one sample the SAE already
+    reconstructs almost exactly would divide by ~0 and swamp the loss. 0 when the residual has
+    no variance beyond float rounding (one sample, all alike)."""
+    err = (aux_recon - residual).pow(2).sum()
+    var = (residual - residual.mean(0)).pow(2).sum()
+    varies = var > 1e-12 * residual.pow(2).sum()
+    return torch.where(varies, err / var.clamp_min(1e-30), torch.zeros_like(err))
 
 
 def fvu(recon: torch.Tensor, target: torch.Tensor) -> float:
