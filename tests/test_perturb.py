@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -92,8 +93,11 @@ def test_corruptions_in_worker_processes_equal_those_in_this_one():
     from monorobust.perturb import corrupt, corrupt_each, set_corrupt_workers
 
     images = (torch.rand(12, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
-    jobs = [("contrast", 3, 1), ("fog", 2, 2), ("jpeg_compression", 5, 3)]
+    jobs = [("contrast", 3, 1), ("fog", 2, 2), ("jpeg_compression", 5, 3),
+            ("motion_blur", 4, 4), ("elastic_transform", 1, 5)]     # the last two: scaled here
+    np.random.seed(7)
     alone = [corrupt(images, *job) for job in jobs]
+    assert np.random.randint(2**31) == np.random.RandomState(7).randint(2**31)  # RNG left as it was
     assert all(a.shape == images.shape and a.dtype == torch.uint8 for a in alone)
     assert not torch.equal(alone[0], images)
     in_workers = corrupt_each(images, jobs, workers=2)
@@ -104,6 +108,9 @@ def test_corruptions_in_worker_processes_equal_those_in_this_one():
         set_corrupt_workers(0)
     with pytest.raises(ConfigError, match="unknown corruption 'rain'"):
         corrupt_each(images, [("rain", 1, 0)], workers=2)
+    for severity in (0, 6, 2.5):
+        with pytest.raises(ConfigError, match="severity must be a whole number 1-5"):
+            corrupt(images, "motion_blur", severity, 0)
 
 
 def test_corruption_workers_leave_when_their_process_is_killed(tmp_path):

@@ -5,6 +5,8 @@
 - ``corrupt``: the ImageNet-C corruption suite (Hendrycks & Dietterich 2019) by name and
   severity 1-5, from the ``corrupt-tta`` package, which works on HxWx3 uint8 images, one at a
   time; ``corrupt_each`` runs several (corruption, severity, seed) jobs in worker processes.
+  The corruptions whose parameters are lengths in pixels (the blurs, elastic_transform) come from
+  ``scaled_corruptions`` instead, their lengths scaled by the image's size / 224.
 """
 
 from __future__ import annotations
@@ -65,9 +67,11 @@ def corrupt_each(images: torch.Tensor, jobs: Sequence[tuple[str, int, int]],
         raise ConfigError("the 'corrupt' scenario needs corrupt-tta: pip install corrupt-tta==0.1.7 "
                           "(or drop 'corrupt' from the scenarios)") from None
     known = corruption_names()
-    for name, _, _ in jobs:
+    for name, severity, _ in jobs:
         if name not in known:
             raise ConfigError(f"unknown corruption {name!r}; known: {', '.join(known)}")
+        if isinstance(severity, bool) or int(severity) != severity or not 1 <= severity <= 5:
+            raise ConfigError(f"corruption severity must be a whole number 1-5, got {severity!r}")
     if images.dtype != torch.uint8:
         raise ConfigError("corrupt() expects uint8 images")
     hwc = images.permute(0, 2, 3, 1).contiguous().numpy()
@@ -98,16 +102,21 @@ def set_corrupt_workers(workers: int | None) -> None:
 
 def _corrupt_array(hwc: np.ndarray, name: str, severity: int, seed: int) -> np.ndarray:
     """One corruption of (N, H, W, C) uint8 images, NumPy's global RNG seeded with ``seed`` (and
-    restored after); in the caller's process or in a worker."""
+    restored after); in the caller's process or in a worker. Greyscale images go through as
+    three equal channels, averaged back."""
     from corrupt_tta import corrupt as tta_corrupt
 
+    from monorobust.perturb.scaled_corruptions import SCALED
+
+    scaled = SCALED.get(name)
     state = np.random.get_state()
     np.random.seed(seed)
     try:
         out = []
         for img in hwc:
             rgb = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
-            res = np.asarray(tta_corrupt(rgb, severity=severity, corruption_name=name))
+            res = np.asarray(scaled(rgb, severity) if scaled is not None
+                             else tta_corrupt(rgb, severity=severity, corruption_name=name))
             res = np.clip(np.rint(res), 0, 255).astype(np.uint8)
             out.append(res.mean(axis=2, keepdims=True).round().astype(np.uint8)
                        if img.shape[2] == 1 else res)
