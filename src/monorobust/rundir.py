@@ -46,7 +46,9 @@ run.json, and a folder of another version is refused by ``RunDir.claim``.
 and few-shot draws of each grid point, fine-tuning's, the toy's downstream sweep, lora
 classify's batch order changed; pretraining's did not). 3: the SAE's AuxK loss is openai's
 batch-normalised MSE (it was a mean of per-sample ratios), so SAEs trained with AuxK, and the
-rows and metrics of cl+sae / frozen+sae, change."""
+rows and metrics of cl+sae / frozen+sae, change; and the corrupt scenario's pixel-unit
+parameters scale with the image size (``perturb.scaled_corruptions``: the blurs and
+elastic_transform, x min(H, W) / 224), so its rows change wherever the images are not 224 px."""
 FORMAT_KEY = "results_format"
 
 

@@ -3,9 +3,11 @@
 ImageNet-C (Hendrycks & Dietterich 2019) sets these lengths for 224-px images; ``corrupt-tta``
 applies them unchanged at any size, so on a 28-px image a motion blur of radius 15 px covers the
 image and elastic_transform's severity 1 jitters its affine points by +-22 px. ImageNet-C's own
-design treats them as fractions of the image (its elastic_transform writes ``224 * 0.7``; its
-CIFAR-10-C and Tiny-ImageNet-C versions of that corruption set ``IMSIZE`` = 32 / 64 in the same
-formulas). Here every such length is multiplied by ``s = min(H, W) / 224``, at every size:
+code writes elastic_transform's lengths as fractions of the image (``244 * 0.7``, 244 for 224,
+as its comment says; its CIFAR-10-C and Tiny-ImageNet-C scripts write ``IMSIZE * a`` with
+IMSIZE = 32 / 64, though with constants of their own, and re-chose the blurs by hand). Here
+every such length of ImageNet-C's 224-px table is multiplied by ``s = min(H, W) / 224``, the
+same rule at every size, no constant re-chosen:
 
 - ``gaussian_blur``: sigma x s.
 - ``glass_blur``: sigma x s, the largest pixel swap x s rounded to whole pixels and at least 1
@@ -20,7 +22,11 @@ formulas). Here every such length is multiplied by ``s = min(H, W) / 224``, at e
   which shifts the image by a pixel; here the line has 2 ceil(r) + 1 pixels, its two end pixels
   weighted by the fraction of a pixel the radius reaches into them (whole radii: the same kernel).
 - ``elastic_transform``: ImageNet-C's ``224 * a`` becomes ``min(H, W) * a`` (alpha, sigma and
-  the affine jitter).
+  the affine jitter). The affine jitter and the field's smoothness scale with the size; the
+  field's amplitude does not: it is alpha times per-pixel noise smoothed over sigma, which
+  falls as 1 / sigma, and alpha / sigma is fixed, so its RMS displacement is about the same
+  number of pixels at every size (severity 2: 4.5 px at 224 and at 28 px, 2% of the one and 17%
+  of the other). Kept as ImageNet-C's formula; severity 2 is the hardest at 28 px.
 
 At 224 px each equals corrupt-tta's output bit for bit (``tests/test_scaled_corruptions.py``):
 the same arithmetic, and the same draws from NumPy's global RNG in the same order. Like
