@@ -155,3 +155,12 @@ def test_corrupt_dispatches_only_the_pixel_length_corruptions():
         assert torch.equal(corrupt(x, name, 3, seed=2)[0], tta(name)), name
     for name in sorted(SCALED):
         assert not torch.equal(corrupt(x, name, 3, seed=2)[0], tta(name)), name
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 3), (9, 9, 3), (32, 20, 3), (20, 33, 3)])
+def test_every_size_and_aspect_gives_an_image_in_range(shape):
+    x = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)
+    for name, fn in SCALED.items():
+        for severity in range(1, 6):
+            y = _seeded(fn, x, severity)
+            assert y.shape == shape and 0 <= y.min() and y.max() <= 255, (name, severity)
