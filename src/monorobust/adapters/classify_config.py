@@ -15,7 +15,8 @@ from monorobust.fields import AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, chec
 
 CLASSIFY_FORMAT = 2
 """The last ``rundir.RESULTS_FORMAT`` that changed these rows (2: batch order from derived
-seeds). Format 3 changed only SAEs, so rows of formats 2 and 3 are the same and are reused."""
+seeds). Format 3 changed only SAEs and the image corruptions, neither in these rows, so rows of
+formats 2 and 3 are the same and are reused."""
 
 
 @dataclass(frozen=True)
