@@ -94,14 +94,17 @@ def test_corruptions_in_worker_processes_equal_those_in_this_one():
 
     images = (torch.rand(12, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
     jobs = [("contrast", 3, 1), ("fog", 2, 2), ("jpeg_compression", 5, 3),
-            ("motion_blur", 4, 4), ("elastic_transform", 1, 5)]     # the last two: scaled here
-    np.random.seed(7)
+            ("motion_blur", 4, 4), ("elastic_transform", 1, 5), ("impulse_noise", 2, 6)]
+    for calibration in ("auto", "cifar-10-c", "imagenet-c"):   # auto: cifar-10-c at 28 px
+        np.random.seed(7)
+        alone = [corrupt(images, *job, calibration=calibration) for job in jobs]
+        assert np.random.randint(2**31) == np.random.RandomState(7).randint(2**31)  # RNG as it was
+        assert all(a.shape == images.shape and a.dtype == torch.uint8 for a in alone)
+        assert not torch.equal(alone[0], images)
+        in_workers = corrupt_each(images, jobs[:-1] if calibration == "imagenet-c" else jobs,
+                                  workers=2, calibration=calibration)  # corrupt-tta's impulse
+        assert all(torch.equal(a, b) for a, b in zip(alone, in_workers))  # noise is unseeded
     alone = [corrupt(images, *job) for job in jobs]
-    assert np.random.randint(2**31) == np.random.RandomState(7).randint(2**31)  # RNG left as it was
-    assert all(a.shape == images.shape and a.dtype == torch.uint8 for a in alone)
-    assert not torch.equal(alone[0], images)
-    in_workers = corrupt_each(images, jobs, workers=2)
-    assert all(torch.equal(a, b) for a, b in zip(alone, in_workers))
     assert torch.equal(corrupt(images, "fog", 2, 2), alone[1])             # seeded, repeatable
     assert not torch.equal(corrupt(images, "fog", 2, 9), alone[1])
     with pytest.raises(ConfigError, match="whole number >= 1 or None"):

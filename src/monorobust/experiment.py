@@ -28,6 +28,7 @@ from monorobust.errors import ConfigError
 from monorobust.evaluate import (
     REPRESENTATIONS, FeatureSet, check_grid, encode_feature_set, evaluate_features, model_encoder,
 )
+from monorobust.evaluate.api import corruption_calibration
 from monorobust.evaluate.grid import grid_cells, run_order, skip_done
 from monorobust.evaluate.scenarios import SCENARIOS
 from monorobust.evaluate.testsets import iter_test_sets
@@ -216,6 +217,8 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
         earlier = _read_run_json(run_dir)
         info["pretrain_images_per_second"] = {**earlier.get("pretrain_images_per_second", {}),
                                               **throughput}
+        if "corrupt" in cfg.grid.scenarios:     # "auto" resolved: whose tables the rows used
+            info["corruption_calibration"] = corruption_calibration(cfg.grid, splits)
         info["phase_seconds"] = phases.rounded()
         info["pretrain_processes"] = cfg.pretrain.processes if together else 1
         info["pretrain_threads"] = threads_each(cfg.pretrain) if together else torch.get_num_threads()

@@ -50,6 +50,21 @@ def check_grid(grid: GridConfig, splits: Splits) -> None:
     for name, severities in grid.scenarios.items():
         SCENARIOS.get(name).check(tuple(severities), splits.num_classes,
                                   smallest(splits.train.labels), smallest(splits.val.labels))
+    if "corrupt" in grid.scenarios:             # "auto" resolves by the image size: known here
+        from monorobust.perturb.calibration import check_supported
+
+        height, width = splits.test.images.shape[-2:]
+        resolved = corruption_calibration(grid, splits)
+        check_supported(grid.corruptions, resolved,
+                        f"auto picks {resolved} for {height}x{width} images"
+                        if grid.corruption_calibration == "auto" else "")
+
+
+def corruption_calibration(grid: GridConfig, splits: Splits) -> str:
+    """The calibration the corrupt scenario uses on these images ("auto" resolved)."""
+    from monorobust.perturb.calibration import resolve
+
+    return resolve(grid.corruption_calibration, *splits.test.images.shape[-2:])
 
 
 def encode_feature_set(encode: Encode, splits: Splits, test_sets: Iterable[tuple[str, Any, Any]],

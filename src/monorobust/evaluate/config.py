@@ -66,6 +66,12 @@ class GridConfig:
     corruptions: tuple[str, ...] = ("contrast", "fog", "pixelate", "motion_blur",
                                     "jpeg_compression", "elastic_transform")
     """ImageNet-C corruptions averaged in the "corrupt" scenario (corrupt-tta names)."""
+    corruption_calibration: str = "auto"
+    """Whose parameters the corruptions take (``perturb.calibration``; docs/corruptions.md):
+    "cifar-10-c" (CIFAR-10-C's tables, for 32-px images; their pixel lengths scaled by
+    min(H, W) / 32; snow, frost and spatter have none here and are refused), "imagenet-c"
+    (ImageNet-C's 224-px tables via corrupt-tta, unchanged at any size), or "auto":
+    "cifar-10-c" when the images' shorter side is at most 64 px, else "imagenet-c"."""
     shift_test_size: Annotated[int, AT_LEAST_1] | None = 2000
     """Test images used for the out-of-domain scenarios (corrupt, sketch); null: all."""
 
@@ -93,3 +99,10 @@ class GridConfig:
             for c in self.corruptions:
                 if c not in known:
                     raise ConfigError(f"grid.corruptions: unknown corruption {c!r}; known: {', '.join(known)}")
+        from monorobust.perturb.calibration import CALIBRATIONS, check_supported
+
+        if self.corruption_calibration not in CALIBRATIONS:
+            raise ConfigError("grid.corruption_calibration must be one of "
+                              f"{', '.join(CALIBRATIONS)}, got {self.corruption_calibration!r}")
+        if "corrupt" in self.scenarios:         # "auto": once the image size is known (check_grid)
+            check_supported(self.corruptions, self.corruption_calibration)

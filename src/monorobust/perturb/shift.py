@@ -3,10 +3,10 @@
 - ``sketch``: an edge-map rendering of each image (Sobel gradient magnitude, rescaled per image
   to [0, 1]), the analogue of ImageNet-Sketch: shape kept, texture and shading gone.
 - ``corrupt``: the ImageNet-C corruption suite (Hendrycks & Dietterich 2019) by name and
-  severity 1-5, from the ``corrupt-tta`` package, which works on HxWx3 uint8 images, one at a
-  time; ``corrupt_each`` runs several (corruption, severity, seed) jobs in worker processes.
-  The corruptions whose parameters are lengths in pixels (the blurs, elastic_transform) come from
-  ``scaled_corruptions`` instead, their lengths scaled by the image's size / 224.
+  severity 1-5, on HxWx3 uint8 images, one at a time, with ImageNet-C's 224-px tables
+  (``corrupt-tta``) or CIFAR-10-C's 32-px ones (``corruption_ops``), chosen by a calibration
+  (``perturb.calibration``; ``auto``: CIFAR-10-C's up to 64 px); ``corrupt_each`` runs several
+  (corruption, severity, seed) jobs in worker processes.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from monorobust.errors import ConfigError
+from monorobust.perturb.calibration import check_supported, resolve
 from monorobust.workers import run_jobs
 
 
@@ -42,18 +43,22 @@ def corruption_names() -> list[str]:
     return sorted(corruption_dict)
 
 
-def corrupt(images: torch.Tensor, name: str, severity: int, seed: int) -> torch.Tensor:
+def corrupt(images: torch.Tensor, name: str, severity: int, seed: int,
+            calibration: str = "auto") -> torch.Tensor:
     """Apply one ImageNet-C corruption to (N, C, H, W) uint8 images; returns uint8, same shape.
 
-    ``corrupt-tta`` draws from NumPy's global RNG; it is seeded here with ``seed`` and restored
-    afterwards, so the result is reproducible and the caller's RNG is left as it was.
+    ``calibration``: whose table of parameters (``perturb.calibration``: "imagenet-c",
+    "cifar-10-c", or "auto", CIFAR-10-C's for images up to 64 px). The corruptions draw from
+    NumPy's global RNG; it is seeded here with ``seed`` and restored afterwards, so the result
+    is reproducible and the caller's RNG is left as it was.
     """
-    return corrupt_each(images, [(name, severity, seed)], workers=1)[0]
+    return corrupt_each(images, [(name, severity, seed)], workers=1, calibration=calibration)[0]
 
 
 def corrupt_each(images: torch.Tensor, jobs: Sequence[tuple[str, int, int]],
-                 workers: int | None = None) -> list[torch.Tensor]:
-    """``corrupt(images, name, severity, seed)`` for each ``(name, severity, seed)`` of ``jobs``.
+                 workers: int | None = None, calibration: str = "auto") -> list[torch.Tensor]:
+    """``corrupt(images, name, severity, seed, calibration)`` for each ``(name, severity, seed)``
+    of ``jobs``.
 
     corrupt-tta works image by image in Python, on one core (about 7 s for the quick preset's
     6 corruptions x 3 severities of 2,000 28x28 images; docs/corruptions.md). The jobs are
@@ -72,10 +77,15 @@ def corrupt_each(images: torch.Tensor, jobs: Sequence[tuple[str, int, int]],
             raise ConfigError(f"unknown corruption {name!r}; known: {', '.join(known)}")
         if isinstance(severity, bool) or int(severity) != severity or not 1 <= severity <= 5:
             raise ConfigError(f"corruption severity must be a whole number 1-5, got {severity!r}")
-    if images.dtype != torch.uint8:
-        raise ConfigError("corrupt() expects uint8 images")
+    if images.dtype != torch.uint8 or images.dim() != 4:
+        raise ConfigError("corrupt() expects (N, C, H, W) uint8 images")
+    height, width = images.shape[-2:]
+    resolved = resolve(calibration, height, width)
+    check_supported([name for name, _, _ in jobs], resolved,
+                    f"auto picks {resolved} for {height}x{width} images"
+                    if calibration == "auto" else "")
     hwc = images.permute(0, 2, 3, 1).contiguous().numpy()
-    args = [(hwc, name, int(severity), int(seed)) for name, severity, seed in jobs]
+    args = [(hwc, name, int(severity), int(seed), resolved) for name, severity, seed in jobs]
     if workers is None:
         workers = torch.get_num_threads() if _WORKERS is None else _WORKERS
     if min(len(jobs), workers) <= 1 or len(hwc) == 0:
@@ -100,22 +110,23 @@ def set_corrupt_workers(workers: int | None) -> None:
     _WORKERS = workers
 
 
-def _corrupt_array(hwc: np.ndarray, name: str, severity: int, seed: int) -> np.ndarray:
-    """One corruption of (N, H, W, C) uint8 images, NumPy's global RNG seeded with ``seed`` (and
-    restored after); in the caller's process or in a worker. Greyscale images go through as
-    three equal channels, averaged back."""
+def _corrupt_array(hwc: np.ndarray, name: str, severity: int, seed: int,
+                   calibration: str) -> np.ndarray:
+    """One corruption of (N, H, W, C) uint8 images under a resolved ``calibration``, NumPy's
+    global RNG seeded with ``seed`` (and restored after); in the caller's process or in a
+    worker. Greyscale images go through as three equal channels, averaged back."""
     from corrupt_tta import corrupt as tta_corrupt
 
-    from monorobust.perturb.scaled_corruptions import SCALED
+    from monorobust.perturb.calibration import cifar_10_c
 
-    scaled = SCALED.get(name)
+    cifar = calibration == "cifar-10-c"
     state = np.random.get_state()
     np.random.seed(seed)
     try:
         out = []
         for img in hwc:
             rgb = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
-            res = np.asarray(scaled(rgb, severity) if scaled is not None
+            res = np.asarray(cifar_10_c(rgb, name, severity) if cifar
                              else tta_corrupt(rgb, severity=severity, corruption_name=name))
             res = np.clip(np.rint(res), 0, 255).astype(np.uint8)
             out.append(res.mean(axis=2, keepdims=True).round().astype(np.uint8)

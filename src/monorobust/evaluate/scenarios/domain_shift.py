@@ -2,7 +2,8 @@
 
 ``corrupt`` at severity s scores the probe on the union of the test subset corrupted by each
 corruption in ``grid.corruptions`` at s: its accuracy is the mean over corruptions, as
-ImageNet-C's corruption accuracy is.
+ImageNet-C's corruption accuracy is. Their parameters are ImageNet-C's or CIFAR-10-C's
+(``grid.corruption_calibration``; "auto": CIFAR-10-C's for images up to 64 px).
 """
 
 from typing import NamedTuple
@@ -22,13 +23,16 @@ class ShiftParams(NamedTuple):
     """ImageNet-C corruptions averaged in ``corrupt``."""
     test_size: int | None
     """Test images used (a fixed stratified subset); None: all."""
+    calibration: str = "auto"
+    """Whose corruption parameters: "auto", "cifar-10-c" or "imagenet-c" (perturb.calibration)."""
 
 
 class _Shift(Scenario):
     phase, claim, primary = Phase.TEST, "ood", max
 
     def params(self, grid) -> ShiftParams:
-        return ShiftParams(tuple(grid.corruptions), grid.shift_test_size)
+        return ShiftParams(tuple(grid.corruptions), grid.shift_test_size,
+                           grid.corruption_calibration)
 
     def test_subset(self, params: ShiftParams) -> int | None:
         return params.test_size
@@ -59,4 +63,4 @@ class Corrupt(_Shift):
         # NumPy's legacy seeding (corrupt-tta draws from it) takes 32 bits.
         jobs = [(name, int(severity), derive_seed(seed, "corrupt", name, severity) % 2**32)
                 for name in params.corruptions]
-        return torch.cat(corrupt_each(images, jobs)).float() / 255
+        return torch.cat(corrupt_each(images, jobs, calibration=params.calibration)).float() / 255
