@@ -50,7 +50,12 @@ def test_smoke_run_writes_every_row_and_file(smoke_run):
     assert len(metrics) == len(cfg.representations) * len(cfg.seeds)
     ncl = [json.loads(m) for m in metrics if json.loads(m)["representation"] == "ncl"]
     assert all(m["sparsity"] > 0 for m in ncl)                  # ReLU features have zeros
-    speed = json.loads((smoke_run / "run.json").read_text())["pretrain_images_per_second"]
+    info = json.loads((smoke_run / "run.json").read_text())
+    assert info["corruption_calibration"] == "cifar-10-c"      # "auto" at the smoke's image size
+    from monorobust.report.tables import provenance_table
+
+    assert ["corruption_calibration", "cifar-10-c"] in provenance_table(info, [0]).values.tolist()
+    speed = info["pretrain_images_per_second"]
     assert set(speed) == {f"{o}-seed{s}" for o in ("cl", "ncl") for s in cfg.seeds}
     assert all(rate > 0 for rate in speed.values())
     summary = pd.read_csv(smoke_run / "summary.csv")

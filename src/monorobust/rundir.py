@@ -46,9 +46,10 @@ run.json, and a folder of another version is refused by ``RunDir.claim``.
 and few-shot draws of each grid point, fine-tuning's, the toy's downstream sweep, lora
 classify's batch order changed; pretraining's did not). 3: the SAE's AuxK loss is openai's
 batch-normalised MSE (it was a mean of per-sample ratios), so SAEs trained with AuxK, and the
-rows and metrics of cl+sae / frozen+sae, change; and the corrupt scenario's pixel-unit
-parameters scale with the image size (``perturb.scaled_corruptions``: the blurs and
-elastic_transform, x min(H, W) / 224), so its rows change wherever the images are not 224 px."""
+rows and metrics of cl+sae / frozen+sae, change; and the corrupt scenario takes CIFAR-10-C's
+parameters on images up to 64 px (``grid.corruption_calibration`` "auto";
+``perturb.calibration``: CIFAR-10-C's tables, their pixel lengths x min(H, W) / 32), so its rows
+of such images change (larger images: ImageNet-C's via corrupt-tta, as before)."""
 FORMAT_KEY = "results_format"
 
 

@@ -101,8 +101,9 @@ def provenance_table(run_info: dict[str, Any] | None, seeds: list[int]) -> pd.Da
         secs = run_info.get("seconds")
         if secs is not None:
             rows.append(("wall time", f"{secs:.0f} s ({secs / 60:.1f} min)"))
-        for key in ("platform", "processor", "processes", "cpu_threads", "precision",
-                    "pretrain_processes", "pretrain_threads", "cuda", "python"):
+        for key in ("corruption_calibration", "platform", "processor", "processes",
+                    "cpu_threads", "precision", "pretrain_processes", "pretrain_threads", "cuda",
+                    "python"):
             if key in run_info:
                 rows.append((key, str(run_info[key])))
         together = run_info.get("pretrain_processes", 1)
