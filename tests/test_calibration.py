@@ -13,6 +13,7 @@ from monorobust.perturb.calibration import CIFAR_10_C, resolve
 corrupt_tta = pytest.importorskip("corrupt_tta")
 
 from monorobust.perturb import corrupt, corrupt_each, corruption_ops as ops, shift  # noqa: E402
+from monorobust.perturb import calibration, corruption_weather as weather  # noqa: E402
 from monorobust.perturb.calibration import cifar_10_c                 # noqa: E402
 
 DEFAULT_SIX = ("contrast", "fog", "pixelate", "motion_blur", "jpeg_compression",
@@ -40,15 +41,19 @@ def test_the_tables_are_make_cifar_c_s():
     assert CIFAR_10_C["shot_noise"] == (500, 250, 100, 75, 50)
     assert CIFAR_10_C["saturate"][4] == (2.5, 0.2)
     assert CIFAR_10_C["zoom_blur"][4] == 1.26
+    assert CIFAR_10_C["frost"][2] == (0.9, 0.4)
+    assert CIFAR_10_C["snow"][4] == (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8)
+    assert CIFAR_10_C["spatter"][3] == (0.65, 0.1, 0.7, 0.69, 0.6, 1)
     assert all(len(t) == 5 for t in CIFAR_10_C.values())
-    assert {"snow", "frost", "spatter"} & set(CIFAR_10_C) == set()
+    assert set(CIFAR_10_C) == set(corrupt_tta.corruption_dict)         # every name has a table
 
 
 def _args_of(monkeypatch, op: str, size: int) -> list[tuple]:
     """The arguments ``cifar_10_c`` hands ``corruption_ops.<op>`` at severities 1-5."""
     seen = []
-    real = getattr(ops, op)
-    monkeypatch.setattr(ops, op, lambda x, *a: seen.append(a) or real(x, *a))
+    module = weather if op in ("fog", "frost", "snow", "spatter") else ops
+    real = getattr(module, op)
+    monkeypatch.setattr(module, op, lambda x, *a: seen.append(a) or real(x, *a))
     img = np.zeros((size, size, 3), np.uint8)
     name = "motion_blur" if op == "wand_motion_blur" else op
     for severity in range(1, 6):
@@ -77,6 +82,13 @@ def test_the_other_pixel_lengths_scale_with_the_size_and_nothing_else_does(monke
     for op in ("contrast", "pixelate", "jpeg_compression", "gaussian_noise"):
         assert _args_of(monkeypatch, op, 28) == [(c,) for c in CIFAR_10_C[op]], op
     assert _args_of(monkeypatch, "fog", 28) == list(CIFAR_10_C["fog"])
+    assert np.allclose(_args_of(monkeypatch, "snow", 28),
+                       [(*c[:4], c[4] * .875, c[5] * .875, c[6]) for c in CIFAR_10_C["snow"]])
+    assert np.allclose(_args_of(monkeypatch, "frost", 28),
+                       [(a, b, 0.2 * .875, 5) for a, b in CIFAR_10_C["frost"]])
+    assert np.allclose(_args_of(monkeypatch, "spatter", 28),        # mud: its blur scales
+                       [(*c[:2], c[2] * .875, c[3], c[4] * (.875 if c[5] else 1), c[5])
+                        for c in CIFAR_10_C["spatter"]])
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -106,6 +118,10 @@ def test_auto_picks_by_the_shorter_side():
 
 
 def test_a_corruption_without_a_cifar_table_is_refused_before_any_work(monkeypatch):
+    # every corrupt-tta name has one today; a name it adds later would not
+    monkeypatch.delitem(calibration.CIFAR_10_C, "snow")
+    monkeypatch.delitem(calibration.CIFAR_10_C, "frost")
+    monkeypatch.delitem(calibration.CIFAR_10_C, "spatter")
     scen = {"corrupt": (1,)}
     with pytest.raises(ConfigError, match="grid.corruptions: snow has no cifar-10-c table here; "
                                           "use grid.corruption_calibration=imagenet-c or drop it"):

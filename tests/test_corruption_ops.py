@@ -11,7 +11,7 @@ import cv2                                                             # noqa: E
 import corrupt_tta                                                     # noqa: E402
 from corrupt_tta.corruptions import cv2_motion_blur                    # noqa: E402
 
-from monorobust.perturb import corruption_ops as ops                   # noqa: E402
+from monorobust.perturb import corruption_ops as ops, corruption_weather as weather  # noqa: E402
 from monorobust.perturb.calibration import CIFAR_10_C, cifar_10_c      # noqa: E402
 
 IMAGENET_C = {
@@ -34,6 +34,7 @@ IMAGENET_C = {
                   (np.arange(1, 1.31, 0.03),)],
     "fog": [(c, 3) for c in (1.5, 2., 2.5, 2.5, 3.)],     # corrupt-tta's fog: wibbledecay 3
 }
+WEATHER = ("fog",)
 
 
 def _images(size: int) -> list[np.ndarray]:
@@ -53,7 +54,7 @@ def _seeded(fn, *args, seed: int = 5):
 
 @pytest.mark.parametrize("name", sorted(IMAGENET_C))
 def test_with_imagenet_c_s_parameters_at_224_px_each_is_corrupt_tta_s_bit_for_bit(name):
-    fn = getattr(ops, name)
+    fn = getattr(weather if name in WEATHER else ops, name)
     for img in _images(224):
         for severity, params in enumerate(IMAGENET_C[name], start=1):
             ours = _seeded(fn, img, *params)
@@ -105,11 +106,11 @@ def test_wand_motion_kernel_is_imagemagick_s_one_sided_gaussian_line():
 
 def test_fog_s_fractal_follows_wibbledecay_and_the_image_s_size(monkeypatch):
     seen = []
-    real = ops.plasma_fractal
-    monkeypatch.setattr(ops, "plasma_fractal", lambda mapsize, wibbledecay: seen.append(
+    real = weather.plasma_fractal
+    monkeypatch.setattr(weather, "plasma_fractal", lambda mapsize, wibbledecay: seen.append(
         (mapsize, wibbledecay)) or real(mapsize=mapsize, wibbledecay=wibbledecay))
     for size in (28, 32, 33):
-        ops.fog(_images(size)[0], 0.5, 1.75)
+        weather.fog(_images(size)[0], 0.5, 1.75)
     assert seen == [(32, 1.75), (32, 1.75), (64, 1.75)]
 
 
@@ -118,6 +119,32 @@ def test_impulse_noise_is_reproducible_from_the_global_seed():
     a, b = _seeded(ops.impulse_noise, img, 0.05), _seeded(ops.impulse_noise, img, 0.05)
     assert np.array_equal(a, b) and not np.array_equal(a, _seeded(ops.impulse_noise, img, 0.05,
                                                                    seed=6))
+
+
+def test_frost_draws_make_cifar_c_s_five_textures_and_crops_one():
+    seen = []
+    real = weather._frost_texture
+    weather._frost_texture = lambda i: seen.append(i) or real(i)
+    try:
+        black = np.zeros((28, 28, 3), np.uint8)
+        crops = [_seeded(weather.frost, black, 1, 1, 0.175, 5, seed=s) for s in range(60)]
+    finally:
+        weather._frost_texture = real
+    assert set(seen) == {1, 2, 3, 4, 5}
+    assert all(c.shape == (28, 28, 3) and c.std() > 0 for c in crops)  # a crop of a texture
+
+
+def test_spatter_without_a_droplet_adds_nothing():
+    img = _images(32)[0]
+    for mud in (False, True):
+        out = _seeded(weather.spatter, img, 0.0, 0.01, 1.0, 0.9, 0.5, mud)
+        assert np.isfinite(out).all() and np.allclose(out, img, atol=1e-4), mud
+
+
+def test_snow_adds_flakes_and_greys_towards_white():
+    img = _images(32)[1]
+    out = _seeded(weather.snow, img, 0.3, 0.3, 1.25, 0.65, 14, 12, 0.8)
+    assert (out >= img - 1e-4).all() and out.mean() > img.mean() + 5
 
 
 @pytest.mark.parametrize("shape", [(2, 2, 3), (9, 9, 3), (32, 20, 3), (20, 33, 3)])

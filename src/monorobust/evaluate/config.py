@@ -69,7 +69,7 @@ class GridConfig:
     corruption_calibration: str = "auto"
     """Whose parameters the corruptions take (``perturb.calibration``; docs/corruptions.md):
     "cifar-10-c" (CIFAR-10-C's tables, for 32-px images; their pixel lengths scaled by
-    min(H, W) / 32; snow, frost and spatter have none here and are refused), "imagenet-c"
+    min(H, W) / 32; a name without one here is refused), "imagenet-c"
     (ImageNet-C's 224-px tables via corrupt-tta, unchanged at any size), or "auto":
     "cifar-10-c" when the images' shorter side is at most 64 px, else "imagenet-c"."""
     shift_test_size: Annotated[int, AT_LEAST_1] | None = 2000

@@ -8,10 +8,11 @@ in hendrycks/robustness. The calibrations:
 
 - ``imagenet-c``: corrupt-tta unchanged (ImageNet-C's 224-px tables at any size).
 - ``cifar-10-c``: CIFAR-10-C's tables (``CIFAR_10_C``, copied from make_cifar_c.py), applied by
-  ``corruption_ops``; their lengths in pixels (blur sigmas and radii, glass_blur's swap
+  ``corruption_ops`` and ``corruption_weather``; their lengths in pixels (blur sigmas and radii, glass_blur's swap
   distance, motion_blur's radius and sigma, elastic_transform's IMSIZE-based lengths) scaled by
-  ``min(H, W) / 32``: at 32 px exactly CIFAR-10-C's, at 28 px x 0.875. Snow, frost and
-  spatter (textures, and Wand for snow) have no implementation here and are refused.
+  ``min(H, W) / 32``: at 32 px exactly CIFAR-10-C's, at 28 px x 0.875; frost's textures
+  are shrunk by 0.2 x that. All 19 of corrupt-tta's names have a table; a name without one
+  (one corrupt-tta adds later) is refused before any work.
 - ``auto``: ``cifar-10-c`` when the images' shorter side is at most 64 px, else ``imagenet-c``.
 """
 
@@ -51,6 +52,13 @@ CIFAR_10_C: dict[str, tuple] = {
     "pixelate": (0.95, 0.9, 0.85, 0.75, 0.65),                          # resize factor
     "jpeg_compression": (80, 65, 58, 50, 40),                           # quality
     "saturate": ((0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)),   # HSV saturation x, +
+    "frost": ((1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)),  # image x, frost x
+    "snow": ((0.1, 0.2, 1, 0.6, 8, 3, 0.95), (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
+             (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9), (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
+             (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8)),       # loc, scale, zoom, threshold, radius, sigma, blend
+    "spatter": ((0.62, 0.1, 0.7, 0.7, 0.5, 0), (0.65, 0.1, 0.8, 0.7, 0.5, 0),
+                (0.65, 0.3, 1, 0.69, 0.5, 0), (0.65, 0.1, 0.7, 0.69, 0.6, 1),
+                (0.65, 0.1, 0.5, 0.68, 0.6, 1)),        # loc, scale, sigma, threshold, amount, mud
 }
 """CIFAR-10-C's parameters per corrupt-tta name, severities 1-5."""
 
@@ -59,7 +67,8 @@ CIFAR_10_C: dict[str, tuple] = {
 def _apply() -> dict[str, Callable[[np.ndarray, object, float, int], np.ndarray]]:
     """name -> f(image, c, s, size): one severity's parameters ``c`` applied with lengths
     scaled by ``s = size / 32``, ``size`` the image's shorter side."""
-    from monorobust.perturb import corruption_ops as ops       # needs corrupt-tta: imported late
+    from monorobust.perturb import corruption_ops as ops       # need corrupt-tta: imported late
+    from monorobust.perturb import corruption_weather as weather
 
     return {
         "gaussian_noise": lambda x, c, s, n: ops.gaussian_noise(x, c),
@@ -75,7 +84,7 @@ def _apply() -> dict[str, Callable[[np.ndarray, object, float, int], np.ndarray]
         "defocus_blur": lambda x, c, s, n: ops.defocus_blur(x, c[0] * s, c[1]),
         "motion_blur": lambda x, c, s, n: ops.wand_motion_blur(x, c[0] * s, c[1] * s),
         "zoom_blur": lambda x, c, s, n: ops.zoom_blur(x, np.arange(1, c, 0.01)),
-        "fog": lambda x, c, s, n: ops.fog(x, c[0], c[1]),
+        "fog": lambda x, c, s, n: weather.fog(x, c[0], c[1]),
         "brightness": lambda x, c, s, n: ops.brightness(x, c),
         "contrast": lambda x, c, s, n: ops.contrast(x, c),
         "elastic_transform": lambda x, c, s, n: ops.elastic_transform(x, c[0] * n, c[1] * n,
@@ -83,6 +92,12 @@ def _apply() -> dict[str, Callable[[np.ndarray, object, float, int], np.ndarray]
         "pixelate": lambda x, c, s, n: ops.pixelate(x, c),
         "jpeg_compression": lambda x, c, s, n: ops.jpeg_compression(x, c),
         "saturate": lambda x, c, s, n: ops.saturate(x, c[0], c[1]),
+        # make_cifar_c.py shrinks the textures to 0.2 and draws from frost1-5 (randint(5))
+        "frost": lambda x, c, s, n: weather.frost(x, c[0], c[1], 0.2 * s, 5),
+        "snow": lambda x, c, s, n: weather.snow(x, *c[:4], c[4] * s, c[5] * s, c[6]),
+        # mud's amount is the blots' blur sigma, a length; water's a strength
+        "spatter": lambda x, c, s, n: weather.spatter(x, c[0], c[1], c[2] * s, c[3],
+                                                      c[4] * s if c[5] else c[4], bool(c[5])),
     }
 
 

@@ -1,4 +1,5 @@
-"""The image corruptions of ImageNet-C / CIFAR-10-C, each taking its parameters as arguments.
+"""The image corruptions of ImageNet-C / CIFAR-10-C, each taking its parameters as arguments
+(the noises, blurs and digital ones; fog, frost, snow and spatter: ``corruption_weather``).
 
 Hendrycks & Dietterich (2019) define one set of corruption functions and two calibrations of
 them: ImageNet-C's tables for 224-px images and CIFAR-10-C's (``make_cifar_c.py`` in
@@ -29,7 +30,7 @@ from io import BytesIO
 
 import cv2
 import numpy as np
-from corrupt_tta.corruptions import clipped_zoom, disk, plasma_fractal
+from corrupt_tta.corruptions import clipped_zoom, disk
 from PIL import Image as PILImage
 from scipy.ndimage import map_coordinates
 from skimage.color import hsv2rgb, rgb2hsv
@@ -148,17 +149,6 @@ def zoom_blur(x: np.ndarray, zooms: np.ndarray) -> np.ndarray:
     for zoom in zooms:
         out += clipped_zoom(x, zoom)
     return np.clip((x + out) / (len(zooms) + 1), 0, 1) * 255
-
-
-def fog(x: np.ndarray, strength: float, wibbledecay: float) -> np.ndarray:
-    """A plasma fractal (roughness ``wibbledecay``; corrupt-tta's fog fixes it at 3) of the next
-    power of two at or above the image's size, cropped to it, added and renormalised."""
-    x = np.array(x) / 255.
-    h, w = x.shape[:2]
-    mapsize = 1 << max(1, int(np.ceil(np.log2(max(h, w)))))
-    peak = x.max()
-    x += strength * plasma_fractal(mapsize=mapsize, wibbledecay=wibbledecay)[:h, :w][..., None]
-    return np.clip(x * peak / (peak + strength), 0, 1) * 255
 
 
 def contrast(x: np.ndarray, factor: float) -> np.ndarray:
