@@ -37,6 +37,30 @@ IMAGENET_C = {
 WEATHER = ("fog",)
 
 
+def test_hsv_corruptions_equal_make_cifar_c_s_skimage_hsv_to_float32_rounding():
+    from skimage.color import hsv2rgb, rgb2hsv
+
+    for img in _images(32):
+        for shift in (0.05, 0.3):
+            hsv = rgb2hsv(img / 255.)
+            hsv[..., 2] = np.clip(hsv[..., 2] + shift, 0, 1)
+            assert np.allclose(ops.brightness(img, shift), np.clip(hsv2rgb(hsv), 0, 1) * 255,
+                               atol=1e-3)
+        for factor, shift in ((0.1, 0), (2.5, 0.2)):
+            hsv = rgb2hsv(img / 255.)
+            hsv[..., 1] = np.clip(hsv[..., 1] * factor + shift, 0, 1)
+            assert np.allclose(ops.saturate(img, factor, shift),
+                               np.clip(hsv2rgb(hsv), 0, 1) * 255, atol=1e-3)
+
+
+def test_zoom_blur_of_a_grey_image_once_is_the_same_as_per_channel():
+    rgb, grey = _images(28)
+    zooms = np.arange(1, 1.26, 0.01)
+    mixed = np.dstack([grey[..., :1], rgb[..., :2]])           # not grey: channel by channel
+    per_channel = ops.zoom_blur(mixed, zooms)[..., :1]
+    assert np.array_equal(ops.zoom_blur(grey, zooms), np.repeat(per_channel, 3, axis=2))
+
+
 def _images(size: int) -> list[np.ndarray]:
     """An RGB image and a greyscale one (three equal channels), smooth shapes plus noise."""
     rng = np.random.default_rng(size)

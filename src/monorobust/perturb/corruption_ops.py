@@ -33,7 +33,6 @@ import numpy as np
 from corrupt_tta.corruptions import clipped_zoom, disk
 from PIL import Image as PILImage
 from scipy.ndimage import map_coordinates
-from skimage.color import hsv2rgb, rgb2hsv
 from skimage.filters import gaussian
 from skimage.util import random_noise
 
@@ -145,10 +144,14 @@ def wand_motion_blur(x: np.ndarray, radius: float, sigma: float) -> np.ndarray:
 
 def zoom_blur(x: np.ndarray, zooms: np.ndarray) -> np.ndarray:
     x = (np.array(x) / 255.).astype(np.float32)
-    out = np.zeros_like(x)
+    # Channels are zoomed one by one; a grey image's three equal ones, once (the same values).
+    grey = x.shape[2] > 1 and (x == x[..., :1]).all()
+    one = x[..., :1] if grey else x
+    out = np.zeros_like(one)
     for zoom in zooms:
-        out += clipped_zoom(x, zoom)
-    return np.clip((x + out) / (len(zooms) + 1), 0, 1) * 255
+        out += clipped_zoom(one, zoom)
+    res = np.clip((one + out) / (len(zooms) + 1), 0, 1) * 255
+    return np.repeat(res, x.shape[2], axis=2) if grey else res
 
 
 def contrast(x: np.ndarray, factor: float) -> np.ndarray:
@@ -157,16 +160,18 @@ def contrast(x: np.ndarray, factor: float) -> np.ndarray:
     return np.clip((x - means) * factor + means, 0, 1) * 255
 
 
+# HSV through OpenCV in float32, as corrupt-tta: make_cifar_c.py's skimage (float64) gives the
+# same S and V definitions, equal to float32 rounding, and is seven times slower at 28 px.
 def brightness(x: np.ndarray, shift: float) -> np.ndarray:
-    x = rgb2hsv(np.array(x) / 255.)
+    x = cv2.cvtColor(np.array(x, dtype=np.float32) / 255., cv2.COLOR_RGB2HSV)
     x[..., 2] = np.clip(x[..., 2] + shift, 0, 1)
-    return np.clip(hsv2rgb(x), 0, 1) * 255
+    return np.clip(cv2.cvtColor(x, cv2.COLOR_HSV2RGB), 0, 1) * 255
 
 
 def saturate(x: np.ndarray, factor: float, shift: float) -> np.ndarray:
-    x = rgb2hsv(np.array(x) / 255.)
+    x = cv2.cvtColor(np.array(x, dtype=np.float32) / 255., cv2.COLOR_RGB2HSV)
     x[..., 1] = np.clip(x[..., 1] * factor + shift, 0, 1)
-    return np.clip(hsv2rgb(x), 0, 1) * 255
+    return np.clip(cv2.cvtColor(x, cv2.COLOR_HSV2RGB), 0, 1) * 255
 
 
 def jpeg_compression(x: np.ndarray, quality: int) -> np.ndarray:
