@@ -60,8 +60,9 @@ def corrupt_each(images: torch.Tensor, jobs: Sequence[tuple[str, int, int]],
     """``corrupt(images, name, severity, seed, calibration)`` for each ``(name, severity, seed)``
     of ``jobs``.
 
-    corrupt-tta works image by image in Python, on one core (about 7 s for the quick preset's
-    6 corruptions x 3 severities of 2,000 28x28 images; docs/corruptions.md). The jobs are
+    The corruptions work image by image in Python, on one core (about 7 s for the quick
+    preset's 6 corruptions x 3 severities of 2,000 28x28 images; docs/corruptions.md). A name
+    without a table under the resolved calibration is refused before any job runs. The jobs are
     independent, each seeded alone, so ``workers`` processes give the same results as one after
     the other. ``workers`` defaults to ``set_corrupt_workers``'s setting: 1 (this process)
     unless the command line turned processes on.
