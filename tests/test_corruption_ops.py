@@ -33,6 +33,8 @@ IMAGENET_C = {
                   (np.arange(1, 1.21, 0.02),), (np.arange(1, 1.26, 0.02),),
                   (np.arange(1, 1.31, 0.03),)],
     "fog": [(c, 3) for c in (1.5, 2., 2.5, 2.5, 3.)],     # corrupt-tta's fog: wibbledecay 3
+    "brightness": [(c,) for c in (.1, .2, .3, .4, .5)],
+    "saturate": [(0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)],
 }
 WEATHER = ("fog",)
 

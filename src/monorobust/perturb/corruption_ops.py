@@ -11,10 +11,10 @@ function, ``imagecorruptions`` (the same tables) fails on NumPy 2 and refuses im
 
 Each function takes an (H, W, 3) image in [0, 255] and returns a float array in [0, 255], and
 draws from NumPy's global RNG, as corrupt-tta's do (``shift._corrupt_array`` seeds it per job
-and restores it, the only caller). Given ImageNet-C's 224-px parameters, ``gaussian_blur``,
-``glass_blur``, ``defocus_blur``, ``elastic_transform`` and ``motion_blur`` with
-``motion_kernel`` equal corrupt-tta's output bit for bit at 224 px: the same arithmetic and the
-same draws in the same order (``tests/test_corruption_ops.py``).
+and restores it, the only caller). Given ImageNet-C's 224-px parameters each equals
+corrupt-tta's output bit for bit at 224 px, the same arithmetic and the same draws in the same
+order (``tests/test_corruption_ops.py``; ``motion_blur`` with corrupt-tta's uniform
+``motion_kernel``), except ``impulse_noise``, seeded here (corrupt-tta's is not).
 
 ``wand_motion_blur`` is ImageMagick's ``MotionBlurImage``, which CIFAR-10-C calls through Wand
 (corrupt-tta replaced it by a uniform line that ignores sigma): a one-sided line of

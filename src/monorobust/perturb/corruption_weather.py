@@ -5,7 +5,10 @@ an (H, W, 3) image in [0, 255] in, a float array in [0, 255] out, NumPy's global
 make_cifar_c.py's order. They follow make_cifar_c.py, with three differences: snow's motion blur
 is ``corruption_ops.wand_motion_kernel`` (ImageMagick's, in NumPy) with an 8-bit round trip
 around it, as Wand's PNG one; frost reads corrupt-tta's copies of the textures; spatter without
-a droplet adds nothing (make_cifar_c.py divides by zero there).
+a droplet adds nothing (make_cifar_c.py divides by zero there). ``fog`` given ImageNet-C's
+parameters equals corrupt-tta's bit for bit; the other three have no such check, since
+corrupt-tta's differ (its snow blurs with a uniform line, its frost crops the texture unshrunk,
+its spatter is a mask of its own).
 """
 
 from __future__ import annotations
