@@ -8,11 +8,12 @@ in hendrycks/robustness. The calibrations:
 
 - ``imagenet-c``: corrupt-tta unchanged (ImageNet-C's 224-px tables at any size).
 - ``cifar-10-c``: CIFAR-10-C's tables (``CIFAR_10_C``, copied from make_cifar_c.py), applied by
-  ``corruption_ops`` and ``corruption_weather``; their lengths in pixels (blur sigmas and radii, glass_blur's swap
-  distance, motion_blur's radius and sigma, elastic_transform's IMSIZE-based lengths) scaled by
-  ``min(H, W) / 32``: at 32 px exactly CIFAR-10-C's, at 28 px x 0.875; frost's textures
-  are shrunk by 0.2 x that. All 19 of corrupt-tta's names have a table; a name without one
-  (one corrupt-tta adds later) is refused before any work.
+  ``corruption_ops`` and ``corruption_weather``; their lengths in pixels (blur sigmas and radii,
+  glass_blur's swap distance, motion_blur's and snow's radius and sigma, spatter's droplet
+  blur, elastic_transform's IMSIZE-based lengths) scaled by ``min(H, W) / 32``: at 32 px
+  exactly CIFAR-10-C's, at 28 px x 0.875; frost's textures are shrunk by 0.2 x that. All 19 of
+  corrupt-tta's names have a table; a name without one (one corrupt-tta adds later) is refused
+  before any work.
 - ``auto``: ``cifar-10-c`` when the images' shorter side is at most 64 px, else ``imagenet-c``.
 """
 
@@ -47,15 +48,17 @@ CIFAR_10_C: dict[str, tuple] = {
     "fog": ((.2, 3), (.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)),        # strength, wibbledecay
     "brightness": (.05, .1, .15, .2, .3),                               # + HSV value
     "contrast": (.75, .5, .4, .3, 0.15),                                # x (pixel - mean)
+    # alpha, sigma, affine jitter, each x IMSIZE
     "elastic_transform": ((0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06),
-                          (0.1, 0.04, 0.05), (0.1, 0.03, 0.03)),        # alpha, sigma, jitter / IMSIZE
+                          (0.1, 0.04, 0.05), (0.1, 0.03, 0.03)),
     "pixelate": (0.95, 0.9, 0.85, 0.75, 0.65),                          # resize factor
     "jpeg_compression": (80, 65, 58, 50, 40),                           # quality
     "saturate": ((0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)),   # HSV saturation x, +
     "frost": ((1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)),  # image x, frost x
+    # loc, scale, zoom, threshold, motion radius and sigma (px), blend
     "snow": ((0.1, 0.2, 1, 0.6, 8, 3, 0.95), (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
              (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9), (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
-             (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8)),       # loc, scale, zoom, threshold, radius, sigma, blend
+             (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8)),
     "spatter": ((0.62, 0.1, 0.7, 0.7, 0.5, 0), (0.65, 0.1, 0.8, 0.7, 0.5, 0),
                 (0.65, 0.3, 1, 0.69, 0.5, 0), (0.65, 0.1, 0.7, 0.69, 0.6, 1),
                 (0.65, 0.1, 0.5, 0.68, 0.6, 1)),        # loc, scale, sigma, threshold, amount, mud

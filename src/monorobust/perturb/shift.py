@@ -4,9 +4,9 @@
   to [0, 1]), the analogue of ImageNet-Sketch: shape kept, texture and shading gone.
 - ``corrupt``: the ImageNet-C corruption suite (Hendrycks & Dietterich 2019) by name and
   severity 1-5, on HxWx3 uint8 images, one at a time, with ImageNet-C's 224-px tables
-  (``corrupt-tta``) or CIFAR-10-C's 32-px ones (``corruption_ops``), chosen by a calibration
-  (``perturb.calibration``; ``auto``: CIFAR-10-C's up to 64 px); ``corrupt_each`` runs several
-  (corruption, severity, seed) jobs in worker processes.
+  (``corrupt-tta``) or CIFAR-10-C's 32-px ones (``corruption_ops``, ``corruption_weather``), by
+  calibration (``perturb.calibration``; ``auto``: CIFAR-10-C's up to 64 px); ``corrupt_each``
+  runs several (corruption, severity, seed) jobs in worker processes.
 """
 
 from __future__ import annotations
