@@ -176,6 +176,13 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         return {str(k): _convert(v, vt, f"{key}.{k}") for k, v in value.items()}
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):
+        # YAML 1.1 (PyYAML) reads 3e-4, 1e3 and 1.0e30 as strings (its floats need a dot and a
+        # signed exponent), though every reader writes a learning rate that way.
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if tp in (int, float, str, bool) and not (isinstance(value, tp) and
                                              not (tp is int and isinstance(value, bool))):
         raise ConfigError(f"{key} must be {tp.__name__}, got {value!r}")
