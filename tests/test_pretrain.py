@@ -101,3 +101,17 @@ def test_hue_rotation_keeps_luma_and_is_the_identity_at_zero():
     assert torch.allclose(_rotate_hue(x, torch.zeros(16)), x, atol=1e-6)
     assert torch.allclose(_gray(_rotate_hue(x, angle)), _gray(x), atol=1e-6)
     assert not torch.allclose(_rotate_hue(x, angle), x, atol=1e-2)       # chroma did move
+
+
+def test_a_diverged_pretraining_stops_before_saving_its_epoch(tmp_path):
+    """A learning rate so large that the loss turns NaN stops with one error naming the setting;
+    the NaN weights are not saved as a finished epoch (they were, and the run went on to
+    report an encoder of NaNs as the user's bad samples)."""
+    from dataclasses import replace
+
+    from monorobust.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"pretraining cl seed 0 diverged: the mean loss of "
+                                          r"epoch 1 is nan \(pretrain.lr 1e\+30\)"):
+        pretrain(_images(), replace(CFG, lr=1e30), "cl", seed=0, out_dir=tmp_path, progress=False)
+    assert latest_checkpoint(tmp_path) is None

@@ -247,3 +247,10 @@ def test_features_without_variance_are_refused(tmp_path, capsys):
         flag = "--features" if train == "zero" else "--test-features"
         assert f"{flag} has no variance" in capsys.readouterr().err
     assert not (tmp_path / "sae" / "sae-seed0.safetensors").exists()
+
+
+def test_a_diverged_sae_is_an_error_not_a_checkpoint_of_nans():
+    with pytest.raises(ConfigError, match=r"the SAE diverged: its loss is nan at step \d+ of 20 "
+                                          r"\(sae.lr 1e\+30\); lower sae.lr"):
+        train_sae(low_rank(n=256), SAEConfig(width=16, k=4, batch_size=32, steps=20, lr=1e30),
+                  seed=0)

@@ -9,6 +9,7 @@ the initialisation and the minibatch order are drawn on the CPU, the same for ev
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -106,6 +107,9 @@ def train_sae(features: torch.Tensor, cfg: SAEConfig, seed: int, progress: bool 
         x = h.index_select(0, perm[pos:pos + batch])
         pos += batch
         loss = sae_step(model, opt, x, since_fired, step, cfg)
+        if not math.isfinite(loss):
+            raise ConfigError(f"the SAE diverged: its loss is {loss} at step {step + 1} of {steps} "
+                              f"(sae.lr {cfg.lr}); lower sae.lr or raise sae.warmup_steps")
         epoch_loss += loss
         epoch_steps += 1
         if bar is not None:

@@ -11,6 +11,7 @@ tensor on the device or from a DataLoader stream (``train.batches``); the loop i
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -173,6 +174,11 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
                 raise InterruptedError(f"stopped after {steps_done} steps (requested)")
         # float() waits for the device, so the epoch's time below is the real one.
         losses.append(float(fabric.all_reduce(total, reduce_op="mean")) / steps_per_epoch)
+        if not math.isfinite(losses[-1]):
+            # Before the checkpoint: a diverged encoder must not be saved as a finished epoch.
+            raise ConfigError(f"pretraining {objective} seed {seed} diverged: the mean loss of "
+                              f"epoch {epoch + 1} is {losses[-1]} (pretrain.lr {cfg.lr}); lower "
+                              "pretrain.lr or raise pretrain.warmup_epochs, in a new --out")
         if log is not None:
             log.end_epoch(epoch, epoch * steps_per_epoch, epoch_started)
         bar.set_postfix(loss=f"{losses[-1]:.4f}",
