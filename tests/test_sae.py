@@ -220,7 +220,7 @@ def test_sae_command_refuses_an_unfinished_encoder(tmp_path, capsys):
     save_checkpoint(path, {"model": {"w": torch.zeros(1)}}, {"epoch": 1})
     assert main(["sae", str(tmp_path), "--seeds", "0", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "the cl encoder of seed 0 has trained 1 of 3 epochs" in err and "finish the run" in err
+    assert "the cl encoder of seed 0 has trained 1 of 3 epochs" in err and "finish its pretraining" in err
     assert not run.sae.exists()
 
 

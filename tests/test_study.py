@@ -106,7 +106,7 @@ def test_an_unfinished_encoder_is_refused_before_any_work(tmp_path, capsys):
                  "--n-per-class", "10"]) == 2
     err = capsys.readouterr().err
     assert "the cl encoder of seed 0 has trained 1 of 3 epochs" in err
-    assert "finish the run first" in err and f"--out {tmp_path}" in err
+    assert "finish its pretraining first" in err and f"--out {tmp_path}" in err
     assert not (tmp_path / "study.jsonl").exists() and not run.study_features("cl", 0).exists()
 
 
@@ -147,3 +147,25 @@ def test_an_sae_the_run_never_fitted_is_fitted_inside_the_extraction(tmp_path):
     with torch.no_grad():
         fmap = data._posthoc(REPRESENTATIONS.get("cl+sae"), torch.randn(64, 16), seed=0)
     assert fmap(torch.randn(5, 16)).shape[0] == 5
+
+
+def test_the_fix_named_for_an_unfinished_encoder_finishes_it(tmp_path, capsys):
+    """A finished run whose last checkpoint was damaged and deleted (as its error says): the
+    command the refusal names must bring the encoder back (it named `monorobust run`, which
+    pretrains nothing once every row is written, so the user went round in a circle)."""
+    import shlex
+
+    from monorobust.rundir import RunDir
+
+    assert main(["run", "--preset", "smoke", "--out", str(tmp_path), "--quiet", "--seeds", "0",
+                 "--representations", "cl", "--set", "grid.scenarios={clean: [0]}",
+                 "--set", "pretrain.epochs=2"]) == 0
+    last = RunDir(tmp_path).checkpoints("cl", 0) / "epoch-0002.safetensors"
+    last.unlink()
+    study = ["study", str(tmp_path), "--quiet", "--no-report", "--representations", "cl",
+             "--n-per-class", "10", "--protocols", "val", "--noise-types", "symmetric"]
+    capsys.readouterr()
+    assert main(study) == 2
+    fix = capsys.readouterr().err.split("`")[1]
+    assert main(shlex.split(fix)[1:]) == 0 and last.exists()
+    assert main(study) == 0

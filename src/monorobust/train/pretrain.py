@@ -258,12 +258,15 @@ def load_pretrained(path: str | Path, image_shape: tuple[int, int, int]) -> Cont
 def finished_pretraining(folder: RunDir, objective: str, seed: int, epochs: int) -> Path:
     """The last checkpoint of a run's pretraining of ``objective`` and ``seed``, which must hold
     all ``epochs`` epochs: an encoder whose training stopped early is not the run's, so a
-    ``ConfigError`` naming the fix when there is none or it is unfinished."""
+    ``ConfigError`` naming the fix when there is none or it is unfinished. The fix is
+    ``monorobust pretrain``, not ``run``: a run whose rows are all written pretrains nothing, so
+    it never replaces a damaged last checkpoint that was deleted."""
     out_dir = folder.checkpoints(objective, seed)
     latest = latest_checkpoint(out_dir) if out_dir.is_dir() else None
     done = 0 if latest is None else checkpoint_epoch(latest)
     if done < epochs:
         raise ConfigError(f"the {objective} encoder of seed {seed} has trained {done} of "
-                          f"{epochs} epochs (in {out_dir}); finish the run first (`monorobust "
-                          f"run --preset {folder.root / folder.CONFIG} --out {folder.root}`)")
+                          f"{epochs} epochs (in {out_dir}); finish its pretraining first "
+                          f"(`monorobust pretrain --preset {folder.root / folder.CONFIG} --out "
+                          f"{folder.root} --objective {objective} --seeds {seed}`)")
     return latest
