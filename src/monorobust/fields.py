@@ -28,6 +28,7 @@ import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from monorobust.errors import ConfigError
@@ -247,3 +248,48 @@ def config_diff(old: Any, new: Any, ignore: tuple[str, ...] = (), prefix: str = 
         elif x != y:
             keys.append(dotted)
     return keys
+
+
+def read_yaml_mapping(path: Any) -> dict[str, Any]:
+    """The mapping in the YAML file ``path`` (a preset, a run's config.yaml); ``ConfigError``
+    naming the file, on one line, when it cannot be read, is not YAML, repeats a key (PyYAML
+    would keep the last one silently) or holds something else than a mapping."""
+    import yaml
+
+    try:
+        tree = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_strict_loader()) or {}
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path} is not valid YAML ({err.problem}{where}); fix it") from None
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as err:   # binary or unreadable files
+        reason = " ".join(str(getattr(err, "strerror", None) or err).split())
+        raise ConfigError(f"{path} is not valid YAML ({reason}); fix it") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path} must hold a mapping of config keys, not a "
+                          f"{type(tree).__name__}; fix it")
+    return tree
+
+
+def _strict_loader() -> type:
+    """yaml.SafeLoader that refuses a key given twice in one mapping."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    repeated = key in seen
+                    seen.add(key)
+                except TypeError:                       # an unhashable key: PyYAML's own error
+                    continue
+                if repeated:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} is given twice", key_node.start_mark)
+            return super().construct_mapping(node, deep)
+
+    return StrictLoader
