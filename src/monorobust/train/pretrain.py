@@ -101,6 +101,13 @@ def contrastive_loss(model: torch.nn.Module, x: torch.Tensor, cfg: PretrainConfi
     return loss
 
 
+def check_batch_fits(cfg: PretrainConfig, images: int, world: int) -> None:
+    """ConfigError unless one batch per process fits in the ``images`` training images."""
+    if images < cfg.batch_size * world:
+        raise ConfigError(f"pretrain.batch_size {cfg.batch_size} x {world} processes exceeds the "
+                          f"{images} training images; lower the batch size")
+
+
 def _layout(x: torch.Tensor, cfg: PretrainConfig) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if cfg.channels_last else x
 
@@ -129,10 +136,8 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
                               precision=resolve_precision(cfg.precision, "cpu").precision)
     out_dir = Path(out_dir)
     world, rank, device = fabric.world_size, fabric.global_rank, fabric.device
+    check_batch_fits(cfg, len(images), world)
     steps_per_epoch = len(images) // (cfg.batch_size * world)
-    if steps_per_epoch < 1:
-        raise ConfigError(f"pretrain.batch_size {cfg.batch_size} x {world} processes exceeds the "
-                          f"{len(images)} training images; lower the batch size")
     check_sync_batchnorm(cfg, world, device.type)
     mean, std = channel_stats(images)
     model = build_model(cfg, tuple(images.shape[1:]), mean, std, seed)
