@@ -284,3 +284,18 @@ def test_a_streamed_split_pretrains_side_by_side_as_in_this_process(tmp_path, mo
     assert results[1].losses == here.losses
     ours = here.model.state_dict()
     assert all(torch.equal(results[1].model.state_dict()[k], ours[k]) for k in ours)
+
+
+def test_an_image_link_that_leads_nowhere_is_an_error_and_a_good_link_is_read(tmp_path):
+    """A symlinked image whose target is gone (a store not mounted) was skipped in silence,
+    so its class shrank; a link to an image is an image."""
+    def link(r):
+        (r / "train" / "cat" / "lost.png").symlink_to(tmp_path / "no-such.png")
+
+    folder_error(tmp_path / "a", link,
+                 r"1 image link\(s\) in .*train/cat lead to no file \(e.g. .*lost.png -> "
+                 r".*no-such.png\); restore their targets or remove the links")
+    root = write_folder(tmp_path / "b")
+    n = len(load_dataset("folder", root).train.labels)
+    (root / "train" / "cat" / "extra.png").symlink_to(root / "train" / "cat" / "0.png")
+    assert len(load_dataset("folder", root).train.labels) == n + 1
