@@ -265,6 +265,9 @@ API_CASES = [
     (lambda: evaluate.robustness(_encode, _digits_like(torch.zeros(30, 1, 2, 2, dtype=torch.uint8))),
      "images are 2x2 pixels; monorobust needs at least 8x8"),
     (lambda: evaluate.robustness(_encode, [1, 2, 3]), "data must be a dataset name"),
+    # All black: pretrained for minutes, then "SAE input has no variance".
+    (lambda: evaluate.robustness(_encode, _digits_like(torch.zeros(30, 1, 8, 8, dtype=torch.uint8))),
+     "mine train images are all the same (30 copies of one image"),
     (lambda: ProbeConfig(lr=float("nan")), "probe.lr must be a finite number"),
     (lambda: evaluate.robustness(_encode, _one_rare_class(), val_fraction=0.1,
                                  grid=GridConfig(scenarios={"few_shot": (1,)})),
