@@ -254,3 +254,24 @@ def test_a_diverged_sae_is_an_error_not_a_checkpoint_of_nans():
                                           r"\(sae.lr 1e\+30\); lower sae.lr"):
         train_sae(low_rank(n=256), SAEConfig(width=16, k=4, batch_size=32, steps=20, lr=1e30),
                   seed=0)
+
+
+def test_sae_command_into_an_out_folder_in_use_is_refused(tmp_path, capsys):
+    """``sae RUN --out OTHER`` held only RUN's lock: a second sae of another run into OTHER
+    overwrote its checkpoints."""
+    from monorobust.cli import main
+    from monorobust.config import load_config
+    from monorobust.lock import hold_folder
+    from monorobust.rundir import RunDir
+    from monorobust.train.checkpoint import checkpoint_path, save_checkpoint
+
+    run = RunDir(tmp_path / "run")
+    run.write_config(load_config("smoke", {"out": str(run.root)}))
+    path = checkpoint_path(run.checkpoints("cl", 0), 3)                # "finished"
+    path.parent.mkdir(parents=True)
+    save_checkpoint(path, {"model": {"w": torch.zeros(1)}}, {"epoch": 3})
+    other = tmp_path / "other"
+    with hold_folder(other, "sae"):
+        assert main(["sae", str(run.root), "--out", str(other), "--seeds", "0", "--quiet"]) == 2
+    assert f"{other} is in use by process" in capsys.readouterr().err
+    assert not list(other.glob("sae-*"))
