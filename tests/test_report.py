@@ -261,3 +261,16 @@ def test_mono_vs_robust_with_a_constant_accuracy_warns_nothing():
         fig = figures.mono_vs_robust(points, ["cl", "ncl"], {"cl": "CL", "ncl": "NCL"},
                                      {"cl": "C0", "ncl": "C1"})
     assert fig is not None
+
+
+@pytest.mark.parametrize("command", [["report"], ["study", "--quiet", "--no-report"]])
+def test_report_and_study_on_a_folder_in_use_say_wait_not_another_out(command, tmp_path, capsys):
+    """They take the run folder as their argument and have no --out to pass."""
+    from monorobust.rundir import RunDir
+
+    run = RunDir(tmp_path)
+    run.write_config(load_config("smoke", {"out": str(tmp_path)}))
+    with run.hold("run"):
+        assert main([command[0], str(tmp_path), *command[1:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("(monorobust run); wait for it to finish"), err
