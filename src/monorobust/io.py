@@ -11,6 +11,7 @@ a ``ConfigError`` naming the line (``read_jsonl``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -166,3 +167,20 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 hex digest of each tensor's name, dtype, shape and raw bytes, in sorted key order:
+    what a checkpoint, a feature cache or a run's saved features record, checked on load.
+
+    The bytes are hashed in place (a uint8 view, no copy), so it costs one pass over the data.
+    """
+    import torch
+
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
+        # reshape(-1): view(uint8) needs at least one dimension; works for bf16 and fp8 too.
+        digest.update(t.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()

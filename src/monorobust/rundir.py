@@ -9,7 +9,8 @@ continue in it) holds:
   clean test features (seed null for bring-your-own arrays).
 - ``summary.csv``: representation, scenario, severity, mean, std, n, realised_noise_rate.
 - ``features/REP-seedS-test.safetensors``: clean test features ("features", (N, D)) and
-  "labels" of each representation and seed, in the order of ``data.prepare.prepare_splits(cfg.data).test``.
+  "labels" of each representation and seed, in the order of ``data.prepare.prepare_splits(cfg.data).test``,
+  with their SHA-256 in the metadata (checked by the report).
 - ``checkpoints/OBJECTIVE-seedS/epoch-XXXX.safetensors``: pretraining checkpoints.
 - ``posthoc/REP-seedS/``: fitted post-hoc maps (the SAE of ``cl+sae``); ``sae/``: ``monorobust
   sae``'s checkpoints.
@@ -33,11 +34,15 @@ from typing import Any, ClassVar
 
 from monorobust.errors import ConfigError
 from monorobust.fields import build_dataclass, config_diff, read_yaml_mapping, to_dict
-from monorobust.io import append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl, write_json
+from monorobust.io import (append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl,
+                           tensor_checksum, write_json)
 from monorobust.lock import LOCK_NAME, hold_folder
 from monorobust.rows import Row, RowFile, summarise
 
 RESULTS_FORMAT = 2
+
+FEATURES_CHECKSUM = "tensors_sha256"
+"""Metadata key of the saved test features' SHA-256 (files from before it have none)."""
 """Version of what a folder's rows mean. Bumped when the same config draws different numbers
 (then rows of two versions must not be mixed in one folder); recorded in config.yaml and
 run.json, and a folder of another version is refused by ``RunDir.claim``.
@@ -206,11 +211,13 @@ class RunDir:
                      [{"representation": representation, "seed": seed, **metrics._asdict()}])
 
     def save_features(self, representation: str, seed: int, features, labels) -> None:
-        """Clean test features (N, D) and labels (N,) of one representation, for the report."""
+        """Clean test features (N, D) and labels (N,) of one representation, for the report,
+        with the SHA-256 of the two (``io.tensor_checksum``) in the file's metadata."""
         from safetensors.torch import save
 
+        tensors = {"features": features.contiguous(), "labels": labels.contiguous()}
         atomic_write_bytes(self.features(representation, seed),
-                           save({"features": features.contiguous(), "labels": labels.contiguous()}))
+                           save(tensors, metadata={FEATURES_CHECKSUM: tensor_checksum(tensors)}))
 
     def feature_files(self, representations, seeds) -> dict[tuple[str, int], Path]:
         """(representation, seed) -> saved test features, for those that exist."""
