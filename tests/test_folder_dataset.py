@@ -299,3 +299,14 @@ def test_an_image_link_that_leads_nowhere_is_an_error_and_a_good_link_is_read(tm
     n = len(load_dataset("folder", root).train.labels)
     (root / "train" / "cat" / "extra.png").symlink_to(root / "train" / "cat" / "0.png")
     assert len(load_dataset("folder", root).train.labels) == n + 1
+
+
+def test_a_cache_path_under_a_file_warns_and_reads_the_images(tmp_path, monkeypatch):
+    """A cache that cannot be written costs a decode next time, not the run: with a file in
+    the cache's path, cleaning up the temporary file raised NotADirectoryError (a traceback)."""
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("MONOROBUST_CACHE", str(tmp_path / "afile" / "cache"))
+    root = write_folder(tmp_path / "d")
+    with pytest.warns(UserWarning, match="cannot write the image cache .*set MONOROBUST_CACHE"):
+        ds = load_dataset("folder", root)
+    assert len(ds.train.labels) > 0

@@ -26,6 +26,7 @@ built-in datasets, so statistics over the first images see every class.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -135,7 +136,8 @@ def _write_cache(path: Path, images: torch.Tensor, labels: torch.Tensor, root: P
                   metadata={"source": str(root)})
         os.replace(tmp, path)
     except OSError as err:      # a read-only cache costs a decode next time, not the run
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a file in the cache's path: no tmp file either
+            tmp.unlink()
         warnings.warn(f"cannot write the image cache {path} ({err}); set MONOROBUST_CACHE to a "
                       "writable folder to skip decoding on the next run", stacklevel=3)
 
