@@ -89,6 +89,19 @@ def test_damaged_cache_is_decoded_again(tmp_path, cache):
     assert torch.equal(first.test.images, again.test.images)
 
 
+def test_a_flipped_byte_in_the_image_cache_is_decoded_again(tmp_path, cache):
+    """The cache had no checksum: a flipped byte was a changed pixel, read without a word."""
+    root = write_folder(tmp_path / "d")
+    first = load_dataset("folder", root, image_size=16)
+    for f in (cache / "folders").glob("*.safetensors"):
+        raw = f.read_bytes()
+        f.write_bytes(raw[:-10] + bytes([raw[-10] ^ 0x01]) + raw[-9:])
+    with pytest.warns(UserWarning, match="damaged"):
+        again = load_dataset("folder", root, image_size=16)
+    assert torch.equal(first.test.images, again.test.images)
+    assert torch.equal(first.train.images, again.train.images)
+
+
 def test_large_training_split_streams(tmp_path, monkeypatch):
     root = write_folder(tmp_path / "d")
     monkeypatch.setattr(image_folder, "CACHE_LIMIT_BYTES", 20 * 3 * 16 * 16)
