@@ -63,7 +63,18 @@ def load_array(source: ArrayLike, what: str, key: str) -> torch.Tensor:
 
             return torch.from_numpy(np.load(path, allow_pickle=False))
         if suffix in (".pt", ".pth"):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            import pickle
+            import warnings
+
+            try:
+                with warnings.catch_warnings():      # torch's note on pickle protocols
+                    warnings.simplefilter("ignore")
+                    obj = torch.load(path, map_location="cpu", weights_only=True)
+            except pickle.UnpicklingError:
+                # Not torch's advice to load it with weights_only=False: that runs its code.
+                raise ConfigError(f"{what}: {str(path)!r} holds pickled Python objects, which "
+                                  "monorobust never loads (unpickling can run code); save plain "
+                                  "tensors: torch.save(features_tensor, path) or np.save") from None
         elif suffix == ".safetensors":
             from safetensors.torch import load_file
 
