@@ -174,6 +174,10 @@ CLI_CASES = [
     (["lora", "classify", "--out", "{out}", "--noise", "1.5"], "--noise must be < 1"),
     (["lora", "classify", "--out", "{out}", "--lr", "nan"], "--lr must be a finite number"),
     (["lora", "align", "--out", "{out}", "--lora-dropout", "1"], "--lora-dropout must be < 1"),
+    # The name names arrays-NAME.json: a/b made a folder in --out, ../x wrote beside it.
+    (EVAL + ["--name", "a/b"], "name (--name) 'a/b' must be a non-empty name without slashes"),
+    (EVAL + ["--name", "../x"], "name (--name) '../x' must be"),
+    (EVAL + ["--name", ""], "name (--name) '' must be"),
     # A batch larger than the training split was refused inside pretraining, after config.yaml
     # was written, and that record then refused the corrected command.
     (RUN + ["--set", "data.train_size=100"], "pretrain.batch_size 128 x 1 processes exceeds the 80"),

@@ -182,6 +182,7 @@ def evaluate_arrays(train_features: ArrayLike, train_labels: ArrayLike, test_fea
 
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds {list(seeds)} must be a non-empty list without duplicates")
+    check_name(name)
     fs, classes, sha256 = prepare(train_features, train_labels, test_features, test_labels,
                                   val_fraction, num_classes)
     min_class = int(torch.bincount(fs.train_labels, minlength=classes).min())
@@ -211,6 +212,16 @@ def evaluate_arrays(train_features: ArrayLike, train_labels: ArrayLike, test_fea
     if echo:
         _echo(name, metrics, summary, out)
     return ArraysResult(rows, metrics, summary)
+
+
+def check_name(name: str) -> None:
+    """The representation name also names ``arrays-NAME.json`` in --out: ``a/b`` made a folder
+    there, ``../x`` wrote beside it, an empty or blank name a file no one could tell apart."""
+    if not isinstance(name, str) or not name.strip() or name != name.strip() or \
+            name in (".", "..") or any(c in name for c in "/\\") or not name.isprintable():
+        raise ConfigError(f"name (--name) {name!r} must be a non-empty name without slashes, control "
+                          "characters or surrounding spaces (it names arrays-NAME.json in "
+                          "--out), e.g. --name my-vit")
 
 
 def _described_file(name: str) -> str:
