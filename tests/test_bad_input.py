@@ -174,6 +174,9 @@ CLI_CASES = [
     (["lora", "classify", "--out", "{out}", "--noise", "1.5"], "--noise must be < 1"),
     (["lora", "classify", "--out", "{out}", "--lr", "nan"], "--lr must be a finite number"),
     (["lora", "align", "--out", "{out}", "--lora-dropout", "1"], "--lora-dropout must be < 1"),
+    # torch takes 64-bit seeds: a larger one was a traceback after config.yaml was written.
+    (RUN + ["--seeds", str(2**64)], "a seed must be >= 0 and < 2**63, got 18446744073709551616"),
+    (RUN + ["--set", f"seeds=[{2**64}]"], "seeds must be < 9223372036854775808, got 1844674"),
     # The name names arrays-NAME.json: a/b made a folder in --out, ../x wrote beside it.
     (EVAL + ["--name", "a/b"], "name (--name) 'a/b' must be a non-empty name without slashes"),
     (EVAL + ["--name", "../x"], "name (--name) '../x' must be"),

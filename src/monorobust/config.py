@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar
 import yaml
 
 from monorobust.errors import ConfigError
-from monorobust.fields import (AT_LEAST_1, NON_NEGATIVE, OPEN_UNIT, POSITIVE, Range, build_dataclass,
+from monorobust.fields import (AT_LEAST_1, OPEN_UNIT, POSITIVE, SEED, Range, build_dataclass,
                                check_distinct, check_fields, read_yaml_mapping, to_dict)
 from monorobust.evaluate.config import GridConfig, ProbeConfig
 from monorobust.sae.config import SAEConfig
@@ -76,7 +76,7 @@ class RunConfig:
 
     out: str = "runs/quick"
     """Output folder of the run (config, checkpoints, results, report)."""
-    seeds: Annotated[tuple[int, ...], NON_NEGATIVE] = (0, 1, 2)
+    seeds: Annotated[tuple[int, ...], SEED] = (0, 1, 2)
     """Seeds: each pretrains its own encoders and draws its own noise, subsets and probes."""
     representations: tuple[str, ...] = ("cl", "ncl", "cl+sae")
     """Representations to compare, from ``monorobust.evaluate.REPRESENTATIONS``."""

@@ -51,7 +51,8 @@ class Range:
             return None                         # type errors are _convert's business
         if isinstance(value, float) and not math.isfinite(value):
             return f"must be a finite number, got {value}"
-        failed = [f"{op} {bound:g}" for name, op, holds in _BOUNDS
+        failed = [f"{op} {bound if isinstance(bound, int) else format(bound, 'g')}"
+                  for name, op, holds in _BOUNDS
                   if (bound := getattr(self, name)) is not None and not holds(value, bound)]
         if failed:
             return f"must be {' and '.join(failed)}, got {value}"
@@ -71,6 +72,9 @@ FRACTION = Range(ge=0, lt=1)
 """A share that is allowed to be 0 but not 1 (rates, fractions held out)."""
 OPEN_UNIT = Range(gt=0, lt=1)
 PROBABILITY = Range(ge=0, le=1)
+SEED = Range(ge=0, lt=2**63)
+"""A seed: torch's generators take no more than 64 bits (a larger one was a traceback after
+the run folder was claimed)."""
 
 
 class FieldError(ConfigError):
