@@ -115,3 +115,22 @@ def test_a_diverged_pretraining_stops_before_saving_its_epoch(tmp_path):
                                           r"epoch 1 is nan \(pretrain.lr 1e\+30\)"):
         pretrain(_images(), replace(CFG, lr=1e30), "cl", seed=0, out_dir=tmp_path, progress=False)
     assert latest_checkpoint(tmp_path) is None
+
+
+def test_a_non_finite_loss_that_left_the_weights_intact_is_not_divergence(tmp_path, monkeypatch):
+    """16-mixed: the grad scaler skips a step whose loss overflowed, so the weights stay finite;
+    such an epoch must not stop the run (here: a NaN loss value with a finite gradient)."""
+    import importlib
+
+    module = importlib.import_module("monorobust.train.pretrain")
+
+    real = module.contrastive_loss
+
+    def nan_valued(*args, **kwargs):
+        loss = real(*args, **kwargs)
+        return loss + (torch.tensor(float("nan")) - loss).detach()
+
+    monkeypatch.setattr(module, "contrastive_loss", nan_valued)
+    result = pretrain(_images(), CFG, "cl", seed=0, out_dir=tmp_path, progress=False)
+    assert all(bool(torch.isfinite(p).all()) for p in result.model.parameters())
+    assert latest_checkpoint(tmp_path).name == "epoch-0003.safetensors"

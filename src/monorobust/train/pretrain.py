@@ -101,6 +101,11 @@ def contrastive_loss(model: torch.nn.Module, x: torch.Tensor, cfg: PretrainConfi
     return loss
 
 
+def _diverged(model: torch.nn.Module) -> bool:
+    """Whether any weight of ``model`` is NaN or inf."""
+    return not all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
 def check_batch_fits(cfg: PretrainConfig, images: int, world: int) -> None:
     """ConfigError unless one batch per process fits in the ``images`` training images."""
     if images < cfg.batch_size * world:
@@ -179,8 +184,9 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
                 raise InterruptedError(f"stopped after {steps_done} steps (requested)")
         # float() waits for the device, so the epoch's time below is the real one.
         losses.append(float(fabric.all_reduce(total, reduce_op="mean")) / steps_per_epoch)
-        if not math.isfinite(losses[-1]):
+        if not math.isfinite(losses[-1]) and _diverged(model):
             # Before the checkpoint: a diverged encoder must not be saved as a finished epoch.
+            # (16-mixed: a step whose loss overflowed is skipped by the grad scaler, weights intact.)
             raise ConfigError(f"pretraining {objective} seed {seed} diverged: the mean loss of "
                               f"epoch {epoch + 1} is {losses[-1]} (pretrain.lr {cfg.lr}); lower "
                               "pretrain.lr or raise pretrain.warmup_epochs, in a new --out")
