@@ -8,12 +8,48 @@
 #
 # PyTorch: on a machine where a local CPU wheel of torch 2.13.0 is on disk, `pip install
 # torch==2.13.0` takes it (fast, small). Set MONOROBUST_TORCH="torch" (or a CUDA index) to choose
-# your own build; MONOROBUST_TORCH="" skips installing torch.
+# your own build; MONOROBUST_TORCH="" skips installing torch. MONOROBUST_PYTHON picks the Python
+# (default python3); PIP the pip command (default: that Python's).
 set -euo pipefail
 cd "$(dirname "$0")"
 target="${1:-core}"
-PIP="${PIP:-python3 -m pip}"
+PY="${MONOROBUST_PYTHON:-python3}"
+PIP_GIVEN="${PIP+1}"
+PIP="${PIP:-$PY -m pip}"
 TORCH="${MONOROBUST_TORCH-torch==2.13.0}"
+
+extras=""
+case "$target" in
+    core) ;;
+    test) extras="[test]" ;;
+    lora) extras="[lora]" ;;
+    all) extras="[test,lora]" ;;
+    *) echo "usage: ./install.sh [core|test|lora|all]" >&2; exit 2 ;;
+esac
+
+# Before anything is installed: a Python this package runs on, with a pip that may install into
+# it (an old python3, a Debian python3 without pip, or one marked externally managed, PEP 668,
+# failed halfway, after apt-get, with pip's or torch's message instead of the fix).
+command -v "$PY" >/dev/null || { echo "install.sh: $PY not found; install Python 3.10 or newer (Debian: apt-get install python3), or set MONOROBUST_PYTHON" >&2; exit 2; }
+"$PY" - "${PIP_GIVEN:-0}" <<'PREFLIGHT' || exit 2
+import os, sys, sysconfig
+import importlib.util
+exe = sys.executable or "python3"
+venv = "python3 -m venv .venv && . .venv/bin/activate && ./install.sh (Debian: apt-get install python3-venv first)"
+if sys.version_info < (3, 10):
+    sys.exit(f"install.sh: monorobust needs Python 3.10 or newer; {exe} is "
+             f"{sys.version.split()[0]}: install a newer one and set MONOROBUST_PYTHON=python3.11")
+if sys.argv[1] != "1":                      # PIP given: the caller's own pip, as it is
+    if importlib.util.find_spec("pip") is None:
+        sys.exit(f"install.sh: {exe} has no pip; install it (Debian: apt-get install "
+                 f"python3-pip), or use a virtual environment: {venv}")
+    marker = os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")
+    if (sys.prefix == sys.base_prefix and os.path.exists(marker)
+            and not os.environ.get("PIP_BREAK_SYSTEM_PACKAGES")
+            and "break-system-packages" not in os.popen(f"'{exe}' -m pip config list").read()):
+        sys.exit(f"install.sh: {exe} is the system's Python, where pip may not install (PEP 668, "
+                 f"{marker}); use a virtual environment: {venv}")
+PREFLIGHT
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
 apt_install() {
@@ -27,14 +63,6 @@ apt_install() {
 # The default dataset: Fashion-MNIST's original idx files (/usr/share/datasets/fashion-mnist).
 apt_install dataset-fashion-mnist
 
-extras=""
-case "$target" in
-    core) ;;
-    test) extras="[test]" ;;
-    lora) extras="[lora]" ;;
-    all) extras="[test,lora]" ;;
-    *) echo "usage: ./install.sh [core|test|lora|all]" >&2; exit 2 ;;
-esac
 if [ -n "$TORCH" ]; then $PIP install -q "$TORCH"; fi
 $PIP install -q -e ".$extras"
 

@@ -174,6 +174,20 @@ CLI_CASES = [
     (["lora", "classify", "--out", "{out}", "--noise", "1.5"], "--noise must be < 1"),
     (["lora", "classify", "--out", "{out}", "--lr", "nan"], "--lr must be a finite number"),
     (["lora", "align", "--out", "{out}", "--lora-dropout", "1"], "--lora-dropout must be < 1"),
+    # torch takes 64-bit seeds: a larger one was a traceback after config.yaml was written.
+    (RUN + ["--seeds", str(2**64)], "a seed must be >= 0 and < 2**63, got 18446744073709551616"),
+    (RUN + ["--set", f"seeds=[{2**64}]"], "seeds must be < 9223372036854775808, got 1844674"),
+    # The name names arrays-NAME.json: a/b made a folder in --out, ../x wrote beside it.
+    (EVAL + ["--name", "a/b"], "name (--name) 'a/b' must be a non-empty name without slashes"),
+    (EVAL + ["--name", "../x"], "name (--name) '../x' must be"),
+    (EVAL + ["--name", ""], "name (--name) '' must be"),
+    # A batch larger than the training split was refused inside pretraining, after config.yaml
+    # was written, and that record then refused the corrected command.
+    (RUN + ["--set", "data.train_size=100"], "pretrain.batch_size 128 x 1 processes exceeds the 80"),
+    (["pretrain", "--preset", "smoke", "--quiet", "--out", "{out}", "--set", "data.train_size=100"],
+     "pretrain.batch_size 128 x 1 processes exceeds the 80"),
+    (FINETUNE + ["--set", "data.train_size=100", "--few-shot", "1"],
+     "pretrain.batch_size 128 x 1 processes exceeds the 80"),
 ]
 
 
@@ -258,6 +272,9 @@ API_CASES = [
     (lambda: evaluate.robustness(_encode, _digits_like(torch.zeros(30, 1, 2, 2, dtype=torch.uint8))),
      "images are 2x2 pixels; monorobust needs at least 8x8"),
     (lambda: evaluate.robustness(_encode, [1, 2, 3]), "data must be a dataset name"),
+    # All black: pretrained for minutes, then "SAE input has no variance".
+    (lambda: evaluate.robustness(_encode, _digits_like(torch.zeros(30, 1, 8, 8, dtype=torch.uint8))),
+     "mine train images are all the same (30 copies of one image"),
     (lambda: ProbeConfig(lr=float("nan")), "probe.lr must be a finite number"),
     (lambda: evaluate.robustness(_encode, _one_rare_class(), val_fraction=0.1,
                                  grid=GridConfig(scenarios={"few_shot": (1,)})),

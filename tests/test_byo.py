@@ -189,3 +189,22 @@ def test_arrays_dataset_refuses_a_npy_before_any_work(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1
     assert "not an .npz" in err and "x_train, y_train, x_test, y_test" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_pt_file_of_pickled_objects_is_refused_without_running_it(tmp_path):
+    """The error relayed torch's advice to load it with weights_only=False (which runs its
+    code), under a warning about pickle protocols."""
+    import pickle
+    import warnings
+
+    class Runs:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "ran"), "w"))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps(Runs()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ConfigError, match=r"evil.pt' holds pickled Python objects, which "
+                                              r"monorobust never loads") as err:
+            load_array(tmp_path / "evil.pt", "train features", "features")
+    assert "weights_only" not in str(err.value) and not (tmp_path / "ran").exists()

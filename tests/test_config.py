@@ -60,3 +60,32 @@ def test_commands_that_evaluate_no_representation_do_not_take_the_flag(command, 
         main([command, "--preset", "smoke", "--representations", "cl"])
     assert exit_.value.code == 2
     assert "unrecognized arguments: --representations" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, value", [("3e-4", 3e-4), ("1e3", 1e3), ("1.0e30", 1e30),
+                                         ("2E-1", 0.2)])
+def test_a_float_written_without_a_dot_or_exponent_sign_is_a_float(text, value):
+    """PyYAML reads ``3e-4`` as a string; a float field takes it as the number it is, from
+    ``--set`` and from a preset file alike (``--set finetune.lr=3e-4`` is the README's example)."""
+    import yaml
+
+    from monorobust.config import RunConfig
+    from monorobust.fields import build_dataclass
+    from monorobust.flags import parse_sets
+
+    from_set = build_dataclass(RunConfig, {"pretrain": {"lr": parse_sets([f"lr={text}"])["lr"]}})
+    from_file = build_dataclass(RunConfig, yaml.safe_load(f"pretrain:\n  lr: {text}\n"))
+    assert from_set.pretrain.lr == from_file.pretrain.lr == value
+
+
+@pytest.mark.parametrize("text, message", [("nan", "pretrain.lr must be a finite number"),
+                                           ("inf", "pretrain.lr must be a finite number"),
+                                           ("fast", "pretrain.lr must be float, got 'fast'")])
+def test_a_float_field_still_refuses_nan_inf_and_words(text, message):
+    from monorobust.config import RunConfig
+    from monorobust.errors import ConfigError
+    from monorobust.fields import build_dataclass
+    from monorobust.flags import parse_sets
+
+    with pytest.raises(ConfigError, match=message):
+        build_dataclass(RunConfig, {"pretrain": {"lr": parse_sets([f"lr={text}"])["lr"]}})

@@ -122,3 +122,11 @@ def test_settings_are_checked_against_the_data_before_work(tmp_path):
     with pytest.raises(ConfigError, match="label-noise rate 0.95"):
         run_finetune(run, FinetuneConfig(label_noise=(0.95,)), progress=False)
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_diverged_finetuning_is_an_error_not_a_result():
+    tx, ty = tiny_data(64, 0)
+    cfg = FinetuneConfig(epochs=2, batch_size=32, lr=1e30, head_lr=1e30)
+    with pytest.raises(ConfigError, match=r"fine-tuning \(mono head, seed 1\) diverged: the mean "
+                                          r"loss of epoch 1 is nan"):
+        finetune(tiny_encoder(), "mono", tx, ty, ty, tx, ty, tx, ty, 3, cfg, seed=1)

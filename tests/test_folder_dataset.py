@@ -89,6 +89,19 @@ def test_damaged_cache_is_decoded_again(tmp_path, cache):
     assert torch.equal(first.test.images, again.test.images)
 
 
+def test_a_flipped_byte_in_the_image_cache_is_decoded_again(tmp_path, cache):
+    """The cache had no checksum: a flipped byte was a changed pixel, read without a word."""
+    root = write_folder(tmp_path / "d")
+    first = load_dataset("folder", root, image_size=16)
+    for f in (cache / "folders").glob("*.safetensors"):
+        raw = f.read_bytes()
+        f.write_bytes(raw[:-10] + bytes([raw[-10] ^ 0x01]) + raw[-9:])
+    with pytest.warns(UserWarning, match="damaged"):
+        again = load_dataset("folder", root, image_size=16)
+    assert torch.equal(first.test.images, again.test.images)
+    assert torch.equal(first.train.images, again.train.images)
+
+
 def test_large_training_split_streams(tmp_path, monkeypatch):
     root = write_folder(tmp_path / "d")
     monkeypatch.setattr(image_folder, "CACHE_LIMIT_BYTES", 20 * 3 * 16 * 16)
@@ -284,3 +297,29 @@ def test_a_streamed_split_pretrains_side_by_side_as_in_this_process(tmp_path, mo
     assert results[1].losses == here.losses
     ours = here.model.state_dict()
     assert all(torch.equal(results[1].model.state_dict()[k], ours[k]) for k in ours)
+
+
+def test_an_image_link_that_leads_nowhere_is_an_error_and_a_good_link_is_read(tmp_path):
+    """A symlinked image whose target is gone (a store not mounted) was skipped in silence,
+    so its class shrank; a link to an image is an image."""
+    def link(r):
+        (r / "train" / "cat" / "lost.png").symlink_to(tmp_path / "no-such.png")
+
+    folder_error(tmp_path / "a", link,
+                 r"1 image link\(s\) in .*train/cat lead to no file \(e.g. .*lost.png -> "
+                 r".*no-such.png\); restore their targets or remove the links")
+    root = write_folder(tmp_path / "b")
+    n = len(load_dataset("folder", root).train.labels)
+    (root / "train" / "cat" / "extra.png").symlink_to(root / "train" / "cat" / "0.png")
+    assert len(load_dataset("folder", root).train.labels) == n + 1
+
+
+def test_a_cache_path_under_a_file_warns_and_reads_the_images(tmp_path, monkeypatch):
+    """A cache that cannot be written costs a decode next time, not the run: with a file in
+    the cache's path, cleaning up the temporary file raised NotADirectoryError (a traceback)."""
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("MONOROBUST_CACHE", str(tmp_path / "afile" / "cache"))
+    root = write_folder(tmp_path / "d")
+    with pytest.warns(UserWarning, match="cannot write the image cache .*set MONOROBUST_CACHE"):
+        ds = load_dataset("folder", root)
+    assert len(ds.train.labels) > 0

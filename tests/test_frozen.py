@@ -68,3 +68,18 @@ def test_frozen_representations_end_to_end(tiny_vit, tmp_path):
     assert len(cached) == 2 and any(n.endswith("-seed0.safetensors") for n in cached)
     assert (run_dir.posthoc("frozen+cl", 0) / "head.safetensors").exists()
     assert (run_dir.posthoc("frozen+sae", 0) / "sae.safetensors").exists()
+
+
+def test_a_damaged_frozen_feature_cache_is_extracted_again(tmp_path):
+    """Cut short, it was a SafetensorError traceback; a byte changed, it was read as features."""
+    from monorobust.evaluate import frozen
+    from monorobust.io import IntegrityWarning
+
+    path = tmp_path / "frozen-raw-x.safetensors"
+    frozen._save(path, {"train": torch.arange(32.0).view(4, 8)})
+    assert torch.equal(frozen._load(path)["train"], torch.arange(32.0).view(4, 8))
+    raw = path.read_bytes()
+    for damaged in (raw[: len(raw) // 2], raw[:-3] + bytes([raw[-3] ^ 0x10]) + raw[-2:]):
+        path.write_bytes(damaged)
+        with pytest.warns(IntegrityWarning, match="is damaged"):
+            assert frozen._load(path) is None

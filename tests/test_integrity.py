@@ -328,3 +328,22 @@ def test_run_on_a_folder_with_a_damaged_config_yaml_is_a_one_line_error(tmp_path
     err = capsys.readouterr().err
     assert err.startswith("error: ") and str(tmp_path / "config.yaml") in err
     assert "Traceback" not in err
+
+
+def test_a_flipped_byte_in_a_runs_saved_test_features_is_refused_by_the_report(tmp_path):
+    """features/REP-seedS-test.safetensors had no checksum: a flipped byte became a feature
+    value in the gallery and the per-class figure."""
+    from monorobust.report.gallery import load_features
+    from monorobust.rundir import RunDir
+
+    run = RunDir(tmp_path)
+    (tmp_path / "features").mkdir()
+    feats, labels = torch.arange(60.0).view(20, 3), torch.arange(20) % 4
+    run.save_features("cl", 0, feats, labels)
+    path = run.features("cl", 0)
+    assert torch.equal(load_features(path).features, feats)
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-100] + bytes([raw[-100] ^ 0x40]) + raw[-99:])
+    with pytest.raises(ConfigError, match=r"cl-seed0-test.safetensors is damaged \(checksum "
+                                          r"mismatch.*delete it to leave it out of the report"):
+        load_features(path)

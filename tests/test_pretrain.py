@@ -101,3 +101,36 @@ def test_hue_rotation_keeps_luma_and_is_the_identity_at_zero():
     assert torch.allclose(_rotate_hue(x, torch.zeros(16)), x, atol=1e-6)
     assert torch.allclose(_gray(_rotate_hue(x, angle)), _gray(x), atol=1e-6)
     assert not torch.allclose(_rotate_hue(x, angle), x, atol=1e-2)       # chroma did move
+
+
+def test_a_diverged_pretraining_stops_before_saving_its_epoch(tmp_path):
+    """A learning rate so large that the loss turns NaN stops with one error naming the setting;
+    the NaN weights are not saved as a finished epoch (they were, and the run went on to
+    report an encoder of NaNs as the user's bad samples)."""
+    from dataclasses import replace
+
+    from monorobust.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"pretraining cl seed 0 diverged: the mean loss of "
+                                          r"epoch 1 is nan \(pretrain.lr 1e\+30\)"):
+        pretrain(_images(), replace(CFG, lr=1e30), "cl", seed=0, out_dir=tmp_path, progress=False)
+    assert latest_checkpoint(tmp_path) is None
+
+
+def test_a_non_finite_loss_that_left_the_weights_intact_is_not_divergence(tmp_path, monkeypatch):
+    """16-mixed: the grad scaler skips a step whose loss overflowed, so the weights stay finite;
+    such an epoch must not stop the run (here: a NaN loss value with a finite gradient)."""
+    import importlib
+
+    module = importlib.import_module("monorobust.train.pretrain")
+
+    real = module.contrastive_loss
+
+    def nan_valued(*args, **kwargs):
+        loss = real(*args, **kwargs)
+        return loss + (torch.tensor(float("nan")) - loss).detach()
+
+    monkeypatch.setattr(module, "contrastive_loss", nan_valued)
+    result = pretrain(_images(), CFG, "cl", seed=0, out_dir=tmp_path, progress=False)
+    assert all(bool(torch.isfinite(p).all()) for p in result.model.parameters())
+    assert latest_checkpoint(tmp_path).name == "epoch-0003.safetensors"

@@ -54,6 +54,20 @@ def test_batched_probes_equal_one_at_a_time(cfg):
         assert (a.best_step, a.val_accuracy, a.train_accuracy) == (b.best_step, b.val_accuracy, b.train_accuracy)
 
 
+
+@pytest.mark.parametrize("select", ["val", "last"])
+def test_a_diverged_probe_is_an_error_not_a_chance_accuracy(select):
+    """LARS at lr 1e30 turns the weights NaN; such a probe predicts class 0 everywhere, and its
+    ~1/C accuracy was kept as a result, one probe or many at once."""
+    x, _, ys = _problem()
+    tx, tys, vx, vys = _split(x, ys)
+    cfg = ProbeConfig(steps=40, batch_size=128, optimizer="lars", lr=1e30, select=select)
+    message = r"the linear probe diverged: its weights are NaN or inf \(probe.optimizer lars"
+    with pytest.raises(ConfigError, match=message):
+        train_probe(tx, tys[0], vx, vys[0], C, cfg, seed=5)
+    with pytest.raises(ConfigError, match=message):
+        train_probes(tx, tys, vx, vys, C, cfg, seed=5)
+
 @pytest.mark.parametrize("loss", [partial(generalized_cross_entropy, q=0.7), symmetric_cross_entropy])
 def test_batched_probes_equal_one_at_a_time_with_a_robust_loss(loss):
     x, _, ys = _problem(seed=1)

@@ -240,3 +240,37 @@ def test_report_loads_in_headless_chromium_with_every_image(full_run, tmp_path):
     _chromium(tmp_path, "--window-size=1280,2400", f"--screenshot={shot}", paths.html.as_uri())
     assert shot.exists() and shot.stat().st_size > 10_000
     shutil.copy(shot, tmp_path / "report-screenshot.png")
+
+
+def test_mono_vs_robust_with_a_constant_accuracy_warns_nothing():
+    """A tiny test split (your own 23 images) gave every seed the same accuracy: scipy's
+    'An input array is constant' warning reached the user twice; the panel says rho = nan."""
+    import warnings
+
+    import pandas as pd
+
+    from monorobust.report import figures
+
+    points = pd.DataFrame({"representation": ["cl", "cl", "ncl", "ncl"], "seed": [0, 1, 0, 1],
+                           "topk_purity": [0.2, 0.3, 0.5, 0.6],
+                           "semantic_consistency": [0.1, 0.2, 0.3, 0.4],
+                           "label_noise_acc": [0.5, 0.5, 0.5, 0.5],
+                           "input_noise_acc": [0.4, 0.5, 0.6, 0.7]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = figures.mono_vs_robust(points, ["cl", "ncl"], {"cl": "CL", "ncl": "NCL"},
+                                     {"cl": "C0", "ncl": "C1"})
+    assert fig is not None
+
+
+@pytest.mark.parametrize("command", [["report"], ["study", "--quiet", "--no-report"]])
+def test_report_and_study_on_a_folder_in_use_say_wait_not_another_out(command, tmp_path, capsys):
+    """They take the run folder as their argument and have no --out to pass."""
+    from monorobust.rundir import RunDir
+
+    run = RunDir(tmp_path)
+    run.write_config(load_config("smoke", {"out": str(tmp_path)}))
+    with run.hold("run"):
+        assert main([command[0], str(tmp_path), *command[1:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("(monorobust run); wait for it to finish"), err

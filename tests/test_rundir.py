@@ -257,3 +257,40 @@ def test_a_folder_that_holds_no_run_is_refused_and_left_as_it_was(tmp_path, caps
         (tmp_path / name).mkdir()
     (tmp_path / "notes.txt").unlink()
     assert RunDir(tmp_path).claim(cfg) is cfg
+
+
+@pytest.mark.parametrize("edit, message", [
+    ((f"results_format: {RESULTS_FORMAT}", "results_format: abc"),
+     rf"config.yaml: results_format must be a whole number \(this version writes "
+     rf"{RESULTS_FORMAT}\), got 'abc'"),
+    (("  lr: 0.002", "  lr: fast"),
+     r"config.yaml is not a config this version reads \(pretrain.lr must be float, got 'fast'\)"),
+    (("seeds:\n", "seeds: [\n"),
+     r"config.yaml is not valid YAML \(expected the node content, but found '-' at line \d+, "
+     r"column 1\); fix it$"),
+    (("probe:\n", "seeds: [3]\nprobe:\n"),
+     r"config.yaml is not valid YAML \(the key 'seeds' is given twice at line \d+"),
+])
+def test_a_hand_edited_config_yaml_is_one_line_naming_the_file(edit, message, tmp_path):
+    """Every command that reads a run's config.yaml (study, sae, run) names the file on one
+    line: a results_format that is not a number was a ValueError traceback, a wrong value was
+    the bare key without the file (study, sae), a YAML error spread over five lines, and a key
+    given twice silently took the last value."""
+    from monorobust.config import RunConfig, load_config
+
+    run = RunDir(tmp_path)
+    run.write_config(load_config("smoke", {"out": str(tmp_path)}))
+    path = tmp_path / "config.yaml"
+    text = path.read_text()
+    assert edit[0] in text
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    if "results_format" in message:               # only the format check reads that key
+        reads = [run.check_format]
+    elif "pretrain.lr" in message:                # a preset file's wrong value names its key
+        reads = [lambda: run.read_config(RunConfig)]
+    else:                                         # YAML errors: as a preset file too
+        reads = [lambda: run.read_config(RunConfig), run.check_format, lambda: load_config(str(path))]
+    for read in reads:
+        with pytest.raises(ConfigError, match=message) as info:
+            read()
+        assert "\n" not in str(info.value) and str(path) in str(info.value)

@@ -297,7 +297,7 @@ def test_sae_command_refuses_an_unfinished_encoder(tmp_path, capsys):
     save_checkpoint(path, {"model": {"w": torch.zeros(1)}}, {"epoch": 1})
     assert main(["sae", str(tmp_path), "--seeds", "0", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "the cl encoder of seed 0 has trained 1 of 3 epochs" in err and "finish the run" in err
+    assert "the cl encoder of seed 0 has trained 1 of 3 epochs" in err and "finish its pretraining" in err
     assert not run.sae.exists()
 
 
@@ -324,3 +324,31 @@ def test_features_without_variance_are_refused(tmp_path, capsys):
         flag = "--features" if train == "zero" else "--test-features"
         assert f"{flag} has no variance" in capsys.readouterr().err
     assert not (tmp_path / "sae" / "sae-seed0.safetensors").exists()
+
+
+def test_a_diverged_sae_is_an_error_not_a_checkpoint_of_nans():
+    with pytest.raises(ConfigError, match=r"the SAE diverged: its loss is nan at step \d+ of 20 "
+                                          r"\(sae.lr 1e\+30\); lower sae.lr"):
+        train_sae(low_rank(n=256), SAEConfig(width=16, k=4, batch_size=32, steps=20, lr=1e30),
+                  seed=0)
+
+
+def test_sae_command_into_an_out_folder_in_use_is_refused(tmp_path, capsys):
+    """``sae RUN --out OTHER`` held only RUN's lock: a second sae of another run into OTHER
+    overwrote its checkpoints."""
+    from monorobust.cli import main
+    from monorobust.config import load_config
+    from monorobust.lock import hold_folder
+    from monorobust.rundir import RunDir
+    from monorobust.train.checkpoint import checkpoint_path, save_checkpoint
+
+    run = RunDir(tmp_path / "run")
+    run.write_config(load_config("smoke", {"out": str(run.root)}))
+    path = checkpoint_path(run.checkpoints("cl", 0), 3)                # "finished"
+    path.parent.mkdir(parents=True)
+    save_checkpoint(path, {"model": {"w": torch.zeros(1)}}, {"epoch": 3})
+    other = tmp_path / "other"
+    with hold_folder(other, "sae"):
+        assert main(["sae", str(run.root), "--out", str(other), "--seeds", "0", "--quiet"]) == 2
+    assert f"{other} is in use by process" in capsys.readouterr().err
+    assert not list(other.glob("sae-*"))

@@ -106,7 +106,7 @@ def test_an_unfinished_encoder_is_refused_before_any_work(tmp_path, capsys):
                  "--n-per-class", "10"]) == 2
     err = capsys.readouterr().err
     assert "the cl encoder of seed 0 has trained 1 of 3 epochs" in err
-    assert "finish the run first" in err and f"--out {tmp_path}" in err
+    assert "finish its pretraining first" in err and f"--out {tmp_path}" in err
     assert not (tmp_path / "study.jsonl").exists() and not run.study_features("cl", 0).exists()
 
 
@@ -117,8 +117,8 @@ def test_a_feature_cache_of_another_checkpoint_is_not_reused(tmp_path):
 
     from monorobust.config import load_config
     from monorobust.study import StudyConfig
-    from monorobust.study.data import FEATURE_KEYS, StudyData
-    from monorobust.train.checkpoint import save_checkpoint
+    from monorobust.study.data import CHECKSUM, FEATURE_KEYS, StudyData
+    from monorobust.train.checkpoint import save_checkpoint, tensor_checksum
 
     run = _unfinished_run(tmp_path, epochs_done=3)
     data = StudyData(run, load_config("smoke"), SimpleNamespace(num_classes=10),
@@ -126,10 +126,39 @@ def test_a_feature_cache_of_another_checkpoint_is_not_reused(tmp_path):
     ckpt = data.checkpoints[("cl", 0)] = run.checkpoints("cl", 0) / "epoch-0003.safetensors"
     run.study_features("cl", 0).parent.mkdir(parents=True, exist_ok=True)
     cache = {k: torch.zeros(2, 2) for k in FEATURE_KEYS}
-    run.study_features("cl", 0).write_bytes(save(cache, metadata=data._meta("cl", 0)))
+    meta = {**data._meta("cl", 0), CHECKSUM: tensor_checksum(cache)}
+    run.study_features("cl", 0).write_bytes(save(cache, metadata=meta))
     assert data._load("cl", 0) is not None
     save_checkpoint(ckpt, {"model": {"w": torch.ones(1)}}, {"epoch": 3})   # another encoder
     assert data._load("cl", 0) is None
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_damaged_feature_cache_is_extracted_again_with_a_warning(damage, tmp_path):
+    """A flipped byte in a cached feature was read as a feature value (safetensors checks no
+    data), and a truncated cache was dropped without a word."""
+    import torch
+    from safetensors.torch import save
+
+    from monorobust.config import load_config
+    from monorobust.io import IntegrityWarning
+    from monorobust.study import StudyConfig
+    from monorobust.study.data import CHECKSUM, FEATURE_KEYS, StudyData
+    from monorobust.train.checkpoint import tensor_checksum
+
+    run = _unfinished_run(tmp_path, epochs_done=3)
+    data = StudyData(run, load_config("smoke"), SimpleNamespace(num_classes=10),
+                     StudyConfig(representations=("cl",)), "cpu")
+    data.checkpoints[("cl", 0)] = run.checkpoints("cl", 0) / "epoch-0003.safetensors"
+    path = run.study_features("cl", 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cache = {k: torch.arange(64.0).view(8, 8) for k in FEATURE_KEYS}
+    path.write_bytes(save(cache, metadata={**data._meta("cl", 0), CHECKSUM: tensor_checksum(cache)}))
+    assert torch.equal(data._load("cl", 0)["train"], cache["train"])
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-40] if damage == "truncate" else raw[:-40] + b"\x7f" + raw[-39:])
+    with pytest.warns(IntegrityWarning, match="feature cache .* is damaged"):
+        assert data._load("cl", 0) is None
 
 
 def test_an_sae_the_run_never_fitted_is_fitted_inside_the_extraction(tmp_path):
@@ -147,3 +176,25 @@ def test_an_sae_the_run_never_fitted_is_fitted_inside_the_extraction(tmp_path):
     with torch.no_grad():
         fmap = data._posthoc(REPRESENTATIONS.get("cl+sae"), torch.randn(64, 16), seed=0)
     assert fmap(torch.randn(5, 16)).shape[0] == 5
+
+
+def test_the_fix_named_for_an_unfinished_encoder_finishes_it(tmp_path, capsys):
+    """A finished run whose last checkpoint was damaged and deleted (as its error says): the
+    command the refusal names must bring the encoder back (it named `monorobust run`, which
+    pretrains nothing once every row is written, so the user went round in a circle)."""
+    import shlex
+
+    from monorobust.rundir import RunDir
+
+    assert main(["run", "--preset", "smoke", "--out", str(tmp_path), "--quiet", "--seeds", "0",
+                 "--representations", "cl", "--set", "grid.scenarios={clean: [0]}",
+                 "--set", "pretrain.epochs=2"]) == 0
+    last = RunDir(tmp_path).checkpoints("cl", 0) / "epoch-0002.safetensors"
+    last.unlink()
+    study = ["study", str(tmp_path), "--quiet", "--no-report", "--representations", "cl",
+             "--n-per-class", "10", "--protocols", "val", "--noise-types", "symmetric"]
+    capsys.readouterr()
+    assert main(study) == 2
+    fix = capsys.readouterr().err.split("`")[1]
+    assert main(shlex.split(fix)[1:]) == 0 and last.exists()
+    assert main(study) == 0

@@ -15,8 +15,8 @@ from typing import Annotated, Any, ClassVar
 import yaml
 
 from monorobust.errors import ConfigError
-from monorobust.fields import (AT_LEAST_1, NON_NEGATIVE, OPEN_UNIT, POSITIVE, Range, build_dataclass,
-                               check_distinct, check_fields, to_dict)
+from monorobust.fields import (AT_LEAST_1, OPEN_UNIT, POSITIVE, SEED, Range, build_dataclass,
+                               check_distinct, check_fields, read_yaml_mapping, to_dict)
 from monorobust.evaluate.config import GridConfig, ProbeConfig
 from monorobust.sae.config import SAEConfig
 from monorobust.train.config import PretrainConfig
@@ -76,7 +76,7 @@ class RunConfig:
 
     out: str = "runs/quick"
     """Output folder of the run (config, checkpoints, results, report)."""
-    seeds: Annotated[tuple[int, ...], NON_NEGATIVE] = (0, 1, 2)
+    seeds: Annotated[tuple[int, ...], SEED] = (0, 1, 2)
     """Seeds: each pretrains its own encoders and draws its own noise, subsets and probes."""
     representations: tuple[str, ...] = ("cl", "ncl", "cl+sae")
     """Representations to compare, from ``monorobust.evaluate.REPRESENTATIONS``."""
@@ -154,14 +154,7 @@ def _set(tree: dict, dotted: str, value: Any) -> None:
 
 def load_config(preset: str = "quick", overrides: dict[str, Any] | None = None) -> RunConfig:
     """The preset's values with ``overrides`` (dotted keys, e.g. ``"data.data_dir"``) applied."""
-    path = preset_path(preset)
-    try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError, OSError) as err:   # binary or damaged files too
-        raise ConfigError(f"{path} is not valid YAML ({err}); fix or delete it") from None
-    if not isinstance(tree, dict):
-        raise ConfigError(f"{path} must hold a mapping of config keys, not a "
-                          f"{type(tree).__name__}; fix or delete it")
+    tree = read_yaml_mapping(preset_path(preset))
     tree.pop("preset", None)
     tree.pop("results_format", None)         # recorded by a run folder's config.yaml (rundir)
     for key, value in (overrides or {}).items():

@@ -39,7 +39,7 @@ from monorobust.rundir import ResultRow, RunDir
 from monorobust.train import PretrainResult, pretrain
 from monorobust.train.parallel import PretrainJob, pretrain_side_by_side, side_by_side, threads_each
 from monorobust.train.precision import accelerator_type, resolve_precision
-from monorobust.train.pretrain import check_sync_batchnorm
+from monorobust.train.pretrain import check_batch_fits, check_sync_batchnorm
 
 if TYPE_CHECKING:
     from lightning_fabric import Fabric
@@ -126,10 +126,19 @@ def open_run_dir(cfg: RunConfig, command: str) -> Iterator[Fabric]:
         yield fabric
 
 
+def check_pretraining_data(cfg: RunConfig, splits: Splits) -> None:
+    """Before a folder is claimed: pretraining's one batch per process must fit in the training
+    split (refused inside pretraining, it came after config.yaml was written, and that record
+    then refused the corrected command). A frozen hf: backbone pretrains nothing."""
+    if not cfg.pretrain.encoder.startswith("hf:"):
+        check_batch_fits(cfg.pretrain, len(splits.train.images), cfg.devices * cfg.num_nodes)
+
+
 def run(cfg: RunConfig, progress: bool = True) -> RunResult:
     """Run the whole grid of ``cfg`` into ``cfg.out``; returns the summary table."""
     splits = prepare_splits(cfg.data)                # validation of data before any work
     check_grid(cfg.grid, splits)
+    check_pretraining_data(cfg, splits)
     for name in cfg.grid.scenarios:                  # side data (CIFAR-N labels) before any work
         if SCENARIOS.get(name).needs_data:
             SCENARIOS.get(name).check_data(cfg.data)

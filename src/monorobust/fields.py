@@ -28,6 +28,7 @@ import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from monorobust.errors import ConfigError
@@ -50,7 +51,8 @@ class Range:
             return None                         # type errors are _convert's business
         if isinstance(value, float) and not math.isfinite(value):
             return f"must be a finite number, got {value}"
-        failed = [f"{op} {bound:g}" for name, op, holds in _BOUNDS
+        failed = [f"{op} {bound if isinstance(bound, int) else format(bound, 'g')}"
+                  for name, op, holds in _BOUNDS
                   if (bound := getattr(self, name)) is not None and not holds(value, bound)]
         if failed:
             return f"must be {' and '.join(failed)}, got {value}"
@@ -70,6 +72,9 @@ FRACTION = Range(ge=0, lt=1)
 """A share that is allowed to be 0 but not 1 (rates, fractions held out)."""
 OPEN_UNIT = Range(gt=0, lt=1)
 PROBABILITY = Range(ge=0, le=1)
+SEED = Range(ge=0, lt=2**63)
+"""A seed: torch's generators take no more than 64 bits (a larger one was a traceback after
+the run folder was claimed)."""
 
 
 class FieldError(ConfigError):
@@ -176,6 +181,13 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         return {str(k): _convert(v, vt, f"{key}.{k}") for k, v in value.items()}
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):
+        # YAML 1.1 (PyYAML) reads 3e-4, 1e3 and 1.0e30 as strings (its floats need a dot and a
+        # signed exponent), though every reader writes a learning rate that way.
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if tp in (int, float, str, bool) and not (isinstance(value, tp) and
                                              not (tp is int and isinstance(value, bool))):
         raise ConfigError(f"{key} must be {tp.__name__}, got {value!r}")
@@ -257,3 +269,48 @@ def config_values(cfg: Any, keys: Sequence[str], limit: int = 60) -> str:
         text = json.dumps(value, default=str)
         parts.append(f"{key}={text if len(text) <= limit else text[:limit - 3] + '...'}")
     return ", ".join(parts)
+
+
+def read_yaml_mapping(path: Any) -> dict[str, Any]:
+    """The mapping in the YAML file ``path`` (a preset, a run's config.yaml); ``ConfigError``
+    naming the file, on one line, when it cannot be read, is not YAML, repeats a key (PyYAML
+    would keep the last one silently) or holds something else than a mapping."""
+    import yaml
+
+    try:
+        tree = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_strict_loader()) or {}
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path} is not valid YAML ({err.problem}{where}); fix it") from None
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as err:   # binary or unreadable files
+        reason = " ".join(str(getattr(err, "strerror", None) or err).split())
+        raise ConfigError(f"{path} is not valid YAML ({reason}); fix it") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path} must hold a mapping of config keys, not a "
+                          f"{type(tree).__name__}; fix it")
+    return tree
+
+
+def _strict_loader() -> type:
+    """yaml.SafeLoader that refuses a key given twice in one mapping."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    repeated = key in seen
+                    seen.add(key)
+                except TypeError:                       # an unhashable key: PyYAML's own error
+                    continue
+                if repeated:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} is given twice", key_node.start_mark)
+            return super().construct_mapping(node, deep)
+
+    return StrictLoader

@@ -11,6 +11,7 @@ a ``ConfigError`` naming the line (``read_jsonl``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -166,3 +167,59 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 hex digest of each tensor's name, dtype, shape and raw bytes, in sorted key order:
+    what a checkpoint, a feature cache or a run's saved features record, checked on load.
+
+    The bytes are hashed in place (a uint8 view, no copy), so it costs one pass over the data.
+    """
+    import torch
+
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
+        # reshape(-1): view(uint8) needs at least one dimension; works for bf16 and fp8 too.
+        digest.update(t.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+CACHE_CHECKSUM = "tensors_sha256"
+
+
+def checked_cache_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    """safetensors bytes of ``tensors`` with their SHA-256 in the header, for a cache that
+    ``read_checked_cache`` reads back."""
+    from safetensors.torch import save
+
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    return save(tensors, metadata={CACHE_CHECKSUM: tensor_checksum(tensors)})
+
+
+def read_checked_cache(path: str | Path) -> dict[str, torch.Tensor] | None:
+    """The tensors of a cache written with ``checked_cache_bytes``; None (compute it again) when
+    there is none or it predates the checksum, and, with an ``IntegrityWarning`` naming it, when
+    it is damaged: cut short, or a byte changed (safetensors checks no data)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        raw = path.read_bytes()
+        tensors = load(raw)
+        header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+        expected = (header.get("__metadata__") or {}).get(CACHE_CHECKSUM)
+        if expected is None:
+            return None
+        if tensor_checksum(tensors) == expected:
+            return tensors
+        problem = "checksum mismatch"
+    except (SafetensorError, ValueError, RuntimeError, OSError) as err:
+        problem = f"{type(err).__name__}: {err}"
+    warnings.warn(f"cache {path} is damaged ({problem}); computing it again", IntegrityWarning,
+                  stacklevel=2)
+    return None

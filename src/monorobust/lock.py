@@ -36,6 +36,8 @@ def hold_folder(folder: str | Path, command: str, create: bool = True) -> Iterat
 
     Raises ConfigError, before any work, when another process holds it or when the folder
     cannot be created or written in (a file in the way, a read-only disk: ``io.folder_error``).
+    ``create=False`` is for commands that take an existing run folder as their argument
+    (``report``, ``study``): they have no --out to point elsewhere, so the refusal says wait.
     """
     if _launched_worker() or sys.platform == "win32":   # flock is POSIX; Windows runs unlocked
         yield
@@ -58,8 +60,9 @@ def hold_folder(folder: str | Path, command: str, create: bool = True) -> Iterat
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
-            raise ConfigError(f"{folder} is in use by {holder}; wait for it to finish, or pass "
-                              "another --out") from None
+            elsewhere = ", or pass another --out" if create else ""
+            raise ConfigError(f"{folder} is in use by {holder}; wait for it to finish"
+                              f"{elsewhere}") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()} (monorobust {command})\n".encode(), 0)
         yield

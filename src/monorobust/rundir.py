@@ -9,7 +9,8 @@ continue in it) holds:
   clean test features (seed null for bring-your-own arrays).
 - ``summary.csv``: representation, scenario, severity, mean, std, n, realised_noise_rate.
 - ``features/REP-seedS-test.safetensors``: clean test features ("features", (N, D)) and
-  "labels" of each representation and seed, in the order of ``data.prepare.prepare_splits(cfg.data).test``.
+  "labels" of each representation and seed, in the order of ``data.prepare.prepare_splits(cfg.data).test``,
+  with their SHA-256 in the metadata (checked by the report).
 - ``checkpoints/OBJECTIVE-seedS/epoch-XXXX.safetensors``: pretraining checkpoints.
 - ``posthoc/REP-seedS/``: fitted post-hoc maps (the SAE of ``cl+sae``); ``sae/``: ``monorobust
   sae``'s checkpoints.
@@ -32,8 +33,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from monorobust.errors import ConfigError
-from monorobust.fields import build_dataclass, config_diff, config_values, to_dict
-from monorobust.io import append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl, write_json
+from monorobust.fields import (build_dataclass, config_diff, config_values, read_yaml_mapping,
+                               to_dict)
+from monorobust.io import (append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl,
+                           tensor_checksum, write_json)
 from monorobust.lock import LOCK_NAME, hold_folder
 from monorobust.rows import Row, RowFile, summarise
 
@@ -51,6 +54,9 @@ parameters on images up to 64 px (``grid.corruption_calibration`` "auto";
 ``perturb.calibration``: CIFAR-10-C's tables, their pixel lengths x min(H, W) / 32), so its rows
 of such images change (larger images: ImageNet-C's via corrupt-tta, as before)."""
 FORMAT_KEY = "results_format"
+
+FEATURES_CHECKSUM = "tensors_sha256"
+"""Metadata key of the saved test features' SHA-256 (files from before it have none)."""
 
 
 @dataclass(frozen=True)
@@ -211,11 +217,13 @@ class RunDir:
                      [{"representation": representation, "seed": seed, **metrics._asdict()}])
 
     def save_features(self, representation: str, seed: int, features, labels) -> None:
-        """Clean test features (N, D) and labels (N,) of one representation, for the report."""
+        """Clean test features (N, D) and labels (N,) of one representation, for the report,
+        with the SHA-256 of the two (``io.tensor_checksum``) in the file's metadata."""
         from safetensors.torch import save
 
+        tensors = {"features": features.contiguous(), "labels": labels.contiguous()}
         atomic_write_bytes(self.features(representation, seed),
-                           save({"features": features.contiguous(), "labels": labels.contiguous()}))
+                           save(tensors, metadata={FEATURES_CHECKSUM: tensor_checksum(tensors)}))
 
     def feature_files(self, representations, seeds) -> dict[tuple[str, int], Path]:
         """(representation, seed) -> saved test features, for those that exist."""
@@ -231,34 +239,33 @@ class RunDir:
 
     # -- config, provenance, lock -----------------------------------------------------------
     def _read_tree(self) -> dict[str, Any]:
-        import yaml
-
-        path = self.root / self.CONFIG
-        try:
-            tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError, OSError) as err:
-            raise ConfigError(f"{path} is not valid YAML ({err}); fix or delete it") from None
-        if not isinstance(tree, dict):
-            raise ConfigError(f"{path} must hold a mapping of config keys, not a "
-                              f"{type(tree).__name__}; fix or delete it")
-        return tree
+        return read_yaml_mapping(self.root / self.CONFIG)
 
     def results_format(self) -> int | None:
         """The results format config.yaml records (1 for folders from before it was recorded);
         None without config.yaml."""
         if not (self.root / self.CONFIG).exists():
             return None
-        return int(self._read_tree().get(FORMAT_KEY, 1))
+        found = self._read_tree().get(FORMAT_KEY, 1)
+        if not isinstance(found, int) or isinstance(found, bool):
+            raise ConfigError(f"{self.root / self.CONFIG}: {FORMAT_KEY} must be a whole number "
+                              f"(this version writes {RESULTS_FORMAT}), got {found!r}; fix it")
+        return found
 
-    def read_config(self, cls: type) -> Any:
+    def read_config(self, cls: type, fix: str = "fix it") -> Any:
         """config.yaml as a ``cls`` (fields added since compare at their defaults); None when
-        there is none; ``ConfigError`` naming the file when it does not load."""
+        there is none; ``ConfigError`` naming the file and ending in ``fix`` when it does not
+        load."""
         if not (self.root / self.CONFIG).exists():
             return None
         tree = self._read_tree()
         tree.pop(FORMAT_KEY, None)
         tree.pop("preset", None)
-        return build_dataclass(cls, tree)
+        try:
+            return build_dataclass(cls, tree)
+        except ConfigError as err:
+            raise ConfigError(f"{self.root / self.CONFIG} is not a config this version reads "
+                              f"({err}); {fix}") from None
 
     def write_config(self, cfg: Any) -> None:
         import yaml
@@ -276,11 +283,7 @@ class RunDir:
         """
         fix = "pass a new --out, or delete the folder to start over"
         self.check_format(fix)
-        try:
-            then = self.read_config(type(cfg))
-        except ConfigError as err:
-            raise ConfigError(f"{self.root}/{self.CONFIG} is not a config this version reads "
-                              f"({err}); {fix}") from None
+        then = self.read_config(type(cfg), fix)
         if then is None:
             self._check_unclaimed()
             return cfg

@@ -10,7 +10,7 @@ from typing import Annotated, ClassVar
 from monorobust.adapters.hf_models import SHIPPED_LM
 from monorobust.adapters.methods import check_methods
 from monorobust.errors import ConfigError
-from monorobust.fields import FRACTION, NON_NEGATIVE, POSITIVE, check_fields
+from monorobust.fields import FRACTION, POSITIVE, SEED, check_fields
 
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 STAGE1_KEYS = ("model", "harmful_train", "split_seed", "benign_train", "benign_answer_tokens", "align_steps",
@@ -30,13 +30,13 @@ class AlignConfig:
     """Chat model: the shipped SmolLM2-135M-Instruct (GGUF), a local folder / .gguf file, or a Hub id."""
     methods: tuple[str, ...] = ("lora", "monolora")
     """Stage-2 adapters compared: ``lora``, ``monolora`` (ReLU on the code), ``monolora-output``."""
-    seeds: Annotated[tuple[int, ...], NON_NEGATIVE] = (0, 1, 2)
+    seeds: Annotated[tuple[int, ...], SEED] = (0, 1, 2)
     """Stage-2 seeds (adapter init, batch order); stage 1 is one model, shared by all of them."""
     harmful_train: int = 80
     """HarmBench standard behaviours stage 1 learns to refuse."""
     harmful_heldout: int = 60
     """Other HarmBench standard behaviours: refusal is measured on these only."""
-    split_seed: Annotated[int, NON_NEGATIVE] = 0
+    split_seed: Annotated[int, SEED] = 0
     """Seed of the harmful split, the benign prompts and the task split."""
     benign_train: int = 48
     """Benign instructions in stage 1, answered with the starting model's own greedy answers."""

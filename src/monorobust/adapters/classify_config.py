@@ -11,7 +11,7 @@ from monorobust.adapters.hf_models import SHIPPED_ENCODER
 from monorobust.adapters.methods import check_methods
 from monorobust.adapters.text_data import TEXT_DATASETS
 from monorobust.errors import ConfigError
-from monorobust.fields import AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, check_fields
+from monorobust.fields import AT_LEAST_1, FRACTION, POSITIVE, SEED, check_fields
 
 CLASSIFY_FORMAT = 2
 """The last ``rundir.RESULTS_FORMAT`` that changed these rows (2: batch order from derived
@@ -38,7 +38,7 @@ class ClassifyConfig:
     noise: Annotated[tuple[float, ...], FRACTION] = (0.0, 0.4)
     """Symmetric label-noise rates: exactly round(rate * N) training (and validation) labels move to
     another class, drawn uniformly."""
-    seeds: Annotated[tuple[int, ...], NON_NEGATIVE] = (0, 1, 2)
+    seeds: Annotated[tuple[int, ...], SEED] = (0, 1, 2)
     """One run per seed; a seed fixes the subset, the noise, the adapter init and the batch order,
     and LoRA and MonoLoRA see the same subset and noisy labels for the same seed."""
     model: str = SHIPPED_ENCODER
@@ -65,7 +65,7 @@ class ClassifyConfig:
     """Clean test examples per class (the same split for every seed)."""
     val_per_class: Annotated[int, AT_LEAST_1] = 20
     """Validation examples per class (same split for every seed; noised like the training labels)."""
-    split_seed: Annotated[int, NON_NEGATIVE] = 0
+    split_seed: Annotated[int, SEED] = 0
     """Seed of the fixed test / validation / training-pool split."""
     threads: Annotated[int, AT_LEAST_1] = 1
     """torch CPU threads per worker process."""

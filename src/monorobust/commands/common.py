@@ -10,10 +10,10 @@ from monorobust.flags import add_set_option, parse_sets
 
 
 def seed_type(text: str) -> int:
-    """argparse type of a seed: a whole number >= 0."""
+    """argparse type of a seed: a whole number in [0, 2**63) (``fields.SEED``)."""
     value = int(text)                   # a ValueError reads "invalid seed_type value: 'x'"
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a seed must be >= 0, got {value}")
+    if value < 0 or value >= 2**63:
+        raise argparse.ArgumentTypeError(f"a seed must be >= 0 and < 2**63, got {value}")
     return value
 
 

@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
     from dataclasses import asdict
     from pathlib import Path
 
@@ -68,9 +69,17 @@ def main(args: argparse.Namespace) -> int:
     print(f"TopK SAE: width {cfg.width or 'D (input width)'}, k {cfg.k or 'width/8'}, "
           f"aux_k {cfg.aux_k}, batch {cfg.batch_size}, "
           f"{'steps ' + str(cfg.steps) if cfg.steps else str(cfg.epochs) + ' epochs'}")
-    with hold_folder(args.run_dir or out, "sae"):
+    # The run folder (its checkpoints must not change underneath) and, when --out lies
+    # elsewhere, that folder too: two sae commands of two runs into one --out overwrote each other.
+    with hold_folder(args.run_dir or out, "sae"), \
+            (hold_folder(out, "sae") if args.run_dir and not _inside(out, Path(args.run_dir))
+             else nullcontext()):
         _train_all(sources, cfg, out, args)
     return 0
+
+
+def _inside(path, folder) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def _train_all(sources, cfg, out, args: argparse.Namespace) -> None:

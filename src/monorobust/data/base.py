@@ -113,6 +113,20 @@ def check_dataset(ds: ImageDataset) -> None:
         if split.labels.dtype != torch.int64:
             raise ConfigError(f"{ds.name} {split_name} labels are {split.labels.dtype}; an "
                               "ImageDataset holds int64 class indices: pass labels.long()")
+        # In memory only (a streamed split is read once per epoch, not here). Identical images
+        # made it through pretraining and failed minutes later as "SAE input has no variance".
+        if isinstance(split.images, torch.Tensor) and _all_the_same(split.images):
+            raise ConfigError(f"{ds.name} {split_name} images are all the same ({len(split.images)} "
+                              "copies of one image, e.g. all black): nothing tells the classes "
+                              "apart; check how the images were exported")
+
+
+def _all_the_same(images: torch.Tensor, chunk: int = 4096) -> bool:
+    """Whether all of the (at least two) images equal the first; chunked, and real data differs
+    within the first chunk, so it costs next to nothing."""
+    first = images[:1]
+    return len(images) > 1 and all(bool((images[i:i + chunk] == first).all())
+                                   for i in range(0, len(images), chunk))
 
 
 def stratified_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

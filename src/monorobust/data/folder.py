@@ -228,8 +228,16 @@ def scan_classes(root: Path, classes: Sequence[str],
     shown = ", ".join(ext) if len(ext) <= 8 else ", ".join(EXTENSIONS) + ", ... any format PIL reads"
     paths, labels = [], []
     for label, c in enumerate(classes):
-        files = sorted(e.path for e in os.scandir(root / c)
-                       if e.is_file() and not e.name.startswith(".") and e.name.lower().endswith(ext))
+        entries = [e for e in os.scandir(root / c)
+                   if not e.name.startswith(".") and e.name.lower().endswith(ext)]
+        # An image name whose link leads nowhere (a dataset store not mounted, a moved file)
+        # is a missing image, not another kind of file to skip: the class would silently shrink.
+        broken = sorted(e.path for e in entries if e.is_symlink() and not os.path.exists(e.path))
+        if broken:
+            raise ConfigError(f"{len(broken)} image link(s) in {root / c} lead to no file (e.g. "
+                              f"{broken[0]} -> {os.readlink(broken[0])}); restore their targets "
+                              "or remove the links")
+        files = sorted(e.path for e in entries if e.is_file())
         if not files:
             raise ConfigError(f"class folder {root / c} has no images ({shown}); add its images "
                               "or remove the folder")

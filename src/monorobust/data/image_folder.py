@@ -26,6 +26,7 @@ built-in datasets, so statistics over the first images see every class.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -37,7 +38,7 @@ import torch
 from monorobust.data import folder as files
 from monorobust.data.base import DATASETS, MIN_IMAGE_SIDE, ImageDataset, ImageSplit, cache_dir
 from monorobust.errors import ConfigError
-from monorobust.io import IntegrityWarning
+from monorobust.io import IntegrityWarning, tensor_checksum
 
 DEFAULT_SIZE = 32
 CACHE_LIMIT_BYTES = 2 * 1024 ** 3
@@ -103,20 +104,26 @@ def cache_key(paths: list[str], root: Path, size: int, channels: int) -> str:
     return h.hexdigest()[:32]
 
 
+CHECKSUM = "tensors_sha256"
+"""Metadata key of a cache's SHA-256 over its tensors: a flipped byte is a changed pixel."""
+
+
 def cache_file(key: str) -> Path:
     return cache_dir() / "folders" / f"{key}.safetensors"
 
 
 def _read_cache(path: Path, shape: tuple[int, ...], labels: torch.Tensor) -> torch.Tensor | None:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors import SafetensorError, safe_open
 
     if not path.is_file():
         return None
     try:
-        t = load_file(str(path))
+        with safe_open(str(path), "pt") as f:
+            expected = (f.metadata() or {}).get(CHECKSUM)  # None: a cache from before checksums
+            t = {k: f.get_tensor(k) for k in ("images", "labels")}
         images = t["images"]
-        if tuple(images.shape) == shape and images.dtype == torch.uint8 and torch.equal(t["labels"], labels):
+        if tuple(images.shape) == shape and images.dtype == torch.uint8 and \
+                torch.equal(t["labels"], labels) and expected in (None, tensor_checksum(t)):
             return images
     except (SafetensorError, OSError, KeyError):
         pass
@@ -131,11 +138,12 @@ def _write_cache(path: Path, images: torch.Tensor, labels: torch.Tensor, root: P
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:    # save_file streams to disk (no second copy in memory); the rename makes it atomic
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({"images": images.contiguous(), "labels": labels.contiguous()}, str(tmp),
-                  metadata={"source": str(root)})
+        tensors = {"images": images.contiguous(), "labels": labels.contiguous()}
+        save_file(tensors, str(tmp), metadata={"source": str(root), CHECKSUM: tensor_checksum(tensors)})
         os.replace(tmp, path)
     except OSError as err:      # a read-only cache costs a decode next time, not the run
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a file in the cache's path: no tmp file either
+            tmp.unlink()
         warnings.warn(f"cannot write the image cache {path} ({err}); set MONOROBUST_CACHE to a "
                       "writable folder to skip decoding on the next run", stacklevel=3)
 

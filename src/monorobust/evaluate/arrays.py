@@ -63,7 +63,18 @@ def load_array(source: ArrayLike, what: str, key: str) -> torch.Tensor:
 
             return torch.from_numpy(np.load(path, allow_pickle=False))
         if suffix in (".pt", ".pth"):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            import pickle
+            import warnings
+
+            try:
+                with warnings.catch_warnings():      # torch's note on pickle protocols
+                    warnings.simplefilter("ignore")
+                    obj = torch.load(path, map_location="cpu", weights_only=True)
+            except pickle.UnpicklingError:
+                # Not torch's advice to load it with weights_only=False: that runs its code.
+                raise ConfigError(f"{what}: {str(path)!r} holds pickled Python objects, which "
+                                  "monorobust never loads (unpickling can run code); save plain "
+                                  "tensors: torch.save(features_tensor, path) or np.save") from None
         elif suffix == ".safetensors":
             from safetensors.torch import load_file
 
@@ -171,6 +182,7 @@ def evaluate_arrays(train_features: ArrayLike, train_labels: ArrayLike, test_fea
 
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds {list(seeds)} must be a non-empty list without duplicates")
+    check_name(name)
     fs, classes, sha256 = prepare(train_features, train_labels, test_features, test_labels,
                                   val_fraction, num_classes)
     min_class = int(torch.bincount(fs.train_labels, minlength=classes).min())
@@ -200,6 +212,16 @@ def evaluate_arrays(train_features: ArrayLike, train_labels: ArrayLike, test_fea
     if echo:
         _echo(name, metrics, summary, out)
     return ArraysResult(rows, metrics, summary)
+
+
+def check_name(name: str) -> None:
+    """The representation name also names ``arrays-NAME.json`` in --out: ``a/b`` made a folder
+    there, ``../x`` wrote beside it, an empty or blank name a file no one could tell apart."""
+    if not isinstance(name, str) or not name.strip() or name != name.strip() or \
+            name in (".", "..") or any(c in name for c in "/\\") or not name.isprintable():
+        raise ConfigError(f"name (--name) {name!r} must be a non-empty name without slashes, control "
+                          "characters or surrounding spaces (it names arrays-NAME.json in "
+                          "--out), e.g. --name my-vit")
 
 
 def _described_file(name: str) -> str:

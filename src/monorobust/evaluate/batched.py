@@ -31,7 +31,7 @@ import torch
 from monorobust.checks import check_features, check_labels
 from monorobust.errors import ConfigError
 from monorobust.evaluate.config import ProbeConfig
-from monorobust.evaluate.probe import Probe
+from monorobust.evaluate.probe import Probe, check_finite_probe
 from monorobust.objectives import cross_entropy
 from monorobust.train.optim import OPTIMIZERS
 
@@ -185,6 +185,7 @@ def train_probes(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tens
     if not select_val and until_converged is None:
         best_w, best_b = (t.detach().clone() for t in stacked())
         best_step[:] = steps
+    check_finite_probe(best_w, best_b, cfg)
     val_acc = _accuracies(best_w, best_b, val_x, vys)
     train_acc = _accuracies(best_w, best_b, train_x, ys)
     return [Probe(best_w[i].clone(), best_b[i].clone(), int(best_step[i]), float(val_acc[i]),

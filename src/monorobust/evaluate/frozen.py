@@ -22,7 +22,7 @@ import torch
 from monorobust.evaluate.features import extract
 from monorobust.evaluate.grid import FeatureSet
 from monorobust.fields import to_dict
-from monorobust.io import atomic_write_bytes
+from monorobust.io import atomic_write_bytes, checked_cache_bytes, read_checked_cache
 from monorobust.seeding import derive_seed
 
 VIEWS = 2
@@ -59,19 +59,14 @@ def encode_views(encode, images, augment, batch_size: int = 512, device="cpu") -
 
 
 def _load(path: Path) -> dict[str, torch.Tensor] | None:
-    from safetensors.torch import load
-
-    try:
-        return load(path.read_bytes()) if path.exists() else None
-    except (ValueError, RuntimeError, OSError):       # damaged: extract again over it
-        return None
+    """The cache, or None to extract again (none, damaged: with a warning, or from before
+    caches carried a checksum)."""
+    return read_checked_cache(path)
 
 
 def _save(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    from safetensors.torch import save
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, save({k: v.contiguous() for k, v in tensors.items()}))
+    atomic_write_bytes(path, checked_cache_bytes(tensors))
 
 
 def frozen_features(encoder: str, data: Any, augment: Any, splits, seed: int,

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from monorobust.errors import ConfigError
 from monorobust.evaluate.config import ProbeConfig
 from monorobust.train.optim import OPTIMIZERS
 
@@ -100,4 +101,13 @@ def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
         best = (accuracy(weight.detach(), bias.detach(), val_x, val_y), cfg.steps,
                 weight.detach().clone(), bias.detach().clone())
     val_acc, step, w, b = best
+    check_finite_probe(w, b, cfg)
     return Probe(w, b, step, val_acc, accuracy(w, b, train_x, train_y))
+
+
+def check_finite_probe(weight: torch.Tensor, bias: torch.Tensor, cfg: ProbeConfig) -> None:
+    """Refuse kept weights that are NaN or inf: every prediction of such a probe is class 0, so
+    its accuracy (about 1/C) would read as a result."""
+    if not (bool(torch.isfinite(weight).all()) and bool(torch.isfinite(bias).all())):
+        raise ConfigError(f"the linear probe diverged: its weights are NaN or inf "
+                          f"(probe.optimizer {cfg.optimizer}, probe.lr {cfg.lr}); lower probe.lr")

@@ -12,12 +12,14 @@ only they are scored on the test split.
 from __future__ import annotations
 
 import copy
+import math
 from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from monorobust.errors import ConfigError
 from monorobust.finetune.config import FinetuneConfig
 from monorobust.models import ContrastiveModel
 
@@ -134,6 +136,10 @@ def finetune(encoder: ContrastiveModel, head: str, train_x: torch.Tensor, train_
         pred = predict(model, train_x)                 # one pass serves both label sets
         rec = EpochRecord(epoch, total / steps, float((pred == train_y).float().mean()),
                           float((pred == train_true).float().mean()), accuracy(model, val_x, val_y))
+        if not math.isfinite(rec.loss):
+            raise ConfigError(f"fine-tuning ({head} head, seed {seed}) diverged: the mean loss of "
+                              f"epoch {epoch} is {rec.loss} (finetune.lr {cfg.lr}, head_lr "
+                              f"{cfg.head_lr}); lower them")
         history.append(rec)
         if rec.val_accuracy > best[0]:
             best = (rec.val_accuracy, epoch, copy.deepcopy(model.state_dict()))

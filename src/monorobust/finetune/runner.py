@@ -130,11 +130,12 @@ def run_finetune(run: RunConfig, cfg: FinetuneConfig, progress: bool = True) -> 
     The folder is claimed as ``monorobust run`` claims it (its config.yaml must match, or is
     written): the encoders it pretrains or reuses are that run's."""
     from monorobust.data.prepare import prepare_splits
-    from monorobust.experiment import claim_out_dir
+    from monorobust.experiment import check_pretraining_data, claim_out_dir
 
     folder = RunDir(run.out)
     splits = prepare_splits(run.data)
     check_settings(cfg, splits)
+    check_pretraining_data(run, splits)
     rows = RowFile(folder / RunDir.FINETUNE, FinetuneRow)
     cells = [(o, h, s, sev, seed) for seed in run.seeds for o in cfg.objectives
              for s, sev in cfg.points() for h in cfg.heads]

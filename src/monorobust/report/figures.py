@@ -188,7 +188,9 @@ def mono_vs_robust(points: pd.DataFrame, reps: list[str], labels: dict[str, str]
                 ax.scatter(p[xc], p[yc] * 100, color=colors[rep], label=labels[rep], s=36,
                            edgecolor="black", lw=0.4)
             ok = points[[xc, yc]].dropna()
-            rho = spearmanr(ok[xc], ok[yc]).statistic if len(ok) > 2 else float("nan")
+            # A constant column has no rank correlation (scipy warns and returns NaN).
+            varies = len(ok) > 2 and ok[xc].nunique() > 1 and ok[yc].nunique() > 1
+            rho = spearmanr(ok[xc], ok[yc]).statistic if varies else float("nan")
             ax.set_title(f"Spearman ρ = {rho:.2f} (n = {len(ok)})", fontsize=9)
             ax.set_xlabel(xc.replace("_", " "))
             ax.set_ylabel(f"accuracy (%), {points.attrs.get(yc, yc)}")

@@ -30,17 +30,32 @@ class Features(NamedTuple):
 
 
 def load_features(path: str | Path) -> Features:
-    """The file's tensors; a ConfigError naming it when it is damaged or lacks one of them."""
+    """The file's tensors; a ConfigError naming it when it is damaged (truncated, altered: its
+    recorded SHA-256 differs) or lacks one of them."""
+    import json
+
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load
+
+    from monorobust.io import tensor_checksum
+    from monorobust.rundir import FEATURES_CHECKSUM
+
+    def damaged(problem: str) -> ConfigError:
+        return ConfigError(f"{path} is damaged ({problem}); delete it to leave it out of the "
+                           "report")
 
     try:
-        t = load_file(str(path))
-        return Features(t["features"].float(), t["labels"].long())
-    except (SafetensorError, OSError, KeyError) as err:
-        raise ConfigError(f"{path} is damaged (truncated / not a safetensors file, or no "
-                          f"'features' and 'labels': {err}); delete it to leave it out of the "
-                          "report") from None
+        raw = Path(path).read_bytes()
+        t = load(raw)
+        meta = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")]).get("__metadata__") or {}
+        features = Features(t["features"].float(), t["labels"].long())
+    except (SafetensorError, OSError, KeyError, ValueError) as err:
+        raise damaged(f"truncated / not a safetensors file, or no 'features' and 'labels': "
+                      f"{err}") from None
+    expected = meta.get(FEATURES_CHECKSUM)          # None: saved before features had one
+    if expected is not None and tensor_checksum(t) != expected:
+        raise damaged("checksum mismatch: its tensors changed after they were written")
+    return features
 
 
 class Dim(NamedTuple):

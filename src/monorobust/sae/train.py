@@ -9,6 +9,7 @@ the initialisation and the minibatch order are drawn on the CPU, the same for ev
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -103,6 +104,7 @@ def train_sae(features: torch.Tensor, cfg: SAEConfig, seed: int, progress: bool 
     for step in range(steps):
         if pos + batch > n:
             losses.append(_epoch_mean(epoch_loss, epoch_steps, bar))
+            _check_not_diverged(losses[-1], step, steps, cfg)
             epoch_loss, epoch_steps = torch.zeros_like(epoch_loss), 0
             perm, pos = torch.randperm(n, generator=gen).to(h.device), 0
         x = h.index_select(0, perm[pos:pos + batch])
@@ -114,6 +116,7 @@ def train_sae(features: torch.Tensor, cfg: SAEConfig, seed: int, progress: bool 
     seconds = time.perf_counter() - started
     if epoch_steps:
         losses.append(_epoch_mean(epoch_loss, epoch_steps, bar))
+        _check_not_diverged(losses[-1], steps, steps, cfg)
     if bar is not None:
         bar.close()
     stats = evaluate_sae(model, h, preprocessed=True)
@@ -184,6 +187,14 @@ def _auxk_masked(model: TopKSAE, x: torch.Tensor, recon: torch.Tensor, dead: tor
     aux_recon = F.embedding_bag(j, model.W_dec.T.contiguous(), per_sample_weights=vals.relu(),
                                 mode="sum")
     return auxk_loss(aux_recon, x - recon) * dead.any()
+
+
+def _check_not_diverged(loss: float, step: int, steps: int, cfg: SAEConfig) -> None:
+    """An error, before any checkpoint, when an epoch's mean loss is NaN or inf (read once an
+    epoch, with the loss: a step never waits for the GPU to check it)."""
+    if not math.isfinite(loss):
+        raise ConfigError(f"the SAE diverged: its loss is {loss} at step {step} of {steps} "
+                          f"(sae.lr {cfg.lr}); lower sae.lr or raise sae.warmup_steps")
 
 
 def _epoch_mean(total: torch.Tensor, steps: int, bar) -> float:

@@ -9,7 +9,7 @@ import torch
 
 from monorobust.errors import ConfigError
 from monorobust.evaluate.scenarios import CLEAN
-from monorobust.fields import AT_LEAST_1, NON_NEGATIVE, OPEN_UNIT, check_distinct, check_fields
+from monorobust.fields import AT_LEAST_1, NON_NEGATIVE, OPEN_UNIT, SEED, check_distinct, check_fields
 from monorobust.seeding import derive_seed
 
 LABEL_NOISE = "label_noise"
@@ -37,7 +37,7 @@ class StudyConfig:
     """Gaussian input-noise std (pixel space) of the test-time point (0: none)."""
     representations: tuple[str, ...] = ()
     """Representations to study (empty: the run's)."""
-    seeds: tuple[Annotated[int, NON_NEGATIVE], ...] = ()
+    seeds: tuple[Annotated[int, SEED], ...] = ()
     """Seeds to study (empty: the run's)."""
     threads: Annotated[int, AT_LEAST_1] | None = None
     """CPU threads of the study; null: torch's default, every core (the quick preset's study took

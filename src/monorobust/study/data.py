@@ -16,6 +16,8 @@ from monorobust.errors import ConfigError
 from monorobust.rundir import RunDir
 
 FEATURE_KEYS = ("train", "val", "test", "test_labels", "test_noise", "test_noise_labels")
+CHECKSUM = "tensors_sha256"
+"""Metadata key of a feature cache's SHA-256 over its tensors (``train.checkpoint``)."""
 
 
 class StudyLabels(NamedTuple):
@@ -158,19 +160,36 @@ class StudyData:
                 "checkpoint": checkpoint_identity(ckpt)}
 
     def _load(self, rep: str, seed: int) -> dict[str, torch.Tensor] | None:
+        """The cache of ``rep`` and ``seed``; None (extract again) when there is none, it was
+        made from something else or before caches carried a checksum, or it is damaged: a
+        truncated file or one whose bytes changed, with a warning (safetensors checks neither
+        a flipped byte nor, read lazily, a short tensor)."""
+        import warnings
+
         from safetensors import safe_open
+
+        from monorobust.io import IntegrityWarning
+        from monorobust.train.checkpoint import tensor_checksum
 
         path = self.folder.study_features(rep, seed)
         if not path.exists():
             return None
-        meta = self._meta(rep, seed)
         try:
             with safe_open(str(path), "pt") as f:
-                if f.metadata() != meta or set(f.keys()) != set(FEATURE_KEYS):
+                meta = dict(f.metadata() or {})
+                checksum = meta.pop(CHECKSUM, None)
+                if meta != self._meta(rep, seed) or set(f.keys()) != set(FEATURE_KEYS) \
+                        or checksum is None:
                     return None
-                return {k: f.get_tensor(k) for k in FEATURE_KEYS}
-        except Exception:          # a damaged cache is extracted again
-            return None
+                tensors = {k: f.get_tensor(k) for k in FEATURE_KEYS}
+            if tensor_checksum(tensors) == checksum:
+                return tensors
+            problem = "checksum mismatch"
+        except Exception as err:   # noqa: BLE001 - whatever the damage, the cache is remade
+            problem = f"{type(err).__name__}: {err}"
+        warnings.warn(f"feature cache {path} is damaged ({problem}); extracting its features "
+                      "again", IntegrityWarning, stacklevel=2)
+        return None
 
     @torch.no_grad()
     def _extract(self, seed: int) -> None:
@@ -180,6 +199,7 @@ class StudyData:
         from monorobust.evaluate import REPRESENTATIONS, extract, model_encoder
         from monorobust.evaluate.scenarios import SCENARIOS
         from monorobust.io import atomic_write_bytes
+        from monorobust.train.checkpoint import tensor_checksum
         from monorobust.train.pretrain import load_pretrained
 
         sp = self.splits
@@ -201,8 +221,8 @@ class StudyData:
                 out = {k: fmap(v).float().contiguous() for k, v in raw.items()}
                 out["test_labels"] = sp.test.labels.clone()
                 out["test_noise_labels"] = sp.test.labels[:len(noisy)].clone()
-                atomic_write_bytes(self.folder.study_features(rep, seed),
-                                   save(out, metadata=self._meta(rep, seed)))
+                meta = {**self._meta(rep, seed), CHECKSUM: tensor_checksum(out)}
+                atomic_write_bytes(self.folder.study_features(rep, seed), save(out, metadata=meta))
 
     def _posthoc(self, rep: Any, train_raw: torch.Tensor, seed: int):
         """The run's fitted map of ``rep`` (its cached SAE, loaded as is: a rerun of the

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 from monorobust.errors import ConfigError
-from monorobust.fields import NON_NEGATIVE, check_fields
+from monorobust.fields import SEED, check_fields
 from monorobust.io import write_json
 from monorobust.theory.superposition import single_thread
 from monorobust.theory.superposition_part import SuperpositionConfig, run_superposition
@@ -61,7 +61,7 @@ class ToyConfig:
     SECTION: ClassVar[str] = ""
     """Where this config sits: top level (errors name keys as they are)."""
 
-    seed: Annotated[int, NON_NEGATIVE] = 0
+    seed: Annotated[int, SEED] = 0
     """Base seed; the superposition part uses seeds ``seed .. seed + n_seeds - 1``."""
     part: str = "all"
     """``superposition``, ``two-feature`` or ``all``."""

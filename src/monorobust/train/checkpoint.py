@@ -14,7 +14,6 @@ existed carry none; they load unchecked.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import warnings
@@ -27,7 +26,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from monorobust.errors import ConfigError
-from monorobust.io import IntegrityWarning, atomic_write_bytes, atomic_write_text
+from monorobust.io import IntegrityWarning, atomic_write_bytes, atomic_write_text, tensor_checksum
 
 _KEY = "monorobust"
 _CHECKSUM = "tensors_sha256"
@@ -75,20 +74,6 @@ def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(skeleton, list):
         return [unflatten_state(v, tensors) for v in skeleton]
     return skeleton
-
-
-def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
-    """SHA-256 hex digest of each tensor's name, dtype, shape and raw bytes, in sorted key order.
-
-    The bytes are hashed in place (a uint8 view, no copy), so it costs one pass over the data.
-    """
-    digest = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        digest.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
-        # reshape(-1): view(uint8) needs at least one dimension; works for bf16 and fp8 too.
-        digest.update(t.reshape(-1).view(torch.uint8).numpy())
-    return digest.hexdigest()
 
 
 def save_checkpoint(path: str | Path, states: dict[str, Any], meta: dict[str, Any]) -> None:

@@ -19,7 +19,8 @@ import torch
 import torch.nn as nn
 
 from monorobust.fields import to_dict
-from monorobust.io import atomic_write_bytes, atomic_write_text
+from monorobust.io import (atomic_write_bytes, atomic_write_text, checked_cache_bytes,
+                           read_checked_cache)
 from monorobust.models import projector
 from monorobust.objectives import embed, nt_xent
 from monorobust.train.config import PretrainConfig
@@ -66,22 +67,21 @@ def train_head(views: torch.Tensor, cfg: PretrainConfig, objective: str, seed: i
 def fit_head_cached(views: torch.Tensor, cfg: PretrainConfig, objective: str, seed: int,
                     workdir: str | Path) -> nn.Module:
     """``train_head``, or the head cached in ``workdir`` when config, seed and views match."""
-    from safetensors.torch import load, save
-
     path = Path(workdir) / CHECKPOINT
     meta = _meta(views, cfg, objective, seed)
     head = None
     if path.exists() and path.with_suffix(".json").exists():
         try:
-            if json.loads(path.with_suffix(".json").read_text()) == meta:
+            if json.loads(path.with_suffix(".json").read_text()) == meta and \
+                    (state := read_checked_cache(path)) is not None:
                 torch.manual_seed(seed)
                 head = projector(views.shape[2], cfg.proj_hidden, cfg.proj_dim, cfg.proj_batchnorm)
-                head.load_state_dict(load(path.read_bytes()))
+                head.load_state_dict(state)
         except (ValueError, RuntimeError, OSError):   # damaged: train again over it
             head = None
     if head is None:
         head = train_head(views, cfg, objective, seed)
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, save({k: v.contiguous() for k, v in head.state_dict().items()}))
+        atomic_write_bytes(path, checked_cache_bytes(head.state_dict()))
         atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=1))
     return head.eval()

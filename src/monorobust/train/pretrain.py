@@ -11,6 +11,7 @@ tensor on the device or from a DataLoader stream (``train.batches``); the loop i
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -100,6 +101,18 @@ def contrastive_loss(model: torch.nn.Module, x: torch.Tensor, cfg: PretrainConfi
     return loss
 
 
+def _diverged(model: torch.nn.Module) -> bool:
+    """Whether any weight of ``model`` is NaN or inf."""
+    return not all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def check_batch_fits(cfg: PretrainConfig, images: int, world: int) -> None:
+    """ConfigError unless one batch per process fits in the ``images`` training images."""
+    if images < cfg.batch_size * world:
+        raise ConfigError(f"pretrain.batch_size {cfg.batch_size} x {world} processes exceeds the "
+                          f"{images} training images; lower the batch size")
+
+
 def _layout(x: torch.Tensor, cfg: PretrainConfig) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if cfg.channels_last else x
 
@@ -128,10 +141,8 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
                               precision=resolve_precision(cfg.precision, "cpu").precision)
     out_dir = Path(out_dir)
     world, rank, device = fabric.world_size, fabric.global_rank, fabric.device
+    check_batch_fits(cfg, len(images), world)
     steps_per_epoch = len(images) // (cfg.batch_size * world)
-    if steps_per_epoch < 1:
-        raise ConfigError(f"pretrain.batch_size {cfg.batch_size} x {world} processes exceeds the "
-                          f"{len(images)} training images; lower the batch size")
     check_sync_batchnorm(cfg, world, device.type)
     mean, std = channel_stats(images)
     model = build_model(cfg, tuple(images.shape[1:]), mean, std, seed)
@@ -173,6 +184,12 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
                 raise InterruptedError(f"stopped after {steps_done} steps (requested)")
         # float() waits for the device, so the epoch's time below is the real one.
         losses.append(float(fabric.all_reduce(total, reduce_op="mean")) / steps_per_epoch)
+        if not math.isfinite(losses[-1]) and _diverged(model):
+            # Before the checkpoint: a diverged encoder must not be saved as a finished epoch.
+            # (16-mixed: a step whose loss overflowed is skipped by the grad scaler, weights intact.)
+            raise ConfigError(f"pretraining {objective} seed {seed} diverged: the mean loss of "
+                              f"epoch {epoch + 1} is {losses[-1]} (pretrain.lr {cfg.lr}); lower "
+                              "pretrain.lr or raise pretrain.warmup_epochs, in a new --out")
         if log is not None:
             log.end_epoch(epoch, epoch * steps_per_epoch, epoch_started)
         bar.set_postfix(loss=f"{losses[-1]:.4f}",
@@ -252,12 +269,15 @@ def load_pretrained(path: str | Path, image_shape: tuple[int, int, int]) -> Cont
 def finished_pretraining(folder: RunDir, objective: str, seed: int, epochs: int) -> Path:
     """The last checkpoint of a run's pretraining of ``objective`` and ``seed``, which must hold
     all ``epochs`` epochs: an encoder whose training stopped early is not the run's, so a
-    ``ConfigError`` naming the fix when there is none or it is unfinished."""
+    ``ConfigError`` naming the fix when there is none or it is unfinished. The fix is
+    ``monorobust pretrain``, not ``run``: a run whose rows are all written pretrains nothing, so
+    it never replaces a damaged last checkpoint that was deleted."""
     out_dir = folder.checkpoints(objective, seed)
     latest = latest_checkpoint(out_dir) if out_dir.is_dir() else None
     done = 0 if latest is None else checkpoint_epoch(latest)
     if done < epochs:
         raise ConfigError(f"the {objective} encoder of seed {seed} has trained {done} of "
-                          f"{epochs} epochs (in {out_dir}); finish the run first (`monorobust "
-                          f"run --preset {folder.root / folder.CONFIG} --out {folder.root}`)")
+                          f"{epochs} epochs (in {out_dir}); finish its pretraining first "
+                          f"(`monorobust pretrain --preset {folder.root / folder.CONFIG} --out "
+                          f"{folder.root} --objective {objective} --seeds {seed}`)")
     return latest
