@@ -313,13 +313,28 @@ class RunDir:
                               f"of the two cannot be mixed); {fix}")
 
     def read_run_info(self) -> dict[str, Any] | None:
-        """run.json, or None when there is none; ValueError when it is damaged."""
+        """run.json, or None when there is none; ValueError when it is damaged, or when a field
+        that run and report read has another type than run writes (they failed on it with a
+        TypeError / format-code traceback)."""
         path = self.root / self.RUN_INFO
         if not path.exists():
             return None
         info = json.loads(path.read_bytes())
         if not isinstance(info, dict):
             raise ValueError(f"holds a {type(info).__name__}, not an object")
+        number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+        for key, ok, what in (("seconds", number, "a number"),
+                              ("pretrain_processes", lambda v: number(v) and v == int(v),
+                               "a whole number"),
+                              ("pretrain_images_per_second",
+                               lambda v: isinstance(v, dict) and all(map(number, v.values())),
+                               "a mapping of numbers"),
+                              ("phase_seconds",
+                               lambda v: isinstance(v, dict) and all(map(number, v.values())),
+                               "a mapping of numbers"),
+                              ("versions", lambda v: isinstance(v, dict), "a mapping")):
+            if key in info and not ok(info[key]):
+                raise ValueError(f"its {key!r} is {info[key]!r}, not {what}")
         return info
 
     def write_run_info(self, info: dict[str, Any]) -> None:
