@@ -274,3 +274,21 @@ def test_report_and_study_on_a_folder_in_use_say_wait_not_another_out(command, t
         assert main([command[0], str(tmp_path), *command[1:]]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith("(monorobust run); wait for it to finish"), err
+
+
+@pytest.mark.parametrize("text", ['{"superposition": {"summary": [', "[1, 2]",
+                                  '{"superposition": 5}', '{"two_feature": {"summary": 3}}'])
+def test_a_damaged_toy_json_is_noted_not_a_traceback(text, tmp_path):
+    """toy/toy.json cut short was a JSONDecodeError traceback, one of another shape an
+    AttributeError / TypeError in the toy section."""
+    from monorobust.report.load import load_run
+
+    out = make_run(tmp_path, seeds=(0,), scenarios={"clean"}, features=False, metrics=False,
+                   provenance=False)
+    (out / "toy").mkdir()
+    (out / "toy" / "toy.json").write_text(text)
+    data = load_run(out)
+    assert data.toy is None
+    assert any(line.startswith("toy/toy.json: damaged (") and "monorobust toy --out" in line
+               for line in data.missing)
+    assert write_report(out).html.exists()
