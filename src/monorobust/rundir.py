@@ -14,7 +14,7 @@ continue in it) holds:
 - ``checkpoints/OBJECTIVE-seedS/epoch-XXXX.safetensors``: pretraining checkpoints.
 - ``posthoc/REP-seedS/``: fitted post-hoc maps (the SAE of ``cl+sae``); ``sae/``: ``monorobust
   sae``'s checkpoints.
-- ``finetune.jsonl``: ``monorobust finetune``'s rows; ``toy/``: the toy models' results.
+- ``finetune.jsonl``: one ``FinetuneRow`` per fine-tuning of ``monorobust finetune``; ``toy/``: the toy models' results.
 - ``study.jsonl``: one ``StudyRow`` per cell of ``monorobust study``; ``study/``: its features.
 - ``run.json``: wall time, versions, hardware; ``report.html``, ``report.md``, ``figures/``.
 - ``.lock``: held by the one process writing here (``monorobust.lock``).
@@ -105,6 +105,41 @@ class StudyRow(Row):
     best_step: int | None = None
     n_train: int | None = None
     n_test: int | None = None
+
+
+@dataclass(frozen=True)
+class FinetuneRow(Row):
+    """One fine-tuning: an initialisation x head x setting x seed, with its per-epoch history."""
+
+    AXES: ClassVar[tuple[str, ...]] = ("objective", "head", "scenario", "severity", "seed")
+
+    objective: str
+    """The pretrained encoder it starts from ("cl", "ncl")."""
+    head: str
+    """"standard" (on g(f(x))) or "mono" (on relu(g(f(x))))."""
+    scenario: str
+    severity: float
+    seed: int
+    test_accuracy: float
+    """Of the epoch selected on validation."""
+    best_epoch: int
+    train_accuracy: float
+    """At the selected epoch, on the (possibly noisy) labels trained on."""
+    train_accuracy_clean: float
+    """At the selected epoch, on the true labels of the same images."""
+    val_accuracy: float
+    final_train_accuracy: float
+    final_val_accuracy: float
+    realised_noise_rate: float
+    n_train: int
+    n_val: int
+    nonneg_share: float
+    """Share of classifier inputs >= 0 on the test split."""
+    seconds: float
+    history: tuple[dict[str, Any], ...] = ()
+    """``EpochRecord`` fields of every epoch."""
+    config: dict[str, Any] | None = None
+    """The ``FinetuneConfig`` it ran under."""
 
 
 class RunDir:
@@ -198,9 +233,11 @@ class RunDir:
         return pd.DataFrame(read_jsonl(self.root / self.METRICS))
 
     def load_finetune(self):
+        """finetune.jsonl as a DataFrame, each row checked on the way, as ``load_results``
+        checks its rows (a value edited by hand was left out of a mean without a word)."""
         import pandas as pd
 
-        return pd.DataFrame(read_jsonl(self.root / self.FINETUNE))
+        return pd.DataFrame(RowFile(self.root / self.FINETUNE, FinetuneRow).records())
 
     def metrics_done(self) -> set[tuple[str, Any]]:
         return {(r["representation"], r["seed"]) for r in read_jsonl(self.root / self.METRICS)}
