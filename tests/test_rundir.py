@@ -312,3 +312,19 @@ def test_run_json_with_a_field_of_the_wrong_type_is_damaged(key, value, tmp_path
     (tmp_path / "run.json").write_text(json.dumps({**info, key: value}))
     with pytest.raises(ValueError, match=f"its '{key}' is"):
         run.read_run_info()
+
+
+@pytest.mark.parametrize("edit, key", [({"topk_purity": "high"}, "topk_purity"),
+                                       ({"representation": 3}, "representation"),
+                                       ({"seed": "0"}, "seed")])
+def test_a_metrics_row_edited_by_hand_is_an_error_naming_its_line(edit, key, tmp_path):
+    """The report drew metrics.jsonl unchecked: "topk_purity": "high" was a TypeError
+    traceback from matplotlib."""
+    good = {"representation": "cl", "seed": 0, "topk_purity": 0.4, "sparsity": None}
+    (tmp_path / "metrics.jsonl").write_text(json.dumps(good) + "\n" + json.dumps({**good, **edit})
+                                            + "\n" + json.dumps(good) + "\n")
+    with pytest.raises(ConfigError, match=rf"metrics.jsonl line 2 has a value of the wrong type in "
+                                          rf"{key} \(edited by hand\?\)"):
+        RunDir(tmp_path).load_metrics()
+    (tmp_path / "metrics.jsonl").write_text(json.dumps(good) + "\n")
+    assert RunDir(tmp_path).load_metrics()["topk_purity"].tolist() == [0.4]

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 from monorobust.errors import ConfigError
 from monorobust.fields import build_dataclass, config_diff, read_yaml_mapping, to_dict
 from monorobust.io import (append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl,
-                           tensor_checksum, write_json)
+                           read_jsonl_numbered, tensor_checksum, write_json)
 from monorobust.lock import LOCK_NAME, hold_folder
 from monorobust.rows import Row, RowFile, summarise
 
@@ -228,9 +228,27 @@ class RunDir:
         return pd.DataFrame(RowFile(self.root / self.STUDY, StudyRow).records())
 
     def load_metrics(self):
+        """metrics.jsonl as a DataFrame; a row edited by hand (a metric that is not a number, a
+        representation that is not a name) is an error naming its line, as in results.jsonl
+        (the report failed on one with a TypeError from matplotlib)."""
         import pandas as pd
 
-        return pd.DataFrame(read_jsonl(self.root / self.METRICS))
+        path = self.root / self.METRICS
+        rows = []
+        for n, row in read_jsonl_numbered(path):
+            bad = [k for k, v in row.items() if k not in ("representation", "seed")
+                   and not (v is None or isinstance(v, (int, float)) and not isinstance(v, bool))]
+            if not isinstance(row.get("representation"), str):
+                bad.insert(0, "representation")
+            if not (row.get("seed") is None or isinstance(row["seed"], int)
+                    and not isinstance(row["seed"], bool)):
+                bad.insert(0, "seed")
+            if bad:
+                raise ConfigError(f"{path} line {n} has a value of the wrong type in "
+                                  f"{', '.join(bad)} (edited by hand?); delete that line to "
+                                  "recompute its row, and rerun")
+            rows.append(row)
+        return pd.DataFrame(rows)
 
     def load_finetune(self):
         """finetune.jsonl as a DataFrame, each row checked on the way, as ``load_results``
