@@ -323,3 +323,14 @@ def test_a_cache_path_under_a_file_warns_and_reads_the_images(tmp_path, monkeypa
     with pytest.warns(UserWarning, match="cannot write the image cache .*set MONOROBUST_CACHE"):
         ds = load_dataset("folder", root)
     assert len(ds.train.labels) > 0
+
+
+def test_images_in_a_nested_folder_are_named_in_a_warning(tmp_path):
+    """torchvision's ImageFolder reads class/sub/*.png; here they were skipped in silence."""
+    root = write_folder(tmp_path / "d")
+    n = len(load_dataset("folder", root).train.labels)
+    (root / "train" / "cat" / "extra").mkdir()
+    (root / "train" / "cat" / "0.png").rename(root / "train" / "cat" / "extra" / "0.png")
+    with pytest.warns(UserWarning, match=r"train/cat holds folders \(extra/\) whose images are "
+                                         r"not read"):
+        assert len(load_dataset("folder", root).train.labels) == n - 1

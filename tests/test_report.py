@@ -163,10 +163,13 @@ def test_incomplete_run_renders_and_names_what_is_missing(tmp_path):
 def test_unknown_representation_finetune_rows_and_toy_section(tmp_path):
     out = make_run(tmp_path, scenarios={"clean", "label_noise", "gaussian_noise"},
                    features=False, metrics=False, reps={"cl": 0.0, "ncl": 0.05, "mystery": 0.1})
-    append_jsonl(out / "finetune.jsonl", [
-        {"objective": o, "head": h, "scenario": "label_noise", "severity": 0.6, "seed": s,
-         "test_accuracy": 0.7, "train_accuracy": 0.6, "val_accuracy": 0.5,
-         "final_train_accuracy": 0.9, "final_val_accuracy": 0.4}
+    from monorobust.rundir import FinetuneRow
+
+    append_jsonl(out / "finetune.jsonl", [    # rows as `monorobust finetune` writes them
+        FinetuneRow(o, h, "label_noise", 0.6, s, test_accuracy=0.7, best_epoch=3,
+                    train_accuracy=0.6, train_accuracy_clean=0.6, val_accuracy=0.5,
+                    final_train_accuracy=0.9, final_val_accuracy=0.4, realised_noise_rate=0.6,
+                    n_train=100, n_val=50, nonneg_share=1.0, seconds=1.0).to_json()
         for o in ("cl", "ncl") for h in ("standard", "mono") for s in (0, 1)])
     # Bring-your-own arrays (evaluate_arrays) write metrics rows without a seed.
     append_jsonl(out / "metrics.jsonl", [{"representation": "mystery", "seed": None,
@@ -274,3 +277,37 @@ def test_report_and_study_on_a_folder_in_use_say_wait_not_another_out(command, t
         assert main([command[0], str(tmp_path), *command[1:]]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith("(monorobust run); wait for it to finish"), err
+
+
+@pytest.mark.parametrize("text", ['{"superposition": {"summary": [', "[1, 2]",
+                                  '{"superposition": 5}', '{"two_feature": {"summary": 3}}'])
+def test_a_damaged_toy_json_is_noted_not_a_traceback(text, tmp_path):
+    """toy/toy.json cut short was a JSONDecodeError traceback, one of another shape an
+    AttributeError / TypeError in the toy section."""
+    from monorobust.report.load import load_run
+
+    out = make_run(tmp_path, seeds=(0,), scenarios={"clean"}, features=False, metrics=False,
+                   provenance=False)
+    (out / "toy").mkdir()
+    (out / "toy" / "toy.json").write_text(text)
+    data = load_run(out)
+    assert data.toy is None
+    assert any(line.startswith("toy/toy.json: damaged (") and "monorobust toy --out" in line
+               for line in data.missing)
+    assert write_report(out).html.exists()
+
+
+def test_a_finetune_row_edited_by_hand_is_an_error_naming_its_line(tmp_path):
+    """The report read finetune.jsonl unchecked: "test_accuracy": "high" dropped that seed from
+    the mean without a word (the table showed one seed's number beside "2 seeds")."""
+    from monorobust.errors import ConfigError
+    from monorobust.rundir import FinetuneRow
+
+    out = make_run(tmp_path, seeds=(0,), scenarios={"clean"}, features=False, metrics=False,
+                   provenance=False)
+    row = FinetuneRow("cl", "mono", "clean", 0.0, 0, 0.5, 3, 0.6, 0.6, 0.5, 0.6, 0.5, 0.0,
+                      100, 50, 1.0, 1.0)
+    append_jsonl(out / "finetune.jsonl", [row.to_json(), {**row.to_json(), "seed": 1,
+                                                          "test_accuracy": "high"}])
+    with pytest.raises(ConfigError, match=r"finetune.jsonl line 2 is not a FinetuneRow"):
+        write_report(out)

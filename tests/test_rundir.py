@@ -294,3 +294,39 @@ def test_a_hand_edited_config_yaml_is_one_line_naming_the_file(edit, message, tm
         with pytest.raises(ConfigError, match=message) as info:
             read()
         assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("key, value", [("seconds", "slow"), ("pretrain_images_per_second", 5),
+                                        ("pretrain_processes", "one"), ("versions", [1]),
+                                        ("phase_seconds", {"grid": "fast"})])
+def test_run_json_with_a_field_of_the_wrong_type_is_damaged(key, value, tmp_path):
+    """The report failed on "seconds": "slow" with a format-code traceback, and the report and
+    a rerun on "pretrain_images_per_second": 5 with a TypeError; such a file is now damaged
+    (the report notes it, a rerun writes it anew)."""
+    from monorobust.report.tables import provenance_table
+
+    run = RunDir(tmp_path)
+    run.write_run_info({"seconds": 4.5, "pretrain_processes": 1, "versions": {"torch": "x"},
+                        "pretrain_images_per_second": {"cl-seed0": 100.0},
+                        "phase_seconds": {"grid": 1.0}})
+    assert len(provenance_table(run.read_run_info(), [0])) > 3
+    info = json.loads((tmp_path / "run.json").read_text())
+    (tmp_path / "run.json").write_text(json.dumps({**info, key: value}))
+    with pytest.raises(ValueError, match=f"its '{key}' is"):
+        run.read_run_info()
+
+
+@pytest.mark.parametrize("edit, key", [({"topk_purity": "high"}, "topk_purity"),
+                                       ({"representation": 3}, "representation"),
+                                       ({"seed": "0"}, "seed")])
+def test_a_metrics_row_edited_by_hand_is_an_error_naming_its_line(edit, key, tmp_path):
+    """The report drew metrics.jsonl unchecked: "topk_purity": "high" was a TypeError
+    traceback from matplotlib."""
+    good = {"representation": "cl", "seed": 0, "topk_purity": 0.4, "sparsity": None}
+    (tmp_path / "metrics.jsonl").write_text(json.dumps(good) + "\n" + json.dumps({**good, **edit})
+                                            + "\n" + json.dumps(good) + "\n")
+    with pytest.raises(ConfigError, match=rf"metrics.jsonl line 2 has a value of the wrong type in "
+                                          rf"{key} \(edited by hand\?\)"):
+        RunDir(tmp_path).load_metrics()
+    (tmp_path / "metrics.jsonl").write_text(json.dumps(good) + "\n")
+    assert RunDir(tmp_path).load_metrics()["topk_purity"].tolist() == [0.4]

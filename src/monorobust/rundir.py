@@ -14,7 +14,7 @@ continue in it) holds:
 - ``checkpoints/OBJECTIVE-seedS/epoch-XXXX.safetensors``: pretraining checkpoints.
 - ``posthoc/REP-seedS/``: fitted post-hoc maps (the SAE of ``cl+sae``); ``sae/``: ``monorobust
   sae``'s checkpoints.
-- ``finetune.jsonl``: ``monorobust finetune``'s rows; ``toy/``: the toy models' results.
+- ``finetune.jsonl``: one ``FinetuneRow`` per fine-tuning of ``monorobust finetune``; ``toy/``: the toy models' results.
 - ``study.jsonl``: one ``StudyRow`` per cell of ``monorobust study``; ``study/``: its features.
 - ``run.json``: wall time, versions, hardware; ``report.html``, ``report.md``, ``figures/``.
 - ``.lock``: held by the one process writing here (``monorobust.lock``).
@@ -36,7 +36,7 @@ from monorobust.errors import ConfigError
 from monorobust.fields import (build_dataclass, config_diff, config_values, read_yaml_mapping,
                                to_dict)
 from monorobust.io import (append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl,
-                           tensor_checksum, write_json)
+                           read_jsonl_numbered, tensor_checksum, write_json)
 from monorobust.lock import LOCK_NAME, hold_folder
 from monorobust.rows import Row, RowFile, summarise
 
@@ -111,6 +111,41 @@ class StudyRow(Row):
     best_step: int | None = None
     n_train: int | None = None
     n_test: int | None = None
+
+
+@dataclass(frozen=True)
+class FinetuneRow(Row):
+    """One fine-tuning: an initialisation x head x setting x seed, with its per-epoch history."""
+
+    AXES: ClassVar[tuple[str, ...]] = ("objective", "head", "scenario", "severity", "seed")
+
+    objective: str
+    """The pretrained encoder it starts from ("cl", "ncl")."""
+    head: str
+    """"standard" (on g(f(x))) or "mono" (on relu(g(f(x))))."""
+    scenario: str
+    severity: float
+    seed: int
+    test_accuracy: float
+    """Of the epoch selected on validation."""
+    best_epoch: int
+    train_accuracy: float
+    """At the selected epoch, on the (possibly noisy) labels trained on."""
+    train_accuracy_clean: float
+    """At the selected epoch, on the true labels of the same images."""
+    val_accuracy: float
+    final_train_accuracy: float
+    final_val_accuracy: float
+    realised_noise_rate: float
+    n_train: int
+    n_val: int
+    nonneg_share: float
+    """Share of classifier inputs >= 0 on the test split."""
+    seconds: float
+    history: tuple[dict[str, Any], ...] = ()
+    """``EpochRecord`` fields of every epoch."""
+    config: dict[str, Any] | None = None
+    """The ``FinetuneConfig`` it ran under."""
 
 
 class RunDir:
@@ -199,14 +234,34 @@ class RunDir:
         return pd.DataFrame(RowFile(self.root / self.STUDY, StudyRow).records())
 
     def load_metrics(self):
+        """metrics.jsonl as a DataFrame; a row edited by hand (a metric that is not a number, a
+        representation that is not a name) is an error naming its line, as in results.jsonl
+        (the report failed on one with a TypeError from matplotlib)."""
         import pandas as pd
 
-        return pd.DataFrame(read_jsonl(self.root / self.METRICS))
+        path = self.root / self.METRICS
+        rows = []
+        for n, row in read_jsonl_numbered(path):
+            bad = [k for k, v in row.items() if k not in ("representation", "seed")
+                   and not (v is None or isinstance(v, (int, float)) and not isinstance(v, bool))]
+            if not isinstance(row.get("representation"), str):
+                bad.insert(0, "representation")
+            if not (row.get("seed") is None or isinstance(row["seed"], int)
+                    and not isinstance(row["seed"], bool)):
+                bad.insert(0, "seed")
+            if bad:
+                raise ConfigError(f"{path} line {n} has a value of the wrong type in "
+                                  f"{', '.join(bad)} (edited by hand?); delete that line to "
+                                  "recompute its row, and rerun")
+            rows.append(row)
+        return pd.DataFrame(rows)
 
     def load_finetune(self):
+        """finetune.jsonl as a DataFrame, each row checked on the way, as ``load_results``
+        checks its rows (a value edited by hand was left out of a mean without a word)."""
         import pandas as pd
 
-        return pd.DataFrame(read_jsonl(self.root / self.FINETUNE))
+        return pd.DataFrame(RowFile(self.root / self.FINETUNE, FinetuneRow).records())
 
     def metrics_done(self) -> set[tuple[str, Any]]:
         return {(r["representation"], r["seed"]) for r in read_jsonl(self.root / self.METRICS)}
@@ -322,13 +377,28 @@ class RunDir:
                               f"of the two cannot be mixed); {fix}")
 
     def read_run_info(self) -> dict[str, Any] | None:
-        """run.json, or None when there is none; ValueError when it is damaged."""
+        """run.json, or None when there is none; ValueError when it is damaged, or when a field
+        that run and report read has another type than run writes (they failed on it with a
+        TypeError / format-code traceback)."""
         path = self.root / self.RUN_INFO
         if not path.exists():
             return None
         info = json.loads(path.read_bytes())
         if not isinstance(info, dict):
             raise ValueError(f"holds a {type(info).__name__}, not an object")
+        number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+        for key, ok, what in (("seconds", number, "a number"),
+                              ("pretrain_processes", lambda v: number(v) and v == int(v),
+                               "a whole number"),
+                              ("pretrain_images_per_second",
+                               lambda v: isinstance(v, dict) and all(map(number, v.values())),
+                               "a mapping of numbers"),
+                              ("phase_seconds",
+                               lambda v: isinstance(v, dict) and all(map(number, v.values())),
+                               "a mapping of numbers"),
+                              ("versions", lambda v: isinstance(v, dict), "a mapping")):
+            if key in info and not ok(info[key]):
+                raise ValueError(f"its {key!r} is {info[key]!r}, not {what}")
         return info
 
     def write_run_info(self, info: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import struct
+import warnings
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -228,8 +229,16 @@ def scan_classes(root: Path, classes: Sequence[str],
     shown = ", ".join(ext) if len(ext) <= 8 else ", ".join(EXTENSIONS) + ", ... any format PIL reads"
     paths, labels = [], []
     for label, c in enumerate(classes):
-        entries = [e for e in os.scandir(root / c)
-                   if not e.name.startswith(".") and e.name.lower().endswith(ext)]
+        visible = [e for e in os.scandir(root / c) if not e.name.startswith(".")]
+        entries = [e for e in visible if e.name.lower().endswith(ext)]
+        # Only the images directly in a class folder are read; torchvision's ImageFolder reads
+        # nested ones too, so a folder laid out for it lost them in silence.
+        nested = sorted(e.name + "/" for e in visible if e.is_dir())
+        if nested:
+            warnings.warn(f"{root / c} holds folders ({', '.join(nested[:3])}"
+                          f"{', ...' if len(nested) > 3 else ''}) whose images are not read: "
+                          "only images directly in a class folder are; move them up to use "
+                          "them", stacklevel=2)
         # An image name whose link leads nowhere (a dataset store not mounted, a moved file)
         # is a missing image, not another kind of file to skip: the class would silently shrink.
         broken = sorted(e.path for e in entries if e.is_symlink() and not os.path.exists(e.path))

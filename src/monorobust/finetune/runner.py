@@ -8,8 +8,7 @@ history (train / validation accuracy), the selected epoch and the test accuracy.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from dataclasses import asdict
 
 import pandas as pd
 import torch
@@ -18,44 +17,9 @@ from monorobust.config import RunConfig
 from monorobust.data import Splits, stratified_split
 from monorobust.finetune.config import FinetuneConfig
 from monorobust.finetune.loop import finetune
-from monorobust.rows import Row, RowFile, format_table as render, mean_std_cell, run_grid, summarise
-from monorobust.rundir import RunDir
+from monorobust.rows import RowFile, format_table as render, mean_std_cell, run_grid, summarise
+from monorobust.rundir import FinetuneRow, RunDir
 from monorobust.seeding import derive_seed
-
-
-@dataclass(frozen=True)
-class FinetuneRow(Row):
-    """One fine-tuning: an initialisation x head x setting x seed, with its per-epoch history."""
-
-    AXES: ClassVar[tuple[str, ...]] = ("objective", "head", "scenario", "severity", "seed")
-
-    objective: str
-    """The pretrained encoder it starts from ("cl", "ncl")."""
-    head: str
-    """"standard" (on g(f(x))) or "mono" (on relu(g(f(x))))."""
-    scenario: str
-    severity: float
-    seed: int
-    test_accuracy: float
-    """Of the epoch selected on validation."""
-    best_epoch: int
-    train_accuracy: float
-    """At the selected epoch, on the (possibly noisy) labels trained on."""
-    train_accuracy_clean: float
-    """At the selected epoch, on the true labels of the same images."""
-    val_accuracy: float
-    final_train_accuracy: float
-    final_val_accuracy: float
-    realised_noise_rate: float
-    n_train: int
-    n_val: int
-    nonneg_share: float
-    """Share of classifier inputs >= 0 on the test split."""
-    seconds: float
-    history: tuple[dict[str, Any], ...] = ()
-    """``EpochRecord`` fields of every epoch."""
-    config: dict[str, Any] | None = None
-    """The ``FinetuneConfig`` it ran under."""
 
 
 def subset(labels: torch.Tensor, size: int | None) -> torch.Tensor:

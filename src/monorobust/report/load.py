@@ -102,6 +102,18 @@ def _expected_missing(cfg: Any, results: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _read_toy(path: Path) -> dict[str, Any]:
+    """toy.json as ``monorobust toy`` writes it (the parts the report reads); ValueError when it
+    is not (it was a JSONDecodeError or AttributeError traceback)."""
+    doc = json.loads(path.read_bytes())
+    parts = [doc.get(p) for p in ("superposition", "two_feature")] if isinstance(doc, dict) else []
+    if not parts or not all(p is None or isinstance(p, dict) and isinstance(p.get("summary", []),
+                                                                             list) for p in parts) \
+            or not isinstance(doc.get("figures", []), list):
+        raise ValueError("not the object `monorobust toy` writes")
+    return doc
+
+
 def load_run(run_dir: str | Path) -> RunData:
     """Read ``run_dir``; ``ConfigError`` when it does not exist or holds no result rows."""
     run_dir = Path(run_dir)
@@ -165,6 +177,10 @@ def load_run(run_dir: str | Path) -> RunData:
     finetune = folder.load_finetune()
     toy = None
     if (folder.toy / "toy.json").exists():
-        toy = json.loads((folder.toy / "toy.json").read_text())
+        try:
+            toy = _read_toy(folder.toy / "toy.json")
+        except ValueError as err:       # damaged: bad JSON, bad UTF-8, not what `toy` writes
+            missing.append(f"toy/toy.json: damaged ({err}); rerun `monorobust toy --out "
+                           f"{folder.toy}` to write it again")
     return RunData(run_dir, results, summarize_results(results), metrics, reps, seeds,
                    config_text, cfg, run_info, finetune, toy, feature_files, missing)
