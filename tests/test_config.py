@@ -89,3 +89,20 @@ def test_a_float_field_still_refuses_nan_inf_and_words(text, message):
 
     with pytest.raises(ConfigError, match=message):
         build_dataclass(RunConfig, {"pretrain": {"lr": parse_sets([f"lr={text}"])["lr"]}})
+
+
+def test_a_bad_value_in_a_preset_file_names_the_file_and_one_from_set_does_not(tmp_path):
+    """The file is where to fix a value it holds; a value given by --set is fixed on the
+    command line (the file's own bad value, overridden, is no error)."""
+    from monorobust.config import load_config
+    from monorobust.errors import ConfigError
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("pretrain:\n  lr: fast\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: pretrain.lr must be float, got 'fast'$"):
+        load_config(str(path))
+    with pytest.raises(ConfigError, match=r"^pretrain.epochs must be >= 1, got 0$"):
+        load_config(str(path), {"pretrain.lr": 0.1, "pretrain.epochs": 0})
+    assert load_config(str(path), {"pretrain.lr": 0.1}).pretrain.lr == 0.1
+    with pytest.raises(ConfigError, match=r"^pretrain.lr must be float, got 'fast'$"):
+        load_config("smoke", {"pretrain.lr": "fast"})

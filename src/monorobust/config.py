@@ -7,6 +7,7 @@ raises ``ConfigError`` naming it, before any work starts.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -154,13 +155,29 @@ def _set(tree: dict, dotted: str, value: Any) -> None:
 
 def load_config(preset: str = "quick", overrides: dict[str, Any] | None = None) -> RunConfig:
     """The preset's values with ``overrides`` (dotted keys, e.g. ``"data.data_dir"``) applied."""
-    tree = read_yaml_mapping(preset_path(preset))
+    path = preset_path(preset)
+    tree = read_yaml_mapping(path)
     tree.pop("preset", None)
     tree.pop("results_format", None)         # recorded by a run folder's config.yaml (rundir)
+    given = copy.deepcopy(tree)
     for key, value in (overrides or {}).items():
         if value is not None:
             _set(tree, key, value)
-    return build_dataclass(RunConfig, tree)
+    try:
+        return build_dataclass(RunConfig, tree)
+    except ConfigError as err:
+        # The same error from the file alone: the file is where to fix it, so name it.
+        if tree != given and _error_of(given) != str(err):
+            raise
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def _error_of(tree: dict[str, Any]) -> str | None:
+    try:
+        build_dataclass(RunConfig, tree)
+    except ConfigError as err:
+        return str(err)
+    return None
 
 
 def dump_yaml(cfg: Any) -> str:
