@@ -311,3 +311,33 @@ def test_a_finetune_row_edited_by_hand_is_an_error_naming_its_line(tmp_path):
                                                           "test_accuracy": "high"}])
     with pytest.raises(ConfigError, match=r"finetune.jsonl line 2 is not a FinetuneRow"):
         write_report(out)
+
+
+def test_characters_the_font_lacks_are_one_warning_naming_them():
+    """Class names in a script matplotlib's font lacks: one warning for the whole report, not
+    one per character and per place that draws text; other warnings still pass."""
+    import warnings
+
+    from monorobust.report.style import new_figure, one_missing_glyphs_warning, render
+
+    def draw():
+        fig, ax = new_figure(1, 2, (4, 2))
+        for a in ax[0]:
+            a.set_title("中文 ζ")
+            a.set_xlabel("鞋")
+        render(fig, "t", "caption")
+        warnings.warn("something else", RuntimeWarning)
+
+    with warnings.catch_warnings(record=True) as bare:
+        warnings.simplefilter("always")
+        draw()
+    glyphs = [w for w in bare if "missing from" in str(w.message)]
+    assert len(glyphs) > 3                                   # what a report used to print
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with one_missing_glyphs_warning():
+            draw()
+    messages = [str(w.message) for w in caught]
+    assert "something else" in messages
+    [one] = [m for m in messages if "lacks" in m or "missing from" in m]
+    assert "3 character(s)" in one and "中" in one and "鞋" in one

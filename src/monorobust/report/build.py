@@ -15,6 +15,7 @@ from monorobust.report import sections as sec
 from monorobust.report import verdicts
 from monorobust.report.load import RunData, load_run
 from monorobust.report.render import Section, to_html_page, to_markdown_page
+from monorobust.report.style import one_missing_glyphs_warning
 from monorobust.report.training import training_section
 from monorobust.rundir import RunDir
 
@@ -79,7 +80,8 @@ def _title(data: RunData) -> tuple[str, str]:
 def write_report(run_dir: str | Path) -> ReportPaths:
     """Build and write the report of ``run_dir``; ``ConfigError`` when it holds no results."""
     data = load_run(run_dir)
-    sections, missing = build_sections(data)
+    with one_missing_glyphs_warning():
+        sections, missing = build_sections(data)
     out = RunDir(run_dir)
     written = []
     for s in sections:

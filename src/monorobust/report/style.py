@@ -8,6 +8,10 @@ dashed / hatched so that the grouping survives a grey-scale print.
 from __future__ import annotations
 
 import io
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from monorobust.evaluate import REPRESENTATIONS
@@ -79,3 +83,31 @@ def message_figure(name: str, caption: str, text: str) -> Figure:
     ax[0][0].axis("off")
     ax[0][0].text(0.5, 0.5, text, ha="center", va="center", wrap=True)
     return render(fig, name, caption)
+
+
+_GLYPH = re.compile(r"Glyph (\d+) .*missing from (?:current )?font")
+
+
+@contextmanager
+def one_missing_glyphs_warning() -> Iterator[None]:
+    """Matplotlib warns once per character its font lacks, per place that draws text, so class
+    names in a script the font does not cover (e.g. CJK) gave a run of warnings; within this,
+    they become one warning naming the characters, drawn as boxes. Other warnings pass."""
+    missing: list[str] = []
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def keep(message, category, filename, lineno, file=None, line=None):
+            found = _GLYPH.search(str(message))
+            if found is None:
+                shown(message, category, filename, lineno, file, line)
+            elif chr(int(found.group(1))) not in missing:
+                missing.append(chr(int(found.group(1))))
+
+        warnings.showwarning = keep
+        yield
+    if missing:
+        warnings.warn(f"the report's figures draw {len(missing)} character(s) that matplotlib's "
+                      f"font lacks as boxes ({' '.join(missing[:20])}"
+                      f"{' ...' if len(missing) > 20 else ''}); the HTML and Markdown text "
+                      "show them as they are", stacklevel=3)
