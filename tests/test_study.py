@@ -144,7 +144,7 @@ def test_a_damaged_feature_cache_is_extracted_again_with_a_warning(damage, tmp_p
     from monorobust.io import IntegrityWarning
     from monorobust.study import StudyConfig
     from monorobust.study.data import CHECKSUM, FEATURE_KEYS, StudyData
-    from monorobust.train.checkpoint import tensor_checksum
+    from monorobust.io import tensor_checksum
 
     run = _unfinished_run(tmp_path, epochs_done=3)
     data = StudyData(run, load_config("smoke"), SimpleNamespace(num_classes=10),

@@ -189,19 +189,22 @@ def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
 CACHE_CHECKSUM = "tensors_sha256"
 
 
-def checked_cache_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
-    """safetensors bytes of ``tensors`` with their SHA-256 in the header, for a cache that
-    ``read_checked_cache`` reads back."""
+def checked_cache_bytes(tensors: dict[str, torch.Tensor],
+                        metadata: dict[str, str] | None = None) -> bytes:
+    """safetensors bytes of ``tensors`` with ``metadata`` (what the cache was made from) and
+    their SHA-256 in the header, for a cache that ``read_checked_cache`` reads back."""
     from safetensors.torch import save
 
     tensors = {k: v.contiguous() for k, v in tensors.items()}
-    return save(tensors, metadata={CACHE_CHECKSUM: tensor_checksum(tensors)})
+    return save(tensors, metadata={**(metadata or {}), CACHE_CHECKSUM: tensor_checksum(tensors)})
 
 
-def read_checked_cache(path: str | Path) -> dict[str, torch.Tensor] | None:
+def read_checked_cache(path: str | Path, metadata: dict[str, str] | None = None,
+                       what: str = "cache") -> dict[str, torch.Tensor] | None:
     """The tensors of a cache written with ``checked_cache_bytes``; None (compute it again) when
-    there is none or it predates the checksum, and, with an ``IntegrityWarning`` naming it, when
-    it is damaged: cut short, or a byte changed (safetensors checks no data)."""
+    there is none, it predates the checksum or was made from other ``metadata``, and, with an
+    ``IntegrityWarning`` naming it (``what``), when it is damaged: cut short, or a byte changed
+    (safetensors checks no data)."""
     from safetensors import SafetensorError
     from safetensors.torch import load
 
@@ -212,14 +215,15 @@ def read_checked_cache(path: str | Path) -> dict[str, torch.Tensor] | None:
         raw = path.read_bytes()
         tensors = load(raw)
         header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
-        expected = (header.get("__metadata__") or {}).get(CACHE_CHECKSUM)
-        if expected is None:
+        made_from = dict(header.get("__metadata__") or {})
+        expected = made_from.pop(CACHE_CHECKSUM, None)
+        if expected is None or made_from != (metadata or {}):
             return None
         if tensor_checksum(tensors) == expected:
             return tensors
         problem = "checksum mismatch"
     except (SafetensorError, ValueError, RuntimeError, OSError) as err:
         problem = f"{type(err).__name__}: {err}"
-    warnings.warn(f"cache {path} is damaged ({problem}); computing it again", IntegrityWarning,
+    warnings.warn(f"{what} {path} is damaged ({problem}); computing it again", IntegrityWarning,
                   stacklevel=2)
     return None

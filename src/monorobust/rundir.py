@@ -35,8 +35,8 @@ from typing import Any, ClassVar
 from monorobust.errors import ConfigError
 from monorobust.fields import (build_dataclass, config_diff, config_values, read_yaml_mapping,
                                to_dict)
-from monorobust.io import (append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl,
-                           read_jsonl_numbered, tensor_checksum, write_json)
+from monorobust.io import (CACHE_CHECKSUM, append_jsonl, atomic_write_bytes, atomic_write_text,
+                           read_jsonl, read_jsonl_numbered, tensor_checksum, write_json)
 from monorobust.lock import LOCK_NAME, hold_folder
 from monorobust.rows import Row, RowFile, summarise
 
@@ -55,7 +55,7 @@ parameters on images up to 64 px (``grid.corruption_calibration`` "auto";
 of such images change (larger images: ImageNet-C's via corrupt-tta, as before)."""
 FORMAT_KEY = "results_format"
 
-FEATURES_CHECKSUM = "tensors_sha256"
+FEATURES_CHECKSUM = CACHE_CHECKSUM
 """Metadata key of the saved test features' SHA-256 (files from before it have none)."""
 
 

@@ -38,7 +38,7 @@ import torch
 from monorobust.data import folder as files
 from monorobust.data.base import DATASETS, MIN_IMAGE_SIDE, ImageDataset, ImageSplit, cache_dir
 from monorobust.errors import ConfigError
-from monorobust.io import IntegrityWarning, tensor_checksum
+from monorobust.io import CACHE_CHECKSUM, IntegrityWarning, tensor_checksum
 
 DEFAULT_SIZE = 32
 CACHE_LIMIT_BYTES = 2 * 1024 ** 3
@@ -104,7 +104,7 @@ def cache_key(paths: list[str], root: Path, size: int, channels: int) -> str:
     return h.hexdigest()[:32]
 
 
-CHECKSUM = "tensors_sha256"
+CHECKSUM = CACHE_CHECKSUM
 """Metadata key of a cache's SHA-256 over its tensors: a flipped byte is a changed pixel."""
 
 

@@ -111,7 +111,7 @@ def prepare(train_features: ArrayLike, train_labels: ArrayLike, test_features: A
     """Load and validate the four inputs; hold the validation split out of train. Also returns
     the SHA-256 of each input as loaded (dtype, shape, bytes), which names them in ``out``."""
     from monorobust.data import stratified_split
-    from monorobust.train.checkpoint import tensor_checksum
+    from monorobust.io import tensor_checksum
 
     x_tr = check_features(load_array(train_features, "train features", "features"), "train features")
     x_te = check_features(load_array(test_features, "test features", "features"), "test features")

@@ -13,10 +13,11 @@ from typing import Any, NamedTuple
 import torch
 
 from monorobust.errors import ConfigError
+from monorobust.io import CACHE_CHECKSUM
 from monorobust.rundir import RunDir
 
 FEATURE_KEYS = ("train", "val", "test", "test_labels", "test_noise", "test_noise_labels")
-CHECKSUM = "tensors_sha256"
+CHECKSUM = CACHE_CHECKSUM
 """Metadata key of a feature cache's SHA-256 over its tensors (``train.checkpoint``)."""
 
 
@@ -161,45 +162,20 @@ class StudyData:
 
     def _load(self, rep: str, seed: int) -> dict[str, torch.Tensor] | None:
         """The cache of ``rep`` and ``seed``; None (extract again) when there is none, it was
-        made from something else or before caches carried a checksum, or it is damaged: a
-        truncated file or one whose bytes changed, with a warning (safetensors checks neither
-        a flipped byte nor, read lazily, a short tensor)."""
-        import warnings
+        made from something else or before caches carried a checksum, or it is damaged (a
+        truncated file or one whose bytes changed, with a warning: ``io.read_checked_cache``)."""
+        from monorobust.io import read_checked_cache
 
-        from safetensors import safe_open
-
-        from monorobust.io import IntegrityWarning
-        from monorobust.train.checkpoint import tensor_checksum
-
-        path = self.folder.study_features(rep, seed)
-        if not path.exists():
-            return None
-        try:
-            with safe_open(str(path), "pt") as f:
-                meta = dict(f.metadata() or {})
-                checksum = meta.pop(CHECKSUM, None)
-                if meta != self._meta(rep, seed) or set(f.keys()) != set(FEATURE_KEYS) \
-                        or checksum is None:
-                    return None
-                tensors = {k: f.get_tensor(k) for k in FEATURE_KEYS}
-            if tensor_checksum(tensors) == checksum:
-                return tensors
-            problem = "checksum mismatch"
-        except Exception as err:   # noqa: BLE001 - whatever the damage, the cache is remade
-            problem = f"{type(err).__name__}: {err}"
-        warnings.warn(f"feature cache {path} is damaged ({problem}); extracting its features "
-                      "again", IntegrityWarning, stacklevel=2)
-        return None
+        tensors = read_checked_cache(self.folder.study_features(rep, seed), self._meta(rep, seed),
+                                     "feature cache")
+        return tensors if tensors is not None and set(tensors) == set(FEATURE_KEYS) else None
 
     @torch.no_grad()
     def _extract(self, seed: int) -> None:
         """Features of every representation of ``seed`` from the run's checkpoints, cached."""
-        from safetensors.torch import save
-
         from monorobust.evaluate import REPRESENTATIONS, extract, model_encoder
         from monorobust.evaluate.scenarios import SCENARIOS
-        from monorobust.io import atomic_write_bytes
-        from monorobust.train.checkpoint import tensor_checksum
+        from monorobust.io import atomic_write_bytes, checked_cache_bytes
         from monorobust.train.pretrain import load_pretrained
 
         sp = self.splits
@@ -221,8 +197,8 @@ class StudyData:
                 out = {k: fmap(v).float().contiguous() for k, v in raw.items()}
                 out["test_labels"] = sp.test.labels.clone()
                 out["test_noise_labels"] = sp.test.labels[:len(noisy)].clone()
-                meta = {**self._meta(rep, seed), CHECKSUM: tensor_checksum(out)}
-                atomic_write_bytes(self.folder.study_features(rep, seed), save(out, metadata=meta))
+                atomic_write_bytes(self.folder.study_features(rep, seed),
+                                   checked_cache_bytes(out, self._meta(rep, seed)))
 
     def _posthoc(self, rep: Any, train_raw: torch.Tensor, seed: int):
         """The run's fitted map of ``rep`` (its cached SAE, loaded as is: a rerun of the

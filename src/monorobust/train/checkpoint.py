@@ -26,10 +26,11 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from monorobust.errors import ConfigError
-from monorobust.io import IntegrityWarning, atomic_write_bytes, atomic_write_text, tensor_checksum
+from monorobust.io import (CACHE_CHECKSUM, IntegrityWarning, atomic_write_bytes, atomic_write_text,
+                           tensor_checksum)
 
 _KEY = "monorobust"
-_CHECKSUM = "tensors_sha256"
+_CHECKSUM = CACHE_CHECKSUM
 
 
 class Checkpoint(NamedTuple):
