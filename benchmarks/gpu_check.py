@@ -9,8 +9,9 @@ error and the others still run; ``--budget`` seconds bound them all: a command s
 then is cut, and the steps not started are skipped):
 
 1. ``peaks``: GFLOP/s of a large ``torch.matmul`` in fp32 and bf16 on the device.
-2. ``tests``: ``pytest tests/test_gpu.py tests/test_scale_train.py`` (tiny: test_gpu.py only),
-   counts and the names of failures.
+2. ``tests`` (run after step 5, so that a hanging test costs no figures):
+   ``pytest tests/test_gpu.py tests/test_scale_train.py`` (tiny: test_gpu.py only), counts and
+   the names of failures; each test's line in ``DIR/tests.log`` as it ends.
 3. ``resnet18``: the cifar100 preset's pretraining step (ResNet-18 with the CIFAR stem, projector
    512-16384-2048, batch 256, LARS, bf16 autocast, 32-px RGB): images/s, views/s, counted
    TFLOP/s and their share of the measured bf16 peak (and of the data sheet's, for known GPUs),
@@ -34,9 +35,9 @@ Steps 5 and 6 read Fashion-MNIST where ``load_dataset`` finds it: Debian's packa
 ``$MONOROBUST_CACHE/fashion-mnist`` (gpu_check.sh points it at the carried ``.device-kit/``,
 which ``benchmarks/device_kit.sh`` fills). ``preflight`` records up front which optional parts
 the machine has; without corrupt-tta the end-to-end run leaves out the ``corrupt`` scenario and
-says so. ``DIR`` receives at most six files (the device tool brings back eight): the JSON, the
-tests' JUnit XML, and the end-to-end run's run.json, summary.csv and report.md; the run folder
-itself is written under ``--work``.
+says so. ``DIR`` receives at most seven files (the device tool brings back eight): the JSON,
+the tests' JUnit XML and log, and the end-to-end run's run.json, summary.csv and report.md; the
+run folder itself is written under ``--work``.
 """
 
 from __future__ import annotations
@@ -126,13 +127,25 @@ def tests(args) -> dict:
     import xml.etree.ElementTree as ET
 
     files = ["tests/test_gpu.py"] + ([] if args.tiny else ["tests/test_scale_train.py"])
-    xml = args.out / "tests.xml"
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           f"--junitxml={xml}", *files], cwd=ROOT, capture_output=True, text=True,
-                          timeout=_left(args))
-    if not xml.exists():                          # pytest stopped before running tests
-        return {"files": files, "returncode": done.returncode,
-                "tail": (done.stdout + done.stderr).strip().splitlines()[-10:]}
+    xml, log = args.out / "tests.xml", args.out / "tests.log"
+    # Each test's line goes to tests.log as it ends, so a run cut by the budget still says
+    # which tests passed; pytest-timeout (where installed) stops a single hanging test first.
+    cmd = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", f"--junitxml={xml}"]
+    if importlib.util.find_spec("pytest_timeout") is not None:
+        cmd.append(f"--timeout={max(30, int(_left(args) / 2))}")
+    with log.open("w") as sink:
+        try:
+            done = subprocess.run(cmd + files, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
+                                  text=True, timeout=_left(args))
+        except subprocess.TimeoutExpired:
+            done = None
+    lines = log.read_text().strip().splitlines()
+    if done is None or not xml.exists():          # cut by the budget, or stopped before tests
+        return {"files": files, "returncode": None if done is None else done.returncode,
+                "cut_by_budget": done is None,
+                "passed": sum(" PASSED" in ln for ln in lines),
+                "failed": [ln.split(" ")[0] for ln in lines if " FAILED" in ln or " ERROR" in ln],
+                "tail": lines[-10:]}
     suite = ET.parse(xml).getroot()
     suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
     failed = [f"{case.get('classname')}::{case.get('name')}" for case in suite.iter("testcase")
@@ -140,7 +153,7 @@ def tests(args) -> dict:
     return {"files": files, "returncode": done.returncode, "tests": int(suite.get("tests")),
             "failures": int(suite.get("failures")), "errors": int(suite.get("errors")),
             "skipped": int(suite.get("skipped")), "failed": failed,
-            "tail": done.stdout.strip().splitlines()[-3:]}
+            "tail": lines[-3:]}
 
 
 def resnet18_config(tiny: bool, preset: str = "cifar100"):
@@ -296,7 +309,7 @@ def end_to_end(args, report: dict) -> dict:
         return {"returncode": done.returncode, "seconds": round(wall, 1),
                 "scenarios_left_out": left_out,
                 "stderr_tail": done.stderr.strip().splitlines()[-10:]}
-    for name in ("run.json", "summary.csv", "report.md"):     # back from the device: six files
+    for name in ("run.json", "summary.csv", "report.md"):     # back from the device: seven files
         if (out / name).exists():
             shutil.copy2(out / name, args.out / f"e2e-{name}")
     info = json.loads((out / "run.json").read_text())
@@ -349,10 +362,10 @@ def main() -> None:
     args.deadline = started + args.budget
     report: dict = {"tiny": args.tiny, "environment": environment(args.device)}
     args.write = lambda: _write(args.out / "gpu_check.json", report, started)
+    # The measurements first: a test that hangs then costs the figures nothing.
     steps = {"preflight": lambda: preflight(args), "peaks": lambda: peaks(args),
-             "tests": lambda: tests(args), "resnet18": lambda: resnet18(args, report),
-             "host_syncs": lambda: host_syncs(args),
-             "end_to_end": lambda: end_to_end(args, report),
+             "resnet18": lambda: resnet18(args, report), "host_syncs": lambda: host_syncs(args),
+             "end_to_end": lambda: end_to_end(args, report), "tests": lambda: tests(args),
              "lightly": lambda: lightly(args, report)}
     for name, step in steps.items():
         if _left(args) < 20:

@@ -6,6 +6,7 @@
 #
 #   bash benchmarks/gpu_check.sh                    # -> $OUT/gpu_check.json (./gpu-check/ if unset)
 #   DEVICE=cpu TINY=1 bash benchmarks/gpu_check.sh  # the same code at tiny size on the CPU (tests)
+#   BUDGET=480 bash benchmarks/gpu_check.sh         # seconds for all steps (default 450)
 #
 # The machine may have no internet. What a CUDA image usually lacks (corrupt-tta, lightly,
 # Fashion-MNIST) is gathered beforehand by benchmarks/device_kit.sh into .device-kit/, carried
@@ -42,6 +43,6 @@ if ! python3 -c "import monorobust.experiment, lightning_fabric, pytest" 2>/dev/
     fi
 fi
 
-args=(--device "$DEVICE" --out "$OUT_DIR")
+args=(--device "$DEVICE" --out "$OUT_DIR" --budget "${BUDGET:-450}")
 if [ "${TINY:-0}" = 1 ]; then args+=(--tiny); fi
 python3 benchmarks/gpu_check.py "${args[@]}"
