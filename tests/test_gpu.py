@@ -61,7 +61,9 @@ def test_bf16_channels_last_pretraining_resumes_and_reloads_on_the_cpu(tmp_path)
     assert torch.allclose(torch.tensor(resumed.losses), torch.tensor(full.losses), rtol=1e-3)
     model = load_pretrained(latest_checkpoint(tmp_path / "cut"), tuple(images.shape[1:]))
     x = images[:8].float() / 255
-    on_gpu = resumed.model.eval()(x.to(CUDA)).float().cpu()
+    # fp32 on both sides: cuDNN's convolutions would otherwise round through TF32 (its default).
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        on_gpu = resumed.model.eval()(x.to(CUDA)).float().cpu()
     assert torch.allclose(model(x), on_gpu, atol=1e-4)
     assert resumed.images_per_second and resumed.images_per_second > 0
 

@@ -1,0 +1,168 @@
+"""Where a paper-scale pretraining step's time goes on a GPU, and what larger batches give.
+
+    python3 benchmarks/gpu_profile.py --out DIR               # on a GPU machine (docs/scale.md)
+    python3 benchmarks/gpu_profile.py --device cpu --tiny --out DIR   # the same code, tiny
+
+Writes ``DIR/gpu_profile.json`` (and ``DIR/kernels.txt``, torch.profiler's table):
+
+- ``parts_ms``: the cifar100 preset's step (``roofline.pretrain_step``) taken apart: the two
+  views' augmentation alone, the forward (augmentation, model, NT-Xent), forward and backward,
+  and the whole step with the optimiser; each the mean of timed calls after warm-up.
+- ``kernels``: torch.profiler over a few steps: the device's busy time per step against the
+  wall time per step (a large gap: the host or a wait starves the device), and the busy time
+  by kind of kernel (convolution, BatchNorm, matrix product, elementwise, optimiser, ...).
+- ``batch_sweep``: views/s of the eager channels-last step at larger batches per process
+  (the method allows them: more negatives per step).
+- ``host_sync_sites``: the Python lines that made the host wait, over a few steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from roofline import host_sync_sites, pretrain_step, sync, time_steps  # noqa: E402
+
+# Kernel names by kind, first match wins (cuDNN, CUTLASS and PyTorch's own kernel names).
+KINDS = [("batchnorm", r"batch_norm|bn_|batchnorm|welford"),
+         ("convolution", r"conv|dgrad|wgrad|fprop|implicit|xmma|cudnn|sm\d+_.*nhwc"),
+         ("matmul", r"gemm|cutlass|nvjet|cublas|matmul"),
+         ("optimizer", r"multi_tensor|foreach|lars"),
+         ("reduction", r"reduce|norm|softmax|sum|mean"),
+         ("elementwise", r"elementwise|vectorized|unrolled|copy|fill|index|scatter|gather")]
+
+
+def kind_of(name: str) -> str:
+    low = name.lower()
+    return next((kind for kind, pattern in KINDS if re.search(pattern, low)), "other")
+
+
+def parts_ms(cfg, shape, device: str, steps: int, warmup: int) -> dict:
+    """The step taken apart; each part timed on its own, so the differences are estimates."""
+    from monorobust.train.augment import simclr_views
+
+    parts = pretrain_step(cfg, shape, device)
+    x = parts.batch
+    out = {"augmentation": time_steps(lambda: simclr_views(x, cfg.augment, parts.gen),
+                                      steps, warmup, device),
+           "forward": time_steps(parts.forward, steps, warmup, device),
+           "forward_backward": time_steps(lambda: parts.backward(parts.forward()), steps,
+                                          warmup, device),
+           "step": time_steps(parts.step, steps, warmup, device)}
+    return {k: round(1e3 * v, 3) for k, v in out.items()}
+
+
+def kernels(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path) -> dict:
+    from torch.profiler import ProfilerActivity, profile
+
+    parts = pretrain_step(cfg, shape, device)
+    for _ in range(warmup):
+        parts.step()
+    sync(device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    started = time.perf_counter()
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            parts.step()
+        sync(device)
+    wall = (time.perf_counter() - started) / steps
+    events = prof.key_averages()
+    attr = "self_device_time_total" if device == "cuda" else "self_cpu_time_total"
+    by_kind: dict[str, float] = defaultdict(float)
+    top = []
+    busy = 0.0
+    for ev in events:
+        us = float(getattr(ev, attr, 0.0) or 0.0)
+        if us <= 0 or (device == "cuda" and ev.device_type != torch.autograd.DeviceType.CUDA):
+            continue
+        busy += us
+        by_kind[kind_of(ev.key)] += us
+        top.append((us, ev.count, ev.key))
+    top.sort(reverse=True)
+    table = events.table(sort_by=attr, row_limit=40, max_name_column_width=90)
+    (out_dir / "kernels.txt").write_text(table)
+    return {"wall_ms_per_step": round(1e3 * wall, 3),
+            "busy_ms_per_step": round(busy / 1e3 / steps, 3),
+            "busy_share_of_wall": round(busy / 1e6 / steps / wall, 3),
+            "by_kind_ms_per_step": {k: round(v / 1e3 / steps, 3)
+                                    for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])},
+            "top_kernels": [{"ms_per_step": round(us / 1e3 / steps, 3),
+                             "calls_per_step": round(n / steps, 2), "name": name[:160]}
+                            for us, n, name in top[:25]]}
+
+
+def batch_sweep(cfg, shape, device: str, batches: list[int], steps: int, warmup: int) -> dict:
+    out = {}
+    for b in batches:
+        try:
+            parts = pretrain_step(replace(cfg, batch_size=b), shape, device)
+            seconds = time_steps(parts.step, steps, warmup, device)
+            out[str(b)] = {"views_per_second": round(2 * b / seconds, 1),
+                           "step_ms": round(1e3 * seconds, 3)}
+        except Exception as err:                  # out of memory, say: the others still run
+            out[str(b)] = {"error": f"{type(err).__name__}: {err}"[:500]}
+        finally:
+            parts = None
+            if device == "cuda":
+                torch.cuda.empty_cache()
+    return out
+
+
+def sync_sites(cfg, shape, device: str, steps: int) -> dict | None:
+    parts = pretrain_step(cfg, shape, device)
+    for _ in range(3):
+        parts.step()
+    sync(device)
+    sites = host_sync_sites(lambda: [parts.step() for _ in range(steps)])
+    return None if sites is None else {k: v / steps for k, v in sites.items()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--tiny", action="store_true")
+    p.add_argument("--preset", default="cifar100")
+    p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or "gpu-profile"))
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    from monorobust.config import load_config
+
+    cfg = load_config(args.preset).pretrain
+    shape = (3, 32, 32)
+    steps, warmup, batches = 20, 5, [256, 512, 1024, 2048]
+    if args.tiny:
+        cfg = replace(cfg, width=4, proj_hidden=32, proj_dim=16, batch_size=8)
+        shape, steps, warmup, batches = (3, 16, 16), 2, 1, [8, 16]
+    report: dict = {"device": torch.cuda.get_device_name() if args.device == "cuda" else
+                    args.device, "torch": torch.__version__, "preset": args.preset,
+                    "batch_size": cfg.batch_size, "precision": cfg.precision}
+    path = args.out / "gpu_profile.json"
+    for name, fn in {"parts_ms": lambda: parts_ms(cfg, shape, args.device, steps, warmup),
+                     "kernels": lambda: kernels(cfg, shape, args.device, min(steps, 5), warmup,
+                                                args.out),
+                     "host_sync_sites": lambda: sync_sites(cfg, shape, args.device, 5),
+                     "batch_sweep": lambda: batch_sweep(cfg, shape, args.device, batches,
+                                                        steps, warmup)}.items():
+        started = time.perf_counter()
+        try:
+            report[name] = fn()
+        except Exception as err:                  # recorded; the next parts still run
+            report[name] = {"error": f"{type(err).__name__}: {err}"[:2000]}
+        print(f"gpu_profile: {name} ({time.perf_counter() - started:.0f} s)", flush=True)
+        path.write_text(json.dumps(report, indent=2))
+    print(f"gpu_profile: wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
