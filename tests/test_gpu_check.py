@@ -43,7 +43,8 @@ def test_gpu_check_writes_every_figure_at_tiny_size_on_the_cpu(tmp_path):
     assert report["preflight"]["packages"]["corrupt_tta"]               # the test install's
     # What comes back from the device tool: at most 8 files, no run folder.
     assert sorted(p.name for p in out.iterdir()) == [
-        "e2e-report.md", "e2e-run.json", "e2e-summary.csv", "gpu_check.json", "tests.xml"]
+        "e2e-report.md", "e2e-run.json", "e2e-summary.csv", "gpu_check.json", "tests.log",
+        "tests.xml"]
     assert report["environment"]["device"] == "cpu"
     assert report["peaks"]["fp32_gflops"] > 0 and report["peaks"]["bf16_gflops"] > 0
     tests = report["tests"]
