@@ -15,9 +15,11 @@ then is cut, and the steps not started are skipped):
 3. ``resnet18``: the cifar100 preset's pretraining step (ResNet-18 with the CIFAR stem, projector
    512-16384-2048, batch 256, LARS, bf16 autocast, 32-px RGB): images/s, views/s, counted
    TFLOP/s and their share of the measured bf16 peak (and of the data sheet's, for known GPUs),
-   for eager + channels-last, eager + contiguous, and ``torch.compile`` + channels-last; for the
-   eager ones also the operators a step dispatches and the host's floor for that many (the
-   measured time of one tiny operator times their number): a step near it is launch-bound.
+   for eager + channels-last, eager + contiguous, ``torch.compile`` + channels-last, its CUDA
+   graphs (``pretrain.compile_mode: reduce-overhead``) + channels-last, and eager at four times
+   the batch (a step that takes about as long is host-bound); for the eager ones also the
+   operators a step dispatches and the host's floor for that many (the measured time of one
+   tiny operator times their number; a convolution or BatchNorm costs the host far more).
    The two views' augmentation alone, a pass each and in one pass (``augmentation_ms``), and
    how often a step makes the host wait for the GPU (``host_syncs_per_step``).
    Then eager + channels-last with cuDNN's autotuner on (``cudnn.benchmark``; off in the
@@ -170,7 +172,11 @@ def resnet18(args, report: dict) -> dict:
     """Steady-state step speed of three layouts / compilation settings."""
     base = resnet18_config(args.tiny)
     variants = {"eager_channels_last": {}, "eager_contiguous": {"channels_last": False},
-                "compiled_channels_last": {"compile": True}}
+                "compiled_channels_last": {"compile": True},
+                "compiled_cudagraphs_channels_last": {"compile": True,
+                                                      "compile_mode": "reduce-overhead"},
+                # Four times the batch: a step that takes about as long is host-bound.
+                "eager_channels_last_batch_x4": {"batch_size": 4 * base.batch_size}}
     steps, warmup = (2, 1) if args.tiny else (30, 5)
     shape = (3, 16, 16) if args.tiny else (3, 32, 32)
     out = {"batch_size": base.batch_size, "precision": base.precision, "image": list(shape),
@@ -300,7 +306,7 @@ def end_to_end(args, report: dict) -> dict:
     grid, left_out = grid_scenarios(missing)
     cmd = [sys.executable, "-m", "monorobust", "run", "--preset", "fmnist-resnet18", "--device",
            args.device, "--seeds", "0", "--out", str(out), "--quiet"]
-    for item in (TINY_E2E if args.tiny else FULL_E2E) + [f"grid.scenarios={grid}"]:
+    for item in (TINY_E2E if args.tiny else FULL_E2E) + [f"grid.scenarios={grid}"] + args.e2e_set:
         cmd += ["--set", item]
     started = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=_left(args))
@@ -355,6 +361,8 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=450.0,
                    help="seconds for all steps: later steps are skipped, commands cut "
                         "(default 450)")
+    p.add_argument("--e2e-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="another --set for the end-to-end run (e.g. pretrain.compile=true)")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     args.work = args.work or Path(tempfile.mkdtemp(prefix="gpu-check-"))

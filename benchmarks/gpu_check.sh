@@ -7,6 +7,7 @@
 #   bash benchmarks/gpu_check.sh                    # -> $OUT/gpu_check.json (./gpu-check/ if unset)
 #   DEVICE=cpu TINY=1 bash benchmarks/gpu_check.sh  # the same code at tiny size on the CPU (tests)
 #   BUDGET=480 bash benchmarks/gpu_check.sh         # seconds for all steps (default 450)
+#   E2E_SET="pretrain.compile=true pretrain.compile_mode=reduce-overhead" bash benchmarks/gpu_check.sh
 #
 # The machine may have no internet. What a CUDA image usually lacks (corrupt-tta, lightly,
 # Fashion-MNIST) is gathered beforehand by benchmarks/device_kit.sh into .device-kit/, carried
@@ -45,4 +46,5 @@ fi
 
 args=(--device "$DEVICE" --out "$OUT_DIR" --budget "${BUDGET:-450}")
 if [ "${TINY:-0}" = 1 ]; then args+=(--tiny); fi
+for item in ${E2E_SET:-}; do args+=(--e2e-set "$item"); done   # more --set for the end-to-end run
 python3 benchmarks/gpu_check.py "${args[@]}"

@@ -14,6 +14,9 @@ Writes ``DIR/gpu_profile.json`` (and ``DIR/kernels.txt``, torch.profiler's table
 - ``batch_sweep``: views/s of the eager channels-last step at larger batches per process
   (the method allows them: more negatives per step).
 - ``host_sync_sites``: the Python lines that made the host wait, over a few steps.
+- ``compile_modes``: views/s eager, under ``torch.compile`` and under its CUDA graphs
+  (``pretrain.compile_mode: reduce-overhead``), with the device's busy share under the latter
+  (its kernels in ``DIR/graphs.txt``).
 """
 
 from __future__ import annotations
@@ -63,7 +66,8 @@ def parts_ms(cfg, shape, device: str, steps: int, warmup: int) -> dict:
     return {k: round(1e3 * v, 3) for k, v in out.items()}
 
 
-def kernels(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path) -> dict:
+def kernels(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path,
+            name: str = "kernels") -> dict:
     from torch.profiler import ProfilerActivity, profile
 
     parts = pretrain_step(cfg, shape, device)
@@ -86,12 +90,14 @@ def kernels(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path) -> 
         us = float(getattr(ev, attr, 0.0) or 0.0)
         if us <= 0 or (device == "cuda" and ev.device_type != torch.autograd.DeviceType.CUDA):
             continue
+        if getattr(ev, "is_user_annotation", False) or ev.key.startswith("Optimizer."):
+            continue                              # a range on the device's timeline, no kernel
         busy += us
         by_kind[kind_of(ev.key)] += us
         top.append((us, ev.count, ev.key))
     top.sort(reverse=True)
     table = events.table(sort_by=attr, row_limit=40, max_name_column_width=90)
-    (out_dir / "kernels.txt").write_text(table)
+    (out_dir / f"{name}.txt").write_text(table)
     return {"wall_ms_per_step": round(1e3 * wall, 3),
             "busy_ms_per_step": round(busy / 1e3 / steps, 3),
             "busy_share_of_wall": round(busy / 1e6 / steps / wall, 3),
@@ -100,6 +106,35 @@ def kernels(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path) -> 
             "top_kernels": [{"ms_per_step": round(us / 1e3 / steps, 3),
                              "calls_per_step": round(n / steps, 2), "name": name[:160]}
                             for us, n, name in top[:25]]}
+
+
+def compile_modes(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path) -> dict:
+    """Views/s of the step eager and under each ``pretrain.compile_mode`` worth trying, and the
+    device's busy share of the step under CUDA graphs."""
+    out = {}
+    for name, change in {"eager": {}, "default": {"compile": True},
+                         "reduce-overhead": {"compile": True,
+                                             "compile_mode": "reduce-overhead"}}.items():
+        try:
+            started = time.perf_counter()
+            parts = pretrain_step(replace(cfg, **change), shape, device)
+            seconds = time_steps(parts.step, steps, warmup + (5 if change else 0), device)
+            out[name] = {"views_per_second": round(2 * cfg.batch_size / seconds, 1),
+                         "step_ms": round(1e3 * seconds, 3),
+                         "seconds_with_compilation": round(time.perf_counter() - started, 1)}
+        except Exception as err:                  # the others still run
+            out[name] = {"error": f"{type(err).__name__}: {err}"[:1500]}
+        finally:
+            parts = None
+            torch._dynamo.reset()
+    try:
+        graphs = replace(cfg, compile=True, compile_mode="reduce-overhead")
+        busy = kernels(graphs, shape, device, min(steps, 5), warmup + 5, out_dir, "graphs")
+        out["reduce-overhead"]["busy_share_of_wall"] = busy["busy_share_of_wall"]
+        out["reduce-overhead"]["busy_ms_per_step"] = busy["busy_ms_per_step"]
+    except Exception as err:
+        out["busy_error"] = f"{type(err).__name__}: {err}"[:1500]
+    return out
 
 
 def batch_sweep(cfg, shape, device: str, batches: list[int], steps: int, warmup: int) -> dict:
@@ -134,6 +169,9 @@ def main() -> None:
     p.add_argument("--tiny", action="store_true")
     p.add_argument("--preset", default="cifar100")
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or "gpu-profile"))
+    p.add_argument("--parts", nargs="+", default=None, metavar="PART",
+                   help="only these parts (parts_ms kernels host_sync_sites batch_sweep "
+                        "compile_modes); all by default")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     from monorobust.config import load_config
@@ -153,7 +191,12 @@ def main() -> None:
                                                 args.out),
                      "host_sync_sites": lambda: sync_sites(cfg, shape, args.device, 5),
                      "batch_sweep": lambda: batch_sweep(cfg, shape, args.device, batches,
-                                                        steps, warmup)}.items():
+                                                        steps, warmup),
+                     "compile_modes": lambda: {"skipped": "tiny: compiling takes minutes on a "
+                                                          "CPU"} if args.tiny else
+                     compile_modes(cfg, shape, args.device, steps, warmup, args.out)}.items():
+        if args.parts and name not in args.parts:
+            continue
         started = time.perf_counter()
         try:
             report[name] = fn()

@@ -20,7 +20,7 @@ import torch
 from monorobust.train import PretrainConfig, build_model
 from monorobust.train.batches import augment_generator
 from monorobust.train.optim import OPTIMIZERS
-from monorobust.train.pretrain import contrastive_loss
+from monorobust.train.pretrain import compiled, contrastive_loss
 
 
 class Speed(NamedTuple):
@@ -239,7 +239,7 @@ def pretrain_step(cfg: PretrainConfig, image_shape: tuple[int, int, int], device
     precision = resolve_precision(cfg.precision, kind).precision
     fabric = fabric or Fabric(accelerator=kind, devices=1, precision=precision)
     optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg.lr, cfg.weight_decay)
-    fmodel, foptimizer = fabric.setup(torch.compile(model) if cfg.compile else model, optimizer)
+    fmodel, foptimizer = fabric.setup(compiled(model, cfg), optimizer)
     gen = augment_generator(seed, 0, 0, torch.device(device))
 
     def backward(loss: torch.Tensor) -> None:

@@ -106,3 +106,13 @@ def test_a_bad_value_in_a_preset_file_names_the_file_and_one_from_set_does_not(t
     assert load_config(str(path), {"pretrain.lr": 0.1}).pretrain.lr == 0.1
     with pytest.raises(ConfigError, match=r"^pretrain.lr must be float, got 'fast'$"):
         load_config("smoke", {"pretrain.lr": "fast"})
+
+
+def test_a_compile_mode_torch_does_not_have_is_refused_before_any_work():
+    from monorobust.errors import ConfigError
+    from monorobust.train import PretrainConfig
+
+    assert PretrainConfig(compile=True, compile_mode="reduce-overhead").compile_mode == "reduce-overhead"
+    with pytest.raises(ConfigError, match="pretrain.compile_mode 'fast' must be one of default, "
+                                          "reduce-overhead"):
+        PretrainConfig(compile=True, compile_mode="fast")

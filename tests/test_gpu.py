@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -66,6 +67,26 @@ def test_bf16_channels_last_pretraining_resumes_and_reloads_on_the_cpu(tmp_path)
         on_gpu = resumed.model.eval()(x.to(CUDA)).float().cpu()
     assert torch.allclose(model(x), on_gpu, atol=1e-4)
     assert resumed.images_per_second and resumed.images_per_second > 0
+
+
+def test_cuda_graphs_train_like_the_eager_model_and_resume_either_way(tmp_path):
+    """``pretrain.compile_mode: reduce-overhead`` (torch.compile's CUDA graphs): the same losses
+    as eager up to rounding, and a compiled run cut in its second epoch resumes eagerly."""
+    images = load_dataset("digits").train.images[:512]
+    cfg = PretrainConfig(encoder="conv", width=8, proj_hidden=64, proj_dim=32, epochs=2,
+                         batch_size=64, optimizer="lars", lr=0.3, precision="bf16-mixed",
+                         channels_last=True)
+    graphs = replace(cfg, compile=True, compile_mode="reduce-overhead")
+    eager = pretrain(images, cfg, "ncl", 0, tmp_path / "eager", _fabric(cfg.precision), False)
+    compiled = pretrain(images, graphs, "ncl", 0, tmp_path / "graphs", _fabric(cfg.precision),
+                        False)
+    assert torch.allclose(torch.tensor(compiled.losses), torch.tensor(eager.losses), rtol=2e-2)
+    with pytest.raises(InterruptedError):
+        pretrain(images, graphs, "ncl", 0, tmp_path / "cut", _fabric(cfg.precision), False,
+                 stop_after_steps=len(images) // cfg.batch_size + 2)
+    resumed = pretrain(images, cfg, "ncl", 0, tmp_path / "cut", _fabric(cfg.precision), False)
+    assert torch.allclose(torch.tensor(resumed.losses), torch.tensor(eager.losses), rtol=2e-2)
+    assert resumed.model.state_dict().keys() == eager.model.state_dict().keys()
 
 
 def test_probe_on_the_gpu_agrees_with_the_cpu():

@@ -94,13 +94,20 @@ def test_the_summary_reads_off_what_the_figures_decide():
         "eager_channels_last": step,
         "compiled_channels_last": {"views_per_second": 60_000.0, "step_ms": 8.5},
         "eager_contiguous": {"error": "RuntimeError: boom"},
+        "compiled_cudagraphs_channels_last": {"views_per_second": 20_000.0, "step_ms": 25.6},
+        "eager_channels_last_batch_x4": {"views_per_second": 100_000.0, "step_ms": 20.5},
         "augmentation_ms": {"a_pass_each": 3.0, "one_pass": 2.0}},
         "host_syncs": {"pretrain_per_step": 0.0, "sae_per_step": 2.0, "probes_per_step": 0.0},
         "end_to_end": {"pretrain_images_per_second": {"cl-seed0": 27_000.0,
                                                       "ncl-seed0": 18_000.0}}}
     lines = summary.readings(report)
-    assert lines[0].startswith("Best 32-px step: compiled_channels_last, 60,000 views/s: meets")
+    assert lines[0].startswith("Best 32-px step at the preset's batch: compiled_channels_last, "
+                               "60,000 views/s: meets")
     assert "torch.compile: 1.50x the eager channels-last step (pays)." in lines
+    assert ("torch.compile's CUDA graphs: 0.50x the eager channels-last step (does not pay)."
+            in lines)
+    assert lines[1].startswith("Four times the batch: 2.50x the views/s of the eager step "
+                               "(host-bound")
     assert not any("contiguous" in line for line in lines)             # it failed: no reading
     assert any("78% of its time: launch-bound" in line for line in lines)
     assert "One-pass augmentation: 1.50x a pass each (keep it)." in lines

@@ -96,7 +96,8 @@ def launch_fabric(fabric, cfg: RunConfig) -> None:
 # checkpoints accept the same keys). The device and process count are refused: they change the
 # numbers (another backend's kernels, another split of each batch).
 _RESUMABLE_KEYS = ("out", "dist_timeout_minutes", "pretrain.keep_checkpoints",
-                   "pretrain.loader_workers", "pretrain.compile", "pretrain.logger")
+                   "pretrain.loader_workers", "pretrain.compile", "pretrain.compile_mode",
+                   "pretrain.logger")
 # Seeds and representations only add rows (every row names both), so the folder's config.yaml
 # records the union of every invocation's.
 _EXTENDABLE_KEYS = ("seeds", "representations")

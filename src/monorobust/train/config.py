@@ -11,6 +11,10 @@ from monorobust.train.augment import AugmentConfig
 from monorobust.train.precision import PRECISIONS
 
 
+# torch.compile's modes (torch._inductor.list_mode_options()).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 @dataclass(frozen=True)
 class PretrainConfig:
     SECTION: ClassVar[str] = "pretrain"
@@ -73,6 +77,12 @@ class PretrainConfig:
     GPUs with tensor cores; leave off for the mlp encoder)."""
     compile: bool = False
     """Wrap the model in ``torch.compile`` (slow first steps, faster later ones; GPU runs)."""
+    compile_mode: str = "default"
+    """``torch.compile``'s mode where ``compile`` is on: "default" (fused kernels);
+    "reduce-overhead" (also CUDA graphs: each forward and backward of the model is one launch,
+    so the host no longer limits a small-image step; docs/scale.md has the measurements);
+    "max-autotune" or "max-autotune-no-cudagraphs" (minutes of kernel tuning first). Speed
+    only: a run may resume under another mode."""
     loader_workers: Annotated[int, NON_NEGATIVE] = 4
     """DataLoader worker processes decoding images when the training set streams from disk
     (image folders such as imagenet100); 0 decodes in the main process. In-memory datasets
@@ -97,6 +107,9 @@ class PretrainConfig:
         from monorobust.train.logs import check_logger
 
         check_logger(self.logger)
+        if self.compile_mode not in COMPILE_MODES:
+            raise ConfigError(f"pretrain.compile_mode {self.compile_mode!r} must be one of "
+                              f"{', '.join(COMPILE_MODES)}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"pretrain.precision {self.precision!r} must be one of "
                               f"{', '.join(PRECISIONS)}")

@@ -86,10 +86,19 @@ def build_model(cfg: PretrainConfig, image_shape: tuple[int, int, int], mean: li
         return ContrastiveModel(backbone, proj, mean, std)
 
 
+def compiled(model: torch.nn.Module, cfg: PretrainConfig) -> torch.nn.Module:
+    """``model`` under ``torch.compile`` in ``cfg.compile_mode`` where ``cfg.compile`` is on
+    (the same module's parameters and state_dict keys), else ``model`` itself."""
+    return torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
+
+
 def contrastive_loss(model: torch.nn.Module, x: torch.Tensor, cfg: PretrainConfig, objective: str,
                      gen: torch.Generator, gather=None) -> torch.Tensor:
     """Two augmented views of ``x`` (N, C, H, W) in [0, 1] -> scalar NT-Xent (+ NCL term)."""
     nonneg = objective == "ncl"
+    if cfg.compile and cfg.compile_mode in ("reduce-overhead", "max-autotune"):
+        # A new training step: CUDA graphs may reuse the last step's output memory.
+        torch.compiler.cudagraph_mark_step_begin()
     v1, v2 = simclr_views(x, cfg.augment, gen)         # in one pass on a GPU
     # One forward per view (BatchNorm's statistics are per view, as in SimCLR). float(): under
     # bf16/fp16 autocast the loss and its normalisation stay in fp32.
@@ -155,7 +164,7 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
     scheduler = warmup_cosine(optimizer, int(cfg.warmup_epochs * steps_per_epoch),
                               cfg.epochs * steps_per_epoch)
     start_epoch, losses = _resume(out_dir, model, optimizer, scheduler, cfg, objective, seed)
-    fmodel, foptimizer = fabric.setup(torch.compile(model) if cfg.compile else model, optimizer)
+    fmodel, foptimizer = fabric.setup(compiled(model, cfg), optimizer)
     gather = gather_with_grad if world > 1 else None
     source = make_source(images, device, world, rank, cfg.batch_size, cfg.loader_workers)
     per_epoch = steps_per_epoch * cfg.batch_size * world         # images, all processes
@@ -206,7 +215,7 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
 
 
 # Keys that change speed or bookkeeping but not the numbers a run computes.
-_RESUMABLE_CHANGES = ("keep_checkpoints", "loader_workers", "compile", "logger")
+_RESUMABLE_CHANGES = ("keep_checkpoints", "loader_workers", "compile", "compile_mode", "logger")
 
 
 def _resume(out_dir: Path, model, optimizer, scheduler, cfg: PretrainConfig, objective: str,
