@@ -111,14 +111,16 @@ def readings(report: dict, full_epochs: int = 100, train_images: int = 54_000) -
         views = measured[best]["views_per_second"]
         out.append(f"Best 32-px step at the preset's batch: {best}, {views:,.0f} views/s: "
                    + ("meets" if views >= TARGET_VIEWS_PER_SECOND else "misses")
-                   + f" the {TARGET_VIEWS_PER_SECOND:,} target ({views / TARGET_VIEWS_PER_SECOND:.2f}x).")
+                   + f" the {TARGET_VIEWS_PER_SECOND:,} target "
+                   f"({views / TARGET_VIEWS_PER_SECOND:.2f}x).")
     eager = r18.get("eager_channels_last", {})
     x4 = _ratio(r18.get("eager_channels_last_batch_x4", {}), eager)
     if x4 is not None:
         out.append(f"Four times the batch: {x4:.2f}x the views/s of the eager step ("
                    + ("host-bound: the device waits for the host's launches; CUDA graphs or "
                       "fewer operators would pay" if x4 >= HOST_BOUND else
-                      "device-bound") + f"; {r18['eager_channels_last_batch_x4']['views_per_second']:,.0f} views/s).")
+                      "device-bound") + "; "
+                   f"{r18['eager_channels_last_batch_x4']['views_per_second']:,.0f} views/s).")
     for name, what in (("compiled_channels_last", "torch.compile"),
                        ("compiled_cudagraphs_channels_last", "torch.compile's CUDA graphs"),
                        ("eager_channels_last_cudnn_benchmark", "cudnn.benchmark"),

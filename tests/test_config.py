@@ -112,7 +112,8 @@ def test_a_compile_mode_torch_does_not_have_is_refused_before_any_work():
     from monorobust.errors import ConfigError
     from monorobust.train import PretrainConfig
 
-    assert PretrainConfig(compile=True, compile_mode="reduce-overhead").compile_mode == "reduce-overhead"
+    graphs = PretrainConfig(compile=True, compile_mode="reduce-overhead")
+    assert graphs.compile_mode == "reduce-overhead"
     with pytest.raises(ConfigError, match="pretrain.compile_mode 'fast' must be one of default, "
                                           "reduce-overhead"):
         PretrainConfig(compile=True, compile_mode="fast")

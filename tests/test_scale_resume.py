@@ -90,3 +90,35 @@ def _tensors(tree, prefix: str = "") -> dict[str, torch.Tensor]:
         for i, v in enumerate(tree):
             out.update(_tensors(v, f"{prefix}.{i}"))
     return out
+
+
+def test_the_background_writer_saves_the_states_as_they_were_when_asked(tmp_path):
+    """``CheckpointWriter.write`` copies the states before it returns: training that goes on
+    while the file is written does not leak into it."""
+    from monorobust.train.checkpoint import CheckpointWriter
+
+    weight = torch.arange(6.0).reshape(2, 3)
+    with CheckpointWriter() as writer:
+        writer.write(tmp_path / "a.safetensors", {"model": {"w": weight}}, {"epoch": 1},
+                     then=lambda: (tmp_path / "pruned").touch())
+        weight.add_(100.0)                       # the next step, while the file is written
+    states, meta = load_checkpoint(tmp_path / "a.safetensors")
+    assert torch.equal(states["model"]["w"], torch.arange(6.0).reshape(2, 3))
+    assert meta["epoch"] == 1 and (tmp_path / "pruned").exists()
+
+
+def test_a_failed_background_write_is_raised_and_a_failing_block_keeps_its_own_error(tmp_path):
+    from monorobust.errors import ConfigError
+    from monorobust.train.checkpoint import CheckpointWriter
+
+    (tmp_path / "file").write_text("not a folder")
+    states = {"model": {"w": torch.ones(2)}}
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        with CheckpointWriter() as writer:
+            writer.write(tmp_path / "file" / "a.safetensors", states, {"epoch": 1})
+    # The block's own error wins, and the write it queued is whole on disk when it propagates.
+    with pytest.raises(InterruptedError, match="stopped"):
+        with CheckpointWriter() as writer:
+            writer.write(tmp_path / "b.safetensors", states, {"epoch": 2})
+            raise InterruptedError("stopped")
+    assert load_checkpoint(tmp_path / "b.safetensors")[1]["epoch"] == 2

@@ -18,6 +18,7 @@ import json
 import re
 import warnings
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
@@ -77,18 +78,89 @@ def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return skeleton
 
 
-def save_checkpoint(path: str | Path, states: dict[str, Any], meta: dict[str, Any]) -> None:
-    """Write ``states`` (name -> state dict, e.g. model/optimizer/scheduler) and ``meta``."""
+class Snapshot(NamedTuple):
+    """What a checkpoint file holds of some states, copied: training may go on changing them."""
+
+    tensors: dict[str, torch.Tensor]
+    """Every tensor, a CPU copy of its own, keyed by its path in the states."""
+    skeletons: dict[str, Any]
+    """Each state's layout with its tensors replaced by their keys (``flatten_state``)."""
+
+
+def snapshot(states: dict[str, Any]) -> Snapshot:
+    """``states`` (name -> state dict, e.g. model/optimizer/scheduler) copied to the CPU."""
     tensors: dict[str, torch.Tensor] = {}
     skeletons = {name: flatten_state(s, name, tensors) for name, s in states.items()}
-    # safetensors refuses tensors that share memory; contiguous copies above avoid it.
-    tensors = {k: v.clone() for k, v in tensors.items()}
-    checksum = tensor_checksum(tensors)
-    doc = dict(meta, states=skeletons, **{_CHECKSUM: checksum})
-    atomic_write_bytes(path, st_save(tensors, metadata={_KEY: json.dumps(doc)}))
+    # Copies of their own: safetensors refuses tensors that share memory, and a CPU model's
+    # weights would otherwise change under a write that runs while training goes on.
+    return Snapshot({k: v.clone() for k, v in tensors.items()}, skeletons)
+
+
+def write_snapshot(path: str | Path, snap: Snapshot, meta: dict[str, Any]) -> None:
+    """Write ``snap`` and ``meta`` atomically, with the tensors' checksum (file and sidecar)."""
+    checksum = tensor_checksum(snap.tensors)
+    doc = dict(meta, states=snap.skeletons, **{_CHECKSUM: checksum})
+    atomic_write_bytes(path, st_save(snap.tensors, metadata={_KEY: json.dumps(doc)}))
     sidecar = dict(meta, **{_CHECKSUM: checksum})
     atomic_write_text(Path(path).with_suffix(".json"),
                       json.dumps(sidecar, indent=2, default=str) + "\n")
+
+
+def save_checkpoint(path: str | Path, states: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Write ``states`` (name -> state dict, e.g. model/optimizer/scheduler) and ``meta``."""
+    write_snapshot(path, snapshot(states), meta)
+
+
+class CheckpointWriter:
+    """Writes checkpoints on one background thread, one at a time, while training goes on.
+
+    Serialising, checksumming and writing a paper-scale checkpoint (ResNet-18, its 16384-wide
+    projector and LARS's momentum: 0.4 GB) takes about 2 s, as long as an epoch under CUDA
+    graphs. ``write`` copies the states to the CPU on the caller's thread (``snapshot``), then
+    returns; the file appears atomically later. A write's error surfaces at the next ``write``
+    or ``wait``. As a context manager it waits for the last write on the way out; when the block
+    raises, it waits without raising, so the block's error is the one seen, and no thread writes
+    after it. A process killed meanwhile leaves no partial file: the last whole one resumes.
+    """
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+        self._pending = None
+
+    def write(self, path: str | Path, states: dict[str, Any], meta: dict[str, Any],
+              then: Callable[[], object] | None = None) -> None:
+        """Queue ``save_checkpoint(path, states, meta)``, then ``then()`` (e.g. pruning)."""
+        self.wait()
+        snap = snapshot(states)
+
+        def job() -> None:
+            write_snapshot(path, snap, meta)
+            if then is not None:
+                then()
+
+        self._pending = self._pool.submit(job)
+
+    def wait(self) -> None:
+        """Until the queued write is on disk; re-raises its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> CheckpointWriter:
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        try:
+            if kind is None:
+                self.wait()
+            elif self._pending is not None:
+                from concurrent.futures import wait
+
+                wait([self._pending])
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -26,8 +26,8 @@ from monorobust.objectives import activity_penalty, embed, nt_xent
 from monorobust.train.augment import simclr_views
 from monorobust.train.batches import augment_generator, epoch_order, make_source
 from monorobust.train.checkpoint import (checkpoint_epoch, checkpoint_path, epoch_checkpoints,
-                                         latest_checkpoint, load_checkpoint, load_latest_intact,
-                                         save_checkpoint)
+                                         CheckpointWriter, latest_checkpoint, load_checkpoint,
+                                         load_latest_intact)
 from monorobust.train.config import PretrainConfig
 from monorobust.train.distributed import gather_with_grad
 from monorobust.train.logs import StepLog
@@ -172,40 +172,47 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
     log = StepLog(cfg.logger, out_dir, cfg.batch_size * world) if rank == 0 else None
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"pretrain {objective} seed {seed}",
                disable=not progress or rank != 0, initial=start_epoch, total=cfg.epochs)
-    for epoch in bar:
-        epoch_started = time.perf_counter()
-        fmodel.train()
-        order = epoch_order(seed, epoch, len(images))
-        gen = augment_generator(seed, epoch, rank, device)
-        total = torch.zeros((), device=device)
-        for batch in source.batches(order, steps_per_epoch, world, rank, cfg.batch_size):
-            x = batch.float().div_(255)
-            loss = contrastive_loss(fmodel, x, cfg, objective, gen, gather)
-            foptimizer.zero_grad(set_to_none=True)
-            fabric.backward(loss)
-            foptimizer.step()
+    # Each epoch's checkpoint is written while the next one trains (CheckpointWriter); the
+    # last is on disk before this returns, and before the other processes go on.
+    with CheckpointWriter() as writer:
+        for epoch in bar:
+            epoch_started = time.perf_counter()
+            fmodel.train()
+            order = epoch_order(seed, epoch, len(images))
+            gen = augment_generator(seed, epoch, rank, device)
+            total = torch.zeros((), device=device)
+            for batch in source.batches(order, steps_per_epoch, world, rank, cfg.batch_size):
+                x = batch.float().div_(255)
+                loss = contrastive_loss(fmodel, x, cfg, objective, gen, gather)
+                foptimizer.zero_grad(set_to_none=True)
+                fabric.backward(loss)
+                foptimizer.step()
+                if log is not None:
+                    log.step(loss, optimizer.param_groups[0]["lr"], time.perf_counter())
+                scheduler.step()
+                total += loss.detach()
+                steps_done += 1
+                if stop_after_steps is not None and steps_done >= stop_after_steps:
+                    raise InterruptedError(f"stopped after {steps_done} steps (requested)")
+            # float() waits for the device, so the epoch's time below is the real one.
+            losses.append(float(fabric.all_reduce(total, reduce_op="mean")) / steps_per_epoch)
+            if not math.isfinite(losses[-1]) and _diverged(model):
+                # Before the checkpoint: a diverged encoder must not be saved as a finished
+                # epoch. (16-mixed: a step whose loss overflowed is skipped by the grad scaler,
+                # weights intact.)
+                raise ConfigError(f"pretraining {objective} seed {seed} diverged: the mean loss "
+                                  f"of epoch {epoch + 1} is {losses[-1]} (pretrain.lr {cfg.lr}); "
+                                  "lower pretrain.lr or raise pretrain.warmup_epochs, in a new "
+                                  "--out")
             if log is not None:
-                log.step(loss, optimizer.param_groups[0]["lr"], time.perf_counter())
-            scheduler.step()
-            total += loss.detach()
-            steps_done += 1
-            if stop_after_steps is not None and steps_done >= stop_after_steps:
-                raise InterruptedError(f"stopped after {steps_done} steps (requested)")
-        # float() waits for the device, so the epoch's time below is the real one.
-        losses.append(float(fabric.all_reduce(total, reduce_op="mean")) / steps_per_epoch)
-        if not math.isfinite(losses[-1]) and _diverged(model):
-            # Before the checkpoint: a diverged encoder must not be saved as a finished epoch.
-            # (16-mixed: a step whose loss overflowed is skipped by the grad scaler, weights intact.)
-            raise ConfigError(f"pretraining {objective} seed {seed} diverged: the mean loss of "
-                              f"epoch {epoch + 1} is {losses[-1]} (pretrain.lr {cfg.lr}); lower "
-                              "pretrain.lr or raise pretrain.warmup_epochs, in a new --out")
-        if log is not None:
-            log.end_epoch(epoch, epoch * steps_per_epoch, epoch_started)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}",
-                        img_s=f"{per_epoch / (time.perf_counter() - epoch_started):.0f}")
-        if rank == 0:
-            _save(out_dir, epoch + 1, model, optimizer, scheduler, cfg, objective, seed, losses)
-        fabric.barrier()
+                log.end_epoch(epoch, epoch * steps_per_epoch, epoch_started)
+            bar.set_postfix(loss=f"{losses[-1]:.4f}",
+                            img_s=f"{per_epoch / (time.perf_counter() - epoch_started):.0f}")
+            if rank == 0:
+                _save(writer, out_dir, epoch + 1, model, optimizer, scheduler, cfg, objective,
+                      seed, losses)
+            fabric.barrier()
+    fabric.barrier()
     if log is not None:
         log.close()
     seconds = time.perf_counter() - started
@@ -215,7 +222,8 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
 
 
 # Keys that change speed or bookkeeping but not the numbers a run computes.
-_RESUMABLE_CHANGES = ("keep_checkpoints", "loader_workers", "compile", "compile_mode", "logger")
+_RESUMABLE_CHANGES = ("keep_checkpoints", "loader_workers", "compile", "compile_mode",
+                      "logger")
 
 
 def _resume(out_dir: Path, model, optimizer, scheduler, cfg: PretrainConfig, objective: str,
@@ -242,24 +250,26 @@ def _resume(out_dir: Path, model, optimizer, scheduler, cfg: PretrainConfig, obj
     return int(meta["epoch"]), list(meta["losses"])
 
 
-def _save(out_dir: Path, epoch: int, model, optimizer, scheduler, cfg: PretrainConfig,
-          objective: str, seed: int, losses: list[float]) -> None:
+def _save(writer: CheckpointWriter, out_dir: Path, epoch: int, model, optimizer, scheduler,
+          cfg: PretrainConfig, objective: str, seed: int, losses: list[float]) -> None:
     from dataclasses import asdict
 
     meta = {"kind": "monorobust.pretrain", "epoch": epoch, "objective": objective, "seed": seed,
-            "losses": losses, "config": json.loads(json.dumps(asdict(cfg)))}
+            "losses": list(losses), "config": json.loads(json.dumps(asdict(cfg)))}
     states = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
               "scheduler": scheduler.state_dict()}
-    path = checkpoint_path(out_dir, epoch)
-    save_checkpoint(path, states, meta)
-    found = epoch_checkpoints(out_dir)
-    # Files of later epochs can only be damaged ones this run fell back from: drop them, so
-    # that resuming never meets them again and they do not count among the kept ones.
-    newer = [p for p in found if checkpoint_epoch(p) > epoch]
-    older = [p for p in found if checkpoint_epoch(p) <= epoch][:-cfg.keep_checkpoints]
-    for p in newer + older:
-        p.unlink(missing_ok=True)
-        p.with_suffix(".json").unlink(missing_ok=True)
+
+    def prune() -> None:
+        found = epoch_checkpoints(out_dir)
+        # Files of later epochs can only be damaged ones this run fell back from: drop them, so
+        # that resuming never meets them again and they do not count among the kept ones.
+        newer = [p for p in found if checkpoint_epoch(p) > epoch]
+        older = [p for p in found if checkpoint_epoch(p) <= epoch][:-cfg.keep_checkpoints]
+        for p in newer + older:
+            p.unlink(missing_ok=True)
+            p.with_suffix(".json").unlink(missing_ok=True)
+
+    writer.write(checkpoint_path(out_dir, epoch), states, meta, then=prune)
 
 
 def load_pretrained(path: str | Path, image_shape: tuple[int, int, int]) -> ContrastiveModel:
