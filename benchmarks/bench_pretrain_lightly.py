@@ -53,7 +53,9 @@ def pretrain_config(encoder: str, batch_size: int | None, precision: str,
     tree = yaml.safe_load(preset_path("fmnist-resnet18" if encoder == "resnet18" else "quick").read_text())
     base = build_dataclass(PretrainConfig, tree["pretrain"], "pretrain")
     width = {"mlp": 1024, "conv": 32, "resnet18": 64}[encoder]
+    # Eager, as lightly runs: one epoch would mostly time compilation.
     return PretrainConfig(**{**base.__dict__, "encoder": encoder, "width": width, "epochs": 1,
+                             "compile": False,
                              "warmup_epochs": 0.0, "batch_size": batch_size or base.batch_size,
                              "precision": precision, "augment": AugmentConfig(),
                              "channels_last": encoder != "mlp" and precision != "32-true",

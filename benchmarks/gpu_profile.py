@@ -176,7 +176,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     from monorobust.config import load_config
 
-    cfg = load_config(args.preset).pretrain
+    cfg = replace(load_config(args.preset).pretrain, compile=False)   # eager unless said
     shape = (3, 32, 32)
     steps, warmup, batches = 20, 5, [256, 512, 1024, 2048]
     if args.tiny:

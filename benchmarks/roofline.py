@@ -239,7 +239,7 @@ def pretrain_step(cfg: PretrainConfig, image_shape: tuple[int, int, int], device
     precision = resolve_precision(cfg.precision, kind).precision
     fabric = fabric or Fabric(accelerator=kind, devices=1, precision=precision)
     optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg.lr, cfg.weight_decay)
-    fmodel, foptimizer = fabric.setup(compiled(model, cfg), optimizer)
+    fmodel, foptimizer = fabric.setup(compiled(model, cfg, kind), optimizer)
     gen = augment_generator(seed, 0, 0, torch.device(device))
 
     def backward(loss: torch.Tensor) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -173,6 +175,9 @@ def test_paper_presets_follow_the_protocol(preset):
     assert (cfg.sae.width, cfg.sae.k) == (None, None)    # 2048 and 256 on the 2048-d projector
     probe = (cfg.probe.optimizer, cfg.probe.lr, cfg.probe.select)      # the authors' probes
     assert probe == (("sgd", 1.5, "last") if preset == "imagenet100" else ("lars", 0.4, "last"))
+    # CUDA graphs where they were measured to pay (32 px, docs/scale.md); imagenet100 eager.
+    graphs = (True, "reduce-overhead") if preset != "imagenet100" else (False, "default")
+    assert (p.compile, p.compile_mode) == graphs
     if preset == "cifar100":
         assert (p.epochs, p.batch_size, p.lr) == (200, 256, 0.4)
     if preset == "imagenet100":
@@ -200,3 +205,17 @@ def test_compiled_model_trains_like_the_eager_one_and_resumes_either_way(tmp_pat
     moved = sum(((a[k] - v) ** 2).sum() for k, v in start.state_dict().items()).sqrt()
     apart = sum(((a[k] - b[k]) ** 2).sum() for k in a).sqrt()
     assert apart < 0.01 * moved
+
+
+def test_cuda_graph_modes_train_eagerly_off_one_cuda_process():
+    """reduce-overhead has nothing to replay on a CPU (compiling there would cost minutes for
+    nothing), and is untested across processes: both train the model itself."""
+    from monorobust.train.pretrain import compiled
+
+    model = torch.nn.Linear(2, 2)
+    graphs = PretrainConfig(compile=True, compile_mode="reduce-overhead")
+    assert compiled(model, graphs, "cpu") is model
+    with pytest.warns(UserWarning, match="tested in one process only; these 2 processes"):
+        assert compiled(model, graphs, "cuda", world=2) is model
+    assert compiled(model, replace(graphs, compile=False), "cuda") is model
+    assert compiled(model, replace(graphs, compile_mode="default"), "cpu") is not model

@@ -13,6 +13,8 @@ from monorobust.train.precision import PRECISIONS
 
 # torch.compile's modes (torch._inductor.list_mode_options()).
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+"""The modes that replay CUDA graphs."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,10 @@ class PretrainConfig:
     """``torch.compile``'s mode where ``compile`` is on: "default" (fused kernels);
     "reduce-overhead" (also CUDA graphs: each forward and backward of the model is one launch,
     so the host no longer limits a small-image step; docs/scale.md has the measurements);
-    "max-autotune" or "max-autotune-no-cudagraphs" (minutes of kernel tuning first). Speed
-    only: a run may resume under another mode."""
+    "max-autotune" or "max-autotune-no-cudagraphs" (minutes of kernel tuning first). The two
+    CUDA-graph modes apply to one CUDA process only: on a CPU, or across several processes,
+    the model trains eagerly (``train.pretrain.compiled``). Speed only: a run may resume under
+    another mode."""
     loader_workers: Annotated[int, NON_NEGATIVE] = 4
     """DataLoader worker processes decoding images when the training set streams from disk
     (image folders such as imagenet100); 0 decodes in the main process. In-memory datasets

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -28,7 +29,7 @@ from monorobust.train.batches import augment_generator, epoch_order, make_source
 from monorobust.train.checkpoint import (checkpoint_epoch, checkpoint_path, epoch_checkpoints,
                                          CheckpointWriter, latest_checkpoint, load_checkpoint,
                                          load_latest_intact)
-from monorobust.train.config import PretrainConfig
+from monorobust.train.config import CUDA_GRAPH_MODES, PretrainConfig
 from monorobust.train.distributed import gather_with_grad
 from monorobust.train.logs import StepLog
 from monorobust.train.optim import OPTIMIZERS, warmup_cosine
@@ -86,17 +87,31 @@ def build_model(cfg: PretrainConfig, image_shape: tuple[int, int, int], mean: li
         return ContrastiveModel(backbone, proj, mean, std)
 
 
-def compiled(model: torch.nn.Module, cfg: PretrainConfig) -> torch.nn.Module:
+def compiled(model: torch.nn.Module, cfg: PretrainConfig, device_type: str,
+             world: int = 1) -> torch.nn.Module:
     """``model`` under ``torch.compile`` in ``cfg.compile_mode`` where ``cfg.compile`` is on
-    (the same module's parameters and state_dict keys), else ``model`` itself."""
-    return torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
+    (the same module's parameters and state_dict keys), else ``model`` itself.
+
+    The CUDA-graph modes compile only for one CUDA process, where they were measured and
+    tested: elsewhere there are no graphs to replay (a CPU would spend minutes compiling for
+    nothing), and under DDP with SyncBatchNorm they have never run; those train eagerly (with a
+    warning for several processes)."""
+    if not cfg.compile:
+        return model
+    if cfg.compile_mode in CUDA_GRAPH_MODES and (device_type != "cuda" or world > 1):
+        if world > 1:
+            warnings.warn(f"pretrain.compile_mode {cfg.compile_mode} (CUDA graphs) is tested in "
+                          f"one process only; these {world} processes train eagerly (--set "
+                          "pretrain.compile=false says so and silences this)", stacklevel=2)
+        return model
+    return torch.compile(model, mode=cfg.compile_mode)
 
 
 def contrastive_loss(model: torch.nn.Module, x: torch.Tensor, cfg: PretrainConfig, objective: str,
                      gen: torch.Generator, gather=None) -> torch.Tensor:
     """Two augmented views of ``x`` (N, C, H, W) in [0, 1] -> scalar NT-Xent (+ NCL term)."""
     nonneg = objective == "ncl"
-    if cfg.compile and cfg.compile_mode in ("reduce-overhead", "max-autotune"):
+    if cfg.compile and cfg.compile_mode in CUDA_GRAPH_MODES:
         # A new training step: CUDA graphs may reuse the last step's output memory.
         torch.compiler.cudagraph_mark_step_begin()
     v1, v2 = simclr_views(x, cfg.augment, gen)         # in one pass on a GPU
@@ -164,7 +179,7 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
     scheduler = warmup_cosine(optimizer, int(cfg.warmup_epochs * steps_per_epoch),
                               cfg.epochs * steps_per_epoch)
     start_epoch, losses = _resume(out_dir, model, optimizer, scheduler, cfg, objective, seed)
-    fmodel, foptimizer = fabric.setup(compiled(model, cfg), optimizer)
+    fmodel, foptimizer = fabric.setup(compiled(model, cfg, device.type, world), optimizer)
     gather = gather_with_grad if world > 1 else None
     source = make_source(images, device, world, rank, cfg.batch_size, cfg.loader_workers)
     per_epoch = steps_per_epoch * cfg.batch_size * world         # images, all processes
