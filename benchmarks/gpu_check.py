@@ -86,12 +86,16 @@ def environment(device: str) -> dict:
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name()
         info["gpus"] = torch.cuda.device_count()
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip()
-    except OSError:                               # no git on the machine
-        commit = ""
-    info["commit"] = commit or os.environ.get("COMMIT")      # a copy without .git, or no git
+    # COMMIT first: a copied tree's .git may name an older commit than the files it carries
+    # (seen on this workplace's GPU machine).
+    commit = os.environ.get("COMMIT")
+    if not commit:
+        try:
+            commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                                    text=True).stdout.strip()
+        except OSError:                           # no git on the machine
+            commit = None
+    info["commit"] = commit or None
     return info
 
 
