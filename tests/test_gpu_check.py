@@ -146,3 +146,32 @@ def test_gpu_check_leaves_out_the_corruptions_without_corrupt_tta_and_says_so():
     grid, left_out = grid_scenarios(["corrupt_tta", "torchvision"])
     assert "corrupt" not in grid and set(left_out) == {"corrupt"}
     assert "device_kit.sh" in left_out["corrupt"]
+
+
+@pytest.mark.slow
+def test_the_full_run_script_times_the_preset_and_says_how_far_it_got(tmp_path):
+    """benchmarks/gpu_full_run.sh at tiny size on the CPU: finished, then stopped by its limit."""
+    tiny = ("pretrain.compile=false pretrain.epochs=1 pretrain.warmup_epochs=0 pretrain.width=4 "
+            "pretrain.proj_hidden=32 pretrain.proj_dim=16 pretrain.batch_size=32 probe.steps=20 "
+            "probe.batch_size=64 probe.eval_every=10 sae.epochs=1 data.train_size=600 "
+            "data.test_size=100 grid.shift_test_size=20")     # 60 a class: few-shot's k=50 fits
+    env = {**os.environ, "DEVICE": "cpu", "KIT": str(tmp_path / "no-kit"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    script = str(ROOT / "benchmarks" / "gpu_full_run.sh")
+    out = tmp_path / "done"
+    done = subprocess.run(["bash", script], env={**env, "OUT": str(out), "SET": tiny},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    info = json.loads((out / "full-run.json").read_text())
+    assert info["finished"] and info["returncode"] == 0 and info["seconds"] > 0
+    assert info["checkpoint_epochs"] == {"cl-seed0": 1, "ncl-seed0": 1}
+    assert set(info["phase_seconds"]) >= {"pretrain", "features", "grid"}
+    assert {p.name for p in out.iterdir()} >= {"run.json", "summary.csv", "report.md"}
+    # Stopped at its limit: not finished, and no results it did not reach.
+    out = tmp_path / "cut"
+    slow = tiny.replace("pretrain.epochs=1", "pretrain.epochs=500")
+    subprocess.run(["bash", script], env={**env, "OUT": str(out), "SET": slow, "LIMIT": "25"},
+                   capture_output=True, text=True, timeout=600)
+    info = json.loads((out / "full-run.json").read_text())
+    assert not info["finished"] and info["returncode"] != 0
+    assert not (out / "summary.csv").exists()

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Issue 15's last GPU figure: the fmnist-resnet18 preset's whole protocol (CL, NCL, CL+SAE, one
+# seed, every scenario, 100 epochs) as one command, timed, on one GPU (docs/scale.md).
+#
+#   bash benchmarks/gpu_full_run.sh            # -> $OUT/full-run.json, run.json, summary.csv, report.md
+#   LIMIT=560 bash benchmarks/gpu_full_run.sh  # seconds before the run is stopped (default 560)
+#   DEVICE=cpu SET="pretrain.epochs=1 ..." bash benchmarks/gpu_full_run.sh   # tiny, on a CPU (tests)
+#
+# The goal is 10 minutes. A run still going at LIMIT is stopped (SIGINT, then SIGKILL), and
+# full-run.json says how far it got (the epochs its checkpoints reached, from run.json or the
+# checkpoint folders). Uses .device-kit/ like gpu_check.sh (benchmarks/device_kit.sh).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT_DIR="${OUT:-$PWD/gpu-full-run}"
+KIT="${KIT:-$PWD/.device-kit}"
+LIMIT="${LIMIT:-560}"
+DEVICE="${DEVICE:-cuda}"
+sets=()
+for item in ${SET:-}; do sets+=(--set "$item"); done
+mkdir -p "$OUT_DIR"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+if compgen -G "$KIT/wheels/*.whl" >/dev/null; then
+    site="$(mktemp -d)/site"
+    python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" "$KIT"/wheels/*.whl \
+        && export PYTHONPATH="$PYTHONPATH:$site"
+fi
+if [ -d "$KIT/fashion-mnist" ] && [ -z "${MONOROBUST_CACHE:-}" ]; then
+    export MONOROBUST_CACHE="$KIT"
+fi
+run_dir="$(mktemp -d)/run"
+started=$(date +%s.%N)
+timeout -s INT -k 20 "$LIMIT" python3 -m monorobust run --preset fmnist-resnet18 --device "$DEVICE" \
+    --seeds 0 --out "$run_dir" --quiet "${sets[@]}" 2>"$OUT_DIR/stderr.txt"
+rc=$?
+seconds=$(python3 -c "import time; print(round(time.time() - $started, 1))")
+for f in run.json summary.csv report.md; do
+    [ -f "$run_dir/$f" ] && cp "$run_dir/$f" "$OUT_DIR/$f"
+done
+python3 - "$run_dir" "$rc" "$seconds" "$LIMIT" "${COMMIT:-}" "$DEVICE" "${SET:-}" \
+    >"$OUT_DIR/full-run.json" <<'EOF'
+import json, re, sys
+from pathlib import Path
+
+import torch
+
+run, rc, seconds, limit = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+commit, device, sets = sys.argv[5] or None, sys.argv[6], sys.argv[7].split()
+info = {"command": f"monorobust run --preset fmnist-resnet18 --device {device} --seeds 0"
+                   + "".join(f" --set {item}" for item in sets),
+        "returncode": rc, "seconds": seconds, "limit_seconds": limit, "commit": commit,
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "torch": torch.__version__, "finished": rc == 0}
+epochs = {}
+for folder in sorted((run / "checkpoints").glob("*-seed*")):
+    done = [int(m.group(1)) for p in folder.glob("epoch-*.safetensors")
+            if (m := re.match(r"epoch-(\d+)", p.name))]
+    epochs[folder.name] = max(done, default=0)
+info["checkpoint_epochs"] = epochs
+if (run / "run.json").exists():
+    meta = json.loads((run / "run.json").read_text())
+    for key in ("seconds", "phase_seconds", "pretrain_images_per_second", "precision"):
+        info[key if key != "seconds" else "run_seconds"] = meta.get(key)
+print(json.dumps(info, indent=2))
+EOF
+cat "$OUT_DIR/full-run.json"
