@@ -129,3 +129,23 @@ def test_one_common_seed_is_compared_on_that_seed_alone():
                            "seed": 0, "accuracy": 0.7}])
     c = V.contrast(apart, ["ncl"], ["cl"], [("clean", 0.0)])
     assert c.diff == pytest.approx(-0.1) and "unpaired" in c.test
+
+
+def test_the_study_p_value_of_a_welch_comparison_is_scipys_welch_test():
+    """Without shared seeds the interval is Welch's; the study's p-value uses its degrees of
+    freedom (not seeds - 1), so it equals scipy's unequal-variance t-test."""
+    from scipy import stats
+
+    from monorobust.report.study import _p_value
+
+    a, b = [0.50, 0.53, 0.49, 0.55], [0.40, 0.47]
+    df = rows({("label_noise", 0.8): {"cl": [0.0] * 4 + b}})
+    df = pd.concat([df[df.seed >= 4], rows({("label_noise", 0.8): {"ncl": a}})])
+    c = verdict_of(df, "label_noise", {"cl": False, "ncl": True}).primary
+    assert c.test.startswith("Welch") and 1 < c.df < 5
+    expected = stats.ttest_ind(a, b, equal_var=False).pvalue
+    assert _p_value(c, parity=False) == pytest.approx(expected, rel=1e-9)
+    paired = verdict_of(rows({("label_noise", 0.8): {"cl": b + [0.45], "ncl": a[:3]}}),
+                        "label_noise", {"cl": False, "ncl": True}).primary
+    assert paired.df == 2 and _p_value(paired, parity=False) == pytest.approx(
+        stats.ttest_rel(a[:3], b + [0.45]).pvalue, rel=1e-9)

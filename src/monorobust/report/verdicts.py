@@ -41,6 +41,8 @@ class Comparison(NamedTuple):
     hi: float
     n: int
     test: str
+    df: float = math.nan
+    """Degrees of freedom of the t interval (paired: seeds - 1; Welch's otherwise)."""
 
     def text(self) -> str:
         if math.isnan(self.lo):
@@ -84,7 +86,7 @@ def contrast(results: pd.DataFrame, mono: list[str], poly: list[str],
                               f"paired over {len(d)} seeds, zero spread")
         half = _t_crit(len(d) - 1) * se
         return Comparison(what, float(d.mean()), float(d.mean()) - half, float(d.mean()) + half,
-                          len(d), f"paired over {len(d)} seeds")
+                          len(d), f"paired over {len(d)} seeds", len(d) - 1)
     if len(a) >= 2 and len(b) >= 2:
         va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
         se = math.sqrt(va + vb)
@@ -95,7 +97,7 @@ def contrast(results: pd.DataFrame, mono: list[str], poly: list[str],
         df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
         half = _t_crit(df) * se
         return Comparison(what, diff, diff - half, diff + half, min(len(a), len(b)),
-                          f"Welch, {len(a)} vs {len(b)} seeds")
+                          f"Welch, {len(a)} vs {len(b)} seeds", df)
     if common:                  # one seed on both sides: that seed's paired difference
         diff = float(a[common[0]] - b[common[0]])
         return Comparison(what, diff, math.nan, math.nan, 1, f"one seed ({common[0]}): no spread")
