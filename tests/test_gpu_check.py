@@ -175,3 +175,37 @@ def test_the_full_run_script_times_the_preset_and_says_how_far_it_got(tmp_path):
     info = json.loads((out / "full-run.json").read_text())
     assert not info["finished"] and info["returncode"] != 0
     assert not (out / "summary.csv").exists()
+
+
+def test_the_profile_sorts_the_kernels_an_h200_ran_by_kind():
+    kind_of = _benchmark("gpu_profile").kind_of
+    seen = {  # names (shortened) from torch.profiler on the H200, 30 Nov 2026
+        "sm90_xmma_dgrad_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc": "convolution",
+        "void cutlass__5x_cudnn::Kernel<cutlass_tensorop_bf16_s16816fprop": "convolution",
+        "void precomputed_convolve_sgemm<__nv_bfloat16, 128, 6, 7, 3, 3, 5, 1, false>": "convolution",
+        "void at::native::batch_norm_collect_statistics_channels_last_kernel": "batchnorm",
+        "void at::native::(anonymous namespace)::multi_tensor_apply_kernel<": "optimizer",
+        "void at::native::vectorized_elementwise_kernel<8, CUDAFunctor_add<>": "elementwise",
+        "nvjet_tst_128x256_64x4_2x1_v_bz_coopA_TNT": "matmul",
+        "void at::native::reduce_kernel<512, 1, ReduceOp<float, NormTwoOps": "reduction"}
+    assert {name: kind_of(name) for name in seen} == seen
+
+
+@pytest.mark.slow
+def test_the_profile_runs_at_tiny_size_on_the_cpu(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_profile.py"), "--device",
+                           "cpu", "--tiny", "--out", str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "gpu_profile.json").read_text())
+    parts = report["parts_ms"]
+    assert 0 < parts["augmentation"] and 0 < parts["forward"] < parts["forward_backward"]
+    kernels = report["kernels"]
+    assert kernels["busy_ms_per_step"] > 0 and kernels["top_kernels"]
+    assert "convolution" in kernels["by_kind_ms_per_step"]      # the CPU's operators, here
+    assert (tmp_path / "kernels.txt").read_text().strip()
+    assert set(report["batch_sweep"]) == {"8", "16"}
+    assert all(v["views_per_second"] > 0 for v in report["batch_sweep"].values())
+    assert report["host_sync_sites"] is None                     # nothing waits off CUDA
+    assert "skipped" in report["compile_modes"]
