@@ -182,7 +182,7 @@ def test_the_profile_sorts_the_kernels_an_h200_ran_by_kind():
     seen = {  # names (shortened) from torch.profiler on the H200, 30 Nov 2026
         "sm90_xmma_dgrad_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc": "convolution",
         "void cutlass__5x_cudnn::Kernel<cutlass_tensorop_bf16_s16816fprop": "convolution",
-        "void precomputed_convolve_sgemm<__nv_bfloat16, 128, 6, 7, 3, 3, 5, 1, false>": "convolution",
+        "void precomputed_convolve_sgemm<__nv_bfloat16, 128, 6, 7, 3, 3, 5, 1>": "convolution",
         "void at::native::batch_norm_collect_statistics_channels_last_kernel": "batchnorm",
         "void at::native::(anonymous namespace)::multi_tensor_apply_kernel<": "optimizer",
         "void at::native::vectorized_elementwise_kernel<8, CUDAFunctor_add<>": "elementwise",
