@@ -23,7 +23,8 @@ then is cut, and the steps not started are skipped):
    The two views' augmentation alone, a pass each and in one pass (``augmentation_ms``), and
    how often a step makes the host wait for the GPU (``host_syncs_per_step``).
    Then eager + channels-last with cuDNN's autotuner on (``cudnn.benchmark``; off in the
-   presets), and the imagenet100 preset's step (ImageNet stem, 224 px, batch 128), eager.
+   presets), and the imagenet100 preset's step (ImageNet stem, 224 px, batch 128), eager and
+   under CUDA graphs.
 4. ``host_syncs``: the same waits per step of the whole pretraining, SAE and probe loops
    (tiny, the fmnist-resnet18 preset's settings; ``tests/test_gpu.py`` asserts none for
    pretraining and probes).
@@ -212,10 +213,17 @@ def resnet18(args, report: dict) -> dict:
     from monorobust.config import load_config
 
     side = 32 if args.tiny else load_config("imagenet100").data.image_size
+    big = resnet18_config(args.tiny, "imagenet100")
     out["imagenet100_eager_channels_last"] = {
-        "image": [3, side, side], **_variant(resnet18_config(args.tiny, "imagenet100"),
-                                             (3, side, side), args, report, steps, warmup,
+        "image": [3, side, side], **_variant(big, (3, side, side), args, report, steps, warmup,
                                              out["us_per_small_op"])}
+    args.write()
+    # Whether CUDA graphs pay at 224 px too (the preset trains eagerly until measured).
+    out["imagenet100_compiled_cudagraphs_channels_last"] = (
+        {"skipped": "tiny: compiling ResNet-18 takes minutes on a CPU"} if args.tiny else
+        {"image": [3, side, side],
+         **_variant(replace(big, compile=True, compile_mode="reduce-overhead"), (3, side, side),
+                    args, report, steps, warmup + 3, out["us_per_small_op"])})
     return out
 
 

@@ -24,7 +24,8 @@ HOST_BOUND = 2.0
 PRESET_BATCH = ("eager_channels_last", "eager_contiguous", "compiled_channels_last",
                 "compiled_cudagraphs_channels_last", "eager_channels_last_cudnn_benchmark")
 """The 32-px variants at the cifar100 preset's batch."""
-VARIANTS = PRESET_BATCH + ("eager_channels_last_batch_x4", "imagenet100_eager_channels_last")
+VARIANTS = PRESET_BATCH + ("eager_channels_last_batch_x4", "imagenet100_eager_channels_last",
+                           "imagenet100_compiled_cudagraphs_channels_last")
 COLUMNS = ("images_per_second", "views_per_second", "tflops", "share_of_measured_bf16_peak",
            "share_of_datasheet_bf16_peak", "step_ms", "ops_per_step", "dispatch_floor_ms",
            "host_syncs_per_step")
@@ -130,6 +131,11 @@ def readings(report: dict, full_epochs: int = 100, train_images: int = 54_000) -
             out.append(f"{what}: {ratio:.2f}x the eager channels-last step "
                        + ("(pays)" if ratio > 1.05 else "(does not pay)" if ratio < 0.95
                           else "(no difference)") + ".")
+    big = _ratio(r18.get("imagenet100_compiled_cudagraphs_channels_last", {}),
+                 r18.get("imagenet100_eager_channels_last", {}))
+    if big is not None:
+        out.append(f"imagenet100 (224 px) under CUDA graphs: {big:.2f}x its eager step ("
+                   + ("turn them on in its preset" if big > 1.05 else "keep it eager") + ").")
     if not _status(eager) and eager.get("dispatch_floor_ms") and eager.get("step_ms"):
         share = eager["dispatch_floor_ms"] / eager["step_ms"]
         out.append(f"Eager step: its operators' host floor is {share:.0%} of its time: "

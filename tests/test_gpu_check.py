@@ -57,8 +57,12 @@ def test_gpu_check_writes_every_figure_at_tiny_size_on_the_cpu(tmp_path):
     assert "skipped" in r18["compiled_channels_last"]
     assert set(r18["augmentation_ms"]) == {"a_pass_each", "one_pass"}
     assert min(r18["augmentation_ms"].values()) > 0
-    for name in ("eager_channels_last_cudnn_benchmark", "imagenet100_eager_channels_last"):
+    for name in ("eager_channels_last_cudnn_benchmark", "imagenet100_eager_channels_last",
+                 "eager_channels_last_batch_x4"):
         assert r18[name]["images_per_second"] > 0, r18[name]
+    for name in ("compiled_cudagraphs_channels_last",
+                 "imagenet100_compiled_cudagraphs_channels_last"):
+        assert "skipped" in r18[name]                  # tiny: no compiling on the CPU
     text = "\n".join(_benchmark("gpu_check_summary").tables(report))
     assert "| eager_channels_last | " in text and "Tests (tests/test_gpu.py)" in text
     # The loops ran (an error would be recorded instead); only CUDA counts host waits.
@@ -96,6 +100,8 @@ def test_the_summary_reads_off_what_the_figures_decide():
         "eager_contiguous": {"error": "RuntimeError: boom"},
         "compiled_cudagraphs_channels_last": {"views_per_second": 20_000.0, "step_ms": 25.6},
         "eager_channels_last_batch_x4": {"views_per_second": 100_000.0, "step_ms": 20.5},
+        "imagenet100_eager_channels_last": {"views_per_second": 8_000.0, "step_ms": 32.0},
+        "imagenet100_compiled_cudagraphs_channels_last": {"views_per_second": 8_100.0},
         "augmentation_ms": {"a_pass_each": 3.0, "one_pass": 2.0}},
         "host_syncs": {"pretrain_per_step": 0.0, "sae_per_step": 2.0, "probes_per_step": 0.0},
         "end_to_end": {"pretrain_images_per_second": {"cl-seed0": 27_000.0,
@@ -108,6 +114,7 @@ def test_the_summary_reads_off_what_the_figures_decide():
             in lines)
     assert lines[1].startswith("Four times the batch: 2.50x the views/s of the eager step "
                                "(host-bound")
+    assert "imagenet100 (224 px) under CUDA graphs: 1.01x its eager step (keep it eager)." in lines
     assert not any("contiguous" in line for line in lines)             # it failed: no reading
     assert any("78% of its time: launch-bound" in line for line in lines)
     assert "One-pass augmentation: 1.50x a pass each (keep it)." in lines
