@@ -14,9 +14,10 @@ Writes ``DIR/gpu_profile.json`` (and ``DIR/kernels.txt``, torch.profiler's table
 - ``batch_sweep``: views/s of the eager channels-last step at larger batches per process
   (the method allows them: more negatives per step).
 - ``host_sync_sites``: the Python lines that made the host wait, over a few steps.
-- ``compile_modes``: views/s eager, under ``torch.compile`` and under its CUDA graphs
-  (``pretrain.compile_mode: reduce-overhead``), with the device's busy share under the latter
-  (its kernels in ``DIR/graphs.txt``).
+- ``compile_modes``: views/s eager, under ``torch.compile``, under its CUDA graphs
+  (``pretrain.compile_mode: reduce-overhead``), and under CUDA graphs with LARS's update
+  compiled too (a measurement for what to do next: training does not do that yet), with the
+  device's busy share under CUDA graphs (its kernels in ``DIR/graphs.txt``).
 """
 
 from __future__ import annotations
@@ -112,12 +113,19 @@ def compile_modes(cfg, shape, device: str, steps: int, warmup: int, out_dir: Pat
     """Views/s of the step eager and under each ``pretrain.compile_mode`` worth trying, and the
     device's busy share of the step under CUDA graphs."""
     out = {}
-    for name, change in {"eager": {}, "default": {"compile": True},
-                         "reduce-overhead": {"compile": True,
-                                             "compile_mode": "reduce-overhead"}}.items():
+    graphs = {"compile": True, "compile_mode": "reduce-overhead"}
+    for name, change in {"eager": {}, "default": {"compile": True}, "reduce-overhead": graphs,
+                         "reduce-overhead, LARS compiled": graphs}.items():
         try:
             started = time.perf_counter()
             parts = pretrain_step(replace(cfg, **change), shape, device)
+            if "LARS" in name:
+                # A measurement only (not in train.pretrain yet): LARS's update through
+                # torch.compile, its per-tensor trust ratios fused, after an eager first step
+                # made the momentum buffers. The learning rate stays fixed here, as in every
+                # variant of this step; in training the schedule would change it every step.
+                parts.step()
+                parts.optimizer._update = torch.compile(parts.optimizer._update)
             seconds = time_steps(parts.step, steps, warmup + (5 if change else 0), device)
             out[name] = {"views_per_second": round(2 * cfg.batch_size / seconds, 1),
                          "step_ms": round(1e3 * seconds, 3),

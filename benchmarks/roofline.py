@@ -215,6 +215,8 @@ class PretrainStep(NamedTuple):
     """The augmentations' generator."""
     precision: str
     """Fabric's precision (``auto`` resolved)."""
+    optimizer: torch.optim.Optimizer
+    """The optimiser itself (inside Fabric's wrapper), e.g. to swap its update for a variant."""
 
     def step(self) -> None:
         self.backward(self.forward())
@@ -252,7 +254,7 @@ def pretrain_step(cfg: PretrainConfig, image_shape: tuple[int, int, int], device
 
     return PretrainStep(
         lambda: contrastive_loss(fmodel, images.float().div_(255), cfg, "cl", gen), backward,
-        foptimizer.step, flop_step, images.float().div_(255), gen, precision)
+        foptimizer.step, flop_step, images.float().div_(255), gen, precision, optimizer)
 
 
 def measure_pretrain(cfg: PretrainConfig, image_shape: tuple[int, int, int], device: str,
