@@ -122,3 +122,57 @@ def test_a_failed_background_write_is_raised_and_a_failing_block_keeps_its_own_e
             writer.write(tmp_path / "b.safetensors", states, {"epoch": 2})
             raise InterruptedError("stopped")
     assert load_checkpoint(tmp_path / "b.safetensors")[1]["epoch"] == 2
+
+
+# Runs the pretrain command with the second epoch's checkpoint write stalled half-way (its
+# temporary file cut to half its bytes, not yet renamed), as if the machine died then: the test
+# kills the process while it stalls, with the background writer's thread inside the write and
+# the training thread in the next epoch.
+_STALLED_WRITE = """
+import os, sys, time
+from pathlib import Path
+
+real_replace = os.replace
+
+def replace(src, dst, *args, **kwargs):
+    if str(dst).endswith("epoch-0002.safetensors"):
+        os.truncate(src, os.path.getsize(src) // 2)
+        Path(sys.argv[1]).touch()
+        time.sleep(120)
+    return real_replace(src, dst, *args, **kwargs)
+
+os.replace = replace
+from monorobust.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_background_checkpoint_write_then_resume_gives_identical_weights(
+        tmp_path):
+    full, cut, marker = tmp_path / "full", tmp_path / "cut", tmp_path / "stalled"
+    reference = subprocess.Popen(_command(full), env=_env(), stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", _STALLED_WRITE, str(marker),
+                             *_command(cut)[3:]], env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert marker.exists(), proc.stderr.read().decode()[-2000:] if proc.poll() else "no stall"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    folder = cut / "checkpoints" / "cl-seed0"
+    assert list(folder.glob(".epoch-0002.safetensors.*.tmp"))      # the half-written file
+    assert int(load_checkpoint(latest_checkpoint(folder))[1]["epoch"]) == 1
+
+    subprocess.run(_command(cut), env=_env(), check=True, capture_output=True, text=True,
+                   timeout=120)
+    assert not list(folder.glob(".*.tmp"))                             # removed on resuming
+    assert reference.wait(timeout=120) == 0, reference.stderr.read().decode()[-2000:]
+    (ref_states, ref_meta), (states, meta) = _final(full), _final(cut)
+    assert meta["epoch"] == ref_meta["epoch"] == EPOCHS and meta["losses"] == ref_meta["losses"]
+    for part in ("model", "optimizer"):
+        ref, got = _tensors(ref_states[part]), _tensors(states[part])
+        assert ref.keys() == got.keys()
+        assert all(torch.equal(ref[key], got[key]) for key in ref), f"{part} differs"

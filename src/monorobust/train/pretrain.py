@@ -179,6 +179,11 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
     scheduler = warmup_cosine(optimizer, int(cfg.warmup_epochs * steps_per_epoch),
                               cfg.epochs * steps_per_epoch)
     start_epoch, losses = _resume(out_dir, model, optimizer, scheduler, cfg, objective, seed)
+    if rank == 0:
+        # Writes a killed run left unfinished (never renamed into place, never read): at paper
+        # scale each is up to 0.4 GB.
+        for unfinished in out_dir.glob(".epoch-*.tmp"):          # checkpoint or sidecar
+            unfinished.unlink(missing_ok=True)
     fmodel, foptimizer = fabric.setup(compiled(model, cfg, device.type, world), optimizer)
     gather = gather_with_grad if world > 1 else None
     source = make_source(images, device, world, rank, cfg.batch_size, cfg.loader_workers)
