@@ -7,8 +7,9 @@
 #   DEVICE=cpu SET="pretrain.epochs=1 ..." bash benchmarks/gpu_full_run.sh   # tiny, on a CPU (tests)
 #
 # The goal is 10 minutes. A run still going at LIMIT is stopped (SIGINT, then SIGKILL), and
-# full-run.json says how far it got (the epochs its checkpoints reached, from run.json or the
-# checkpoint folders). Uses .device-kit/ like gpu_check.sh (benchmarks/device_kit.sh).
+# full-run.json says how far it got: the epoch each encoder's checkpoints reached and its rate
+# in its last logged epoch (compiling left out), and run.json's phase times where it finished.
+# Uses .device-kit/ like gpu_check.sh (benchmarks/device_kit.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR="${OUT:-$PWD/gpu-full-run}"
@@ -56,6 +57,20 @@ for folder in sorted((run / "checkpoints").glob("*-seed*")):
             if (m := re.match(r"epoch-(\d+)", p.name))]
     epochs[folder.name] = max(done, default=0)
 info["checkpoint_epochs"] = epochs
+# The steady rate, also when the run was cut: the median of the per-step images/s that the
+# last logged epoch of each encoder recorded (compiling and the first epoch left out).
+import csv
+import statistics
+
+steady = {}
+for log in sorted((run / "checkpoints").glob("*-seed*/logs/version_*/metrics.csv")):
+    rows = list(csv.DictReader(log.open()))
+    if rows:
+        last = max(int(r["epoch"]) for r in rows)
+        rates = [float(r["images_per_second"]) for r in rows if int(r["epoch"]) == last]
+        steady[log.parts[-4]] = {"epoch": last + 1, "images_per_second":
+                                 round(statistics.median(rates), 1)}
+info["last_epoch_rate"] = steady
 if (run / "run.json").exists():
     meta = json.loads((run / "run.json").read_text())
     for key in ("seconds", "phase_seconds", "pretrain_images_per_second", "precision"):

@@ -172,6 +172,9 @@ def test_the_full_run_script_times_the_preset_and_says_how_far_it_got(tmp_path):
     info = json.loads((out / "full-run.json").read_text())
     assert info["finished"] and info["returncode"] == 0 and info["seconds"] > 0
     assert info["checkpoint_epochs"] == {"cl-seed0": 1, "ncl-seed0": 1}
+    assert set(info["last_epoch_rate"]) == {"cl-seed0", "ncl-seed0"}
+    assert all(r["epoch"] == 1 and r["images_per_second"] > 0
+               for r in info["last_epoch_rate"].values())
     assert set(info["phase_seconds"]) >= {"pretrain", "features", "grid"}
     assert {p.name for p in out.iterdir()} >= {"run.json", "summary.csv", "report.md"}
     # Stopped at its limit: not finished, and no results it did not reach.
