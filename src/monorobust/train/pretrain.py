@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -102,7 +102,7 @@ def compiled(model: torch.nn.Module, cfg: PretrainConfig, device_type: str,
         if world > 1:
             warnings.warn(f"pretrain.compile_mode {cfg.compile_mode} (CUDA graphs) is tested in "
                           f"one process only; these {world} processes train eagerly (--set "
-                          "pretrain.compile=false says so and silences this)", stacklevel=2)
+                          "pretrain.compile=false to do so without this warning)", stacklevel=2)
         return model
     return torch.compile(model, mode=cfg.compile_mode)
 
