@@ -18,22 +18,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 DEVICE="${DEVICE:-cuda}"
 OUT_DIR="${OUT:-$PWD/gpu-check}"
-KIT="${KIT:-$PWD/.device-kit}"
 mkdir -p "$OUT_DIR"
 # This tree's code, whatever else is installed.
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 
-if compgen -G "$KIT/wheels/*.whl" >/dev/null; then
-    site="$(mktemp -d)/site"
-    if python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" "$KIT"/wheels/*.whl; then
-        export PYTHONPATH="$PYTHONPATH:$site"     # holds the kit's packages alone
-    else
-        echo "gpu_check: could not install the wheels in $KIT/wheels (continuing without)" >&2
-    fi
-fi
-if [ -d "$KIT/fashion-mnist" ] && [ -z "${MONOROBUST_CACHE:-}" ]; then
-    export MONOROBUST_CACHE="$KIT"                # read as $MONOROBUST_CACHE/fashion-mnist
-fi
+source benchmarks/use_kit.sh       # the carried .device-kit, where there is one
 
 if ! python3 -c "import monorobust.experiment, lightning_fabric, pytest" 2>/dev/null; then
     echo "gpu_check: installing monorobust and its test dependencies" >&2

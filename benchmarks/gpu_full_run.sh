@@ -2,9 +2,9 @@
 # Issue 15's last GPU figure: the fmnist-resnet18 preset's whole protocol (CL, NCL, CL+SAE, one
 # seed, every scenario, 100 epochs) as one command, timed, on one GPU (docs/scale.md).
 #
-#   bash benchmarks/gpu_full_run.sh            # -> $OUT/full-run.json, run.json, summary.csv, report.md
+#   bash benchmarks/gpu_full_run.sh            # -> $OUT/full-run.json, run.json, summary.csv, ...
 #   LIMIT=560 bash benchmarks/gpu_full_run.sh  # seconds before the run is stopped (default 560)
-#   DEVICE=cpu SET="pretrain.epochs=1 ..." bash benchmarks/gpu_full_run.sh   # tiny, on a CPU (tests)
+#   DEVICE=cpu SET="pretrain.epochs=1 ..." bash benchmarks/gpu_full_run.sh   # tiny, CPU (tests)
 #
 # The goal is 10 minutes. A run still going at LIMIT is stopped (SIGINT, then SIGKILL), and
 # full-run.json says how far it got: the epoch each encoder's checkpoints reached and its rate
@@ -13,25 +13,17 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR="${OUT:-$PWD/gpu-full-run}"
-KIT="${KIT:-$PWD/.device-kit}"
 LIMIT="${LIMIT:-560}"
 DEVICE="${DEVICE:-cuda}"
 sets=()
 for item in ${SET:-}; do sets+=(--set "$item"); done
 mkdir -p "$OUT_DIR"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-if compgen -G "$KIT/wheels/*.whl" >/dev/null; then
-    site="$(mktemp -d)/site"
-    python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" "$KIT"/wheels/*.whl \
-        && export PYTHONPATH="$PYTHONPATH:$site"
-fi
-if [ -d "$KIT/fashion-mnist" ] && [ -z "${MONOROBUST_CACHE:-}" ]; then
-    export MONOROBUST_CACHE="$KIT"
-fi
+source benchmarks/use_kit.sh       # the carried .device-kit, where there is one
 run_dir="$(mktemp -d)/run"
 started=$(date +%s.%N)
-timeout -s INT -k 20 "$LIMIT" python3 -m monorobust run --preset fmnist-resnet18 --device "$DEVICE" \
-    --seeds 0 --out "$run_dir" --quiet "${sets[@]}" 2>"$OUT_DIR/stderr.txt"
+timeout -s INT -k 20 "$LIMIT" python3 -m monorobust run --preset fmnist-resnet18 \
+    --device "$DEVICE" --seeds 0 --out "$run_dir" --quiet "${sets[@]}" 2>"$OUT_DIR/stderr.txt"
 rc=$?
 seconds=$(python3 -c "import time; print(round(time.time() - $started, 1))")
 for f in run.json summary.csv report.md; do
