@@ -179,7 +179,8 @@ def resnet18_config(tiny: bool, preset: str = "cifar100"):
 
 
 def resnet18(args, report: dict) -> dict:
-    """Steady-state step speed of three layouts / compilation settings."""
+    """Steady-state step speed of the cifar100 step's layouts, compilation settings and a
+    four-times batch, and of the imagenet100 step (eager and under CUDA graphs)."""
     base = resnet18_config(args.tiny)
     variants = {"eager_channels_last": {}, "eager_contiguous": {"channels_last": False},
                 "compiled_channels_last": {"compile": True, "compile_mode": "default"},

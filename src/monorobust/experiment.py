@@ -39,7 +39,7 @@ from monorobust.rundir import ResultRow, RunDir
 from monorobust.train import PretrainResult, pretrain
 from monorobust.train.parallel import PretrainJob, pretrain_side_by_side, side_by_side, threads_each
 from monorobust.train.precision import accelerator_type, resolve_precision
-from monorobust.train.pretrain import check_batch_fits, check_sync_batchnorm
+from monorobust.train.pretrain import RESUMABLE_CHANGES, check_batch_fits, check_sync_batchnorm
 
 if TYPE_CHECKING:
     from lightning_fabric import Fabric
@@ -95,9 +95,8 @@ def launch_fabric(fabric, cfg: RunConfig) -> None:
 # on disk, how many processes decode images, torch.compile (the same maths, fused; the pretraining
 # checkpoints accept the same keys). The device and process count are refused: they change the
 # numbers (another backend's kernels, another split of each batch).
-_RESUMABLE_KEYS = ("out", "dist_timeout_minutes", "pretrain.keep_checkpoints",
-                   "pretrain.loader_workers", "pretrain.compile", "pretrain.compile_mode",
-                   "pretrain.logger")
+_RESUMABLE_KEYS = ("out", "dist_timeout_minutes",
+                   *(f"pretrain.{key}" for key in RESUMABLE_CHANGES))
 # Seeds and representations only add rows (every row names both), so the folder's config.yaml
 # records the union of every invocation's.
 _EXTENDABLE_KEYS = ("seeds", "representations")

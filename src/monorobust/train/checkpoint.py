@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
@@ -53,13 +53,15 @@ class DamagedCheckpoint(ConfigError):
 
 
 def flatten_state(state: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
-    """Move every tensor of a nested dict/list into ``tensors`` (keyed by path); return the rest.
+    """Copy every tensor of a nested dict/list into ``tensors`` (keyed by path); return the rest.
 
-    Non-tensor leaves (ints, floats, strings) stay in the returned skeleton, where each tensor is
-    replaced by ``{"__tensor__": key}``. ``unflatten_state`` inverts it.
+    Each copy is a CPU tensor of its own (one copy, from any device): safetensors refuses tensors
+    that share memory, and training may go on changing the originals. Non-tensor leaves (ints,
+    floats, strings) stay in the returned skeleton, where each tensor is replaced by
+    ``{"__tensor__": key}``. ``unflatten_state`` inverts it.
     """
     if isinstance(state, torch.Tensor):
-        tensors[prefix] = state.detach().cpu().contiguous()
+        tensors[prefix] = state.detach().to("cpu", copy=True).contiguous()
         return {"__tensor__": prefix}
     if isinstance(state, dict):
         return {"__dict__": [[k, flatten_state(v, f"{prefix}.{k}", tensors)] for k, v in state.items()]}
@@ -91,9 +93,7 @@ def snapshot(states: dict[str, Any]) -> Snapshot:
     """``states`` (name -> state dict, e.g. model/optimizer/scheduler) copied to the CPU."""
     tensors: dict[str, torch.Tensor] = {}
     skeletons = {name: flatten_state(s, name, tensors) for name, s in states.items()}
-    # Copies of their own: safetensors refuses tensors that share memory, and a CPU model's
-    # weights would otherwise change under a write that runs while training goes on.
-    return Snapshot({k: v.clone() for k, v in tensors.items()}, skeletons)
+    return Snapshot(tensors, skeletons)
 
 
 def write_snapshot(path: str | Path, snap: Snapshot, meta: dict[str, Any]) -> None:
@@ -120,7 +120,8 @@ class CheckpointWriter:
     returns; the file appears atomically later. A write's error surfaces at the next ``write``
     or ``wait``. As a context manager it waits for the last write on the way out; when the block
     raises, it waits without raising, so the block's error is the one seen, and no thread writes
-    after it. A process killed meanwhile leaves no partial file: the last whole one resumes.
+    after it. A process killed meanwhile leaves no partial checkpoint, only a temporary file
+    (removed when the pretraining resumes): the last whole checkpoint resumes.
     """
 
     def __init__(self) -> None:

@@ -241,8 +241,9 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
     return PretrainResult(model, losses, seconds, rate)
 
 
-# Keys that change speed or bookkeeping but not the numbers a run computes.
-_RESUMABLE_CHANGES = ("keep_checkpoints", "loader_workers", "compile", "compile_mode",
+# Keys that change speed or bookkeeping but not the numbers a run computes (a run folder's
+# own such keys: experiment._RESUMABLE_KEYS).
+RESUMABLE_CHANGES = ("keep_checkpoints", "loader_workers", "compile", "compile_mode",
                       "logger")
 
 
@@ -260,7 +261,7 @@ def _resume(out_dir: Path, model, optimizer, scheduler, cfg: PretrainConfig, obj
     _, states, meta = found
     now = json.loads(json.dumps(asdict(cfg)))
     then = {**json.loads(json.dumps(asdict(PretrainConfig()))), **meta["config"]}   # older files
-    changed = config_diff(then, now, ignore=_RESUMABLE_CHANGES)
+    changed = config_diff(then, now, ignore=RESUMABLE_CHANGES)
     if changed or meta["objective"] != objective or meta["seed"] != seed:
         raise ConfigError(f"{out_dir} holds checkpoints of a different pretraining (differs in: "
                           f"{', '.join(changed) or 'objective/seed'}); use a new --out or delete it")
