@@ -4,7 +4,8 @@
     python benchmarks/bench_lars.py --device cuda --width 64
 
 LARS does what SGD does (momentum, update) plus two norms per weight tensor and the trust-ratio
-scaling, so SGD (``foreach=True``) is the floor it is compared with. The tiny width (the
+scaling, so SGD (``foreach=True``) is the floor it is compared with; LARS is timed eager and
+with its update compiled (``pretrain.compile_optimizer``, after warm-up steps that compile it). The tiny width (the
 default, 8) shows the per-operator cost that dominates on a GPU (docs/scale.md, "Launch
 overhead"); ``--width 64`` is the preset's model (53 M parameters), where memory traffic
 dominates.
@@ -39,7 +40,10 @@ def main() -> None:
     params = list(model.parameters())
     for q in params:
         q.grad = torch.randn_like(q)
+    fused = LARS(params, lr=pcfg.lr, weight_decay=pcfg.weight_decay)
+    fused.compile_update()                         # pretrain.compile_optimizer
     optimizers = {"LARS (ours)": LARS(params, lr=pcfg.lr, weight_decay=pcfg.weight_decay),
+                  "LARS compiled": fused,
                   "SGD foreach (torch)": torch.optim.SGD(params, lr=pcfg.lr, momentum=0.9,
                                                          foreach=True)}
     seconds = {}
@@ -56,8 +60,8 @@ def main() -> None:
           f"{args.device}, {torch.get_num_threads()} threads")
     for name, sec in seconds.items():
         print(f"  {name:<22} {1e3 * sec:8.2f} ms a step")
-    lars, sgd = seconds.values()
-    print(f"  ratio LARS / SGD: {lars / sgd:.2f}")
+    lars, compiled, sgd = seconds.values()
+    print(f"  ratio LARS / SGD: {lars / sgd:.2f}, compiled LARS / SGD: {compiled / sgd:.2f}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ Writes ``DIR/gpu_profile.json`` (and ``DIR/kernels.txt``, torch.profiler's table
 
 - ``parts_ms``: the cifar100 preset's step (``roofline.pretrain_step``) taken apart: the two
   views' augmentation alone, the forward (augmentation, model, NT-Xent), forward and backward,
-  and the whole step with the optimiser; each the mean of timed calls after warm-up.
+  the whole step with the optimiser, and the optimiser's step alone, eager and (LARS, through
+  ``pretrain.compile_optimizer``) compiled; each the mean of timed calls after warm-up.
 - ``kernels``: torch.profiler over a few steps: the device's busy time per step against the
   wall time per step (a large gap: the host or a wait starves the device), and the busy time
   by kind of kernel (convolution, BatchNorm, matrix product, elementwise, optimiser, ...).
@@ -16,8 +17,8 @@ Writes ``DIR/gpu_profile.json`` (and ``DIR/kernels.txt``, torch.profiler's table
 - ``host_sync_sites``: the Python lines that made the host wait, over a few steps.
 - ``compile_modes``: views/s eager, under ``torch.compile``, under its CUDA graphs
   (``pretrain.compile_mode: reduce-overhead``), and under CUDA graphs with LARS's update
-  compiled too (a measurement for what to do next: training does not do that yet), with the
-  device's busy share under CUDA graphs (its kernels in ``DIR/graphs.txt``).
+  compiled too (``pretrain.compile_optimizer``, which no preset turns on until this measures
+  it), with the device's busy share under CUDA graphs (its kernels in ``DIR/graphs.txt``).
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def parts_ms(cfg, shape, device: str, steps: int, warmup: int) -> dict:
            "forward_backward": time_steps(lambda: parts.backward(parts.forward()), steps,
                                           warmup, device),
            "step": time_steps(parts.step, steps, warmup, device)}
+    # The optimiser's step alone, on the last step's gradients: eager, then (LARS) compiled.
+    out["optimizer"] = time_steps(parts.optimizer.step, steps, warmup, device)
+    if cfg.optimizer == "lars":
+        parts.optimizer.compile_update()
+        out["optimizer_compiled"] = time_steps(parts.optimizer.step, steps, warmup, device)
     return {k: round(1e3 * v, 3) for k, v in out.items()}
 
 
@@ -114,18 +120,13 @@ def compile_modes(cfg, shape, device: str, steps: int, warmup: int, out_dir: Pat
     device's busy share of the step under CUDA graphs."""
     out = {}
     graphs = {"compile": True, "compile_mode": "reduce-overhead"}
-    for name, change in {"eager": {}, "default": {"compile": True}, "reduce-overhead": graphs,
-                         "reduce-overhead, LARS compiled": graphs}.items():
+    variants = {"eager": {}, "default": {"compile": True}, "reduce-overhead": graphs}
+    if cfg.optimizer == "lars":                   # pretrain.compile_optimizer, off in presets
+        variants["reduce-overhead, LARS compiled"] = {**graphs, "compile_optimizer": True}
+    for name, change in variants.items():
         try:
             started = time.perf_counter()
             parts = pretrain_step(replace(cfg, **change), shape, device)
-            if "LARS" in name:
-                # A measurement only (not in train.pretrain yet): LARS's update through
-                # torch.compile, its per-tensor trust ratios fused, after an eager first step
-                # made the momentum buffers. The learning rate stays fixed here, as in every
-                # variant of this step; in training the schedule would change it every step.
-                parts.step()
-                parts.optimizer._update = torch.compile(parts.optimizer._update)
             seconds = time_steps(parts.step, steps, warmup + (5 if change else 0), device)
             out[name] = {"views_per_second": round(2 * cfg.batch_size / seconds, 1),
                          "step_ms": round(1e3 * seconds, 3),

@@ -19,8 +19,7 @@ import torch
 
 from monorobust.train import PretrainConfig, build_model
 from monorobust.train.batches import augment_generator
-from monorobust.train.optim import OPTIMIZERS
-from monorobust.train.pretrain import compiled, contrastive_loss
+from monorobust.train.pretrain import build_optimizer, compiled, contrastive_loss
 
 
 class Speed(NamedTuple):
@@ -240,7 +239,7 @@ def pretrain_step(cfg: PretrainConfig, image_shape: tuple[int, int, int], device
     kind = torch.device(device).type
     precision = resolve_precision(cfg.precision, kind).precision
     fabric = fabric or Fabric(accelerator=kind, devices=1, precision=precision)
-    optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg.lr, cfg.weight_decay)
+    optimizer = build_optimizer(model, cfg)
     fmodel, foptimizer = fabric.setup(compiled(model, cfg, kind), optimizer)
     gen = augment_generator(seed, 0, 0, torch.device(device))
 

@@ -89,6 +89,18 @@ def test_cuda_graphs_train_like_the_eager_model_and_resume_either_way(tmp_path):
     assert resumed.model.state_dict().keys() == eager.model.state_dict().keys()
 
 
+def test_compiled_lars_under_cuda_graphs_trains_like_the_eager_step(tmp_path):
+    """``pretrain.compile_optimizer`` with the model under CUDA graphs: the same losses."""
+    images = load_dataset("digits").train.images[:512]
+    cfg = PretrainConfig(encoder="conv", width=8, proj_hidden=64, proj_dim=32, epochs=2,
+                         batch_size=64, optimizer="lars", lr=0.3, precision="bf16-mixed",
+                         channels_last=True)
+    fused = replace(cfg, compile=True, compile_mode="reduce-overhead", compile_optimizer=True)
+    eager = pretrain(images, cfg, "ncl", 0, tmp_path / "eager", _fabric(cfg.precision), False)
+    both = pretrain(images, fused, "ncl", 0, tmp_path / "fused", _fabric(cfg.precision), False)
+    assert torch.allclose(torch.tensor(both.losses), torch.tensor(eager.losses), rtol=2e-2)
+
+
 def test_probe_on_the_gpu_agrees_with_the_cpu():
     gen = torch.Generator().manual_seed(0)
     centers = torch.randn(5, 32, generator=gen) * 3
@@ -114,7 +126,8 @@ def test_smoke_run_on_the_gpu_writes_every_row(tmp_path):
     assert json.loads((out / "run.json").read_text())["cuda"]
 
 
-def test_lars_multi_tensor_step_on_the_gpu_equals_the_per_tensor_formula():
+@pytest.mark.parametrize("compiled", [False, True], ids=["multi-tensor", "compiled"])
+def test_lars_step_on_the_gpu_equals_the_per_tensor_formula(compiled):
     from test_scale_train import _lars_per_tensor
 
     from monorobust.train.optim import LARS
@@ -124,14 +137,23 @@ def test_lars_multi_tensor_step_on_the_gpu_equals_the_per_tensor_formula():
     ours = [torch.nn.Parameter(torch.randn(s, generator=gen).to(CUDA)) for s in shapes]
     ref = [torch.nn.Parameter(p.detach().clone()) for p in ours]
     opt, bufs = LARS(ours, lr=0.3, weight_decay=1e-3), [None] * len(ref)
-    for _ in range(3):
+    if compiled:
+        opt.compile_update()
+    for lr in (0.3, 0.2, 0.1):
+        opt.param_groups[0]["lr"] = lr
         for p, q in zip(ours, ref):
             p.grad = torch.randn(p.shape, generator=gen).to(CUDA)
             q.grad = p.grad.clone()
         opt.step()
-        _lars_per_tensor(ref, bufs, 0.3, 0.9, 1e-3)
+        _lars_per_tensor(ref, bufs, lr, 0.9, 1e-3)
     for p, q in zip(ours, ref):                 # the GPU's multi-tensor norms round differently
         torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")     # the learning rate reaches the device unwaited
+    try:
+        opt.step()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
 
 
 def test_sae_trains_on_the_gpu_and_maps_back_to_the_cpu(tmp_path):

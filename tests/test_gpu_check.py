@@ -210,7 +210,8 @@ def test_the_profile_runs_at_tiny_size_on_the_cpu(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((tmp_path / "gpu_profile.json").read_text())
     parts = report["parts_ms"]
-    assert set(parts) == {"augmentation", "forward", "forward_backward", "step"}
+    assert set(parts) == {"augmentation", "forward", "forward_backward", "step", "optimizer",
+                          "optimizer_compiled"}
     assert min(parts.values()) > 0
     kernels = report["kernels"]
     assert kernels["busy_ms_per_step"] > 0 and kernels["top_kernels"]

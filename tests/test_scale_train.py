@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -16,6 +17,9 @@ from monorobust.train.checkpoint import flatten_state, unflatten_state
 from monorobust.train.optim import LARS, OPTIMIZERS
 from monorobust.train.pretrain import channel_stats
 
+# torch.compile's CPU backend (inductor) writes and builds C++.
+NEEDS_CXX = pytest.mark.skipif(not any(map(shutil.which, ("g++", "clang++", "c++"))),
+                               reason="torch.compile's CPU backend needs a C++ compiler")
 TINY = dict(width=32, proj_hidden=64, proj_dim=16, epochs=2, batch_size=32, lr=0.3,
             optimizer="lars")
 
@@ -77,6 +81,56 @@ def test_lars_multi_tensor_step_equals_the_per_tensor_formula(momentum):
         for p, q in zip(ours, ref):
             torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-6, atol=1e-7)
     assert all(torch.isfinite(p).all() for p in ours)
+
+
+@NEEDS_CXX
+def test_compiled_lars_update_is_the_formula_and_compiles_once_for_every_learning_rate():
+    """``LARS.compile_update``: the per-tensor formula up to rounding through a warmup + cosine
+    schedule (the learning rate changes every step), with a zero weight and a zero gradient,
+    from one compiled graph: the rate reaches it as a tensor, so no step recompiles."""
+    from torch._dynamo.utils import counters
+
+    from monorobust.train.optim import warmup_cosine
+
+    torch._dynamo.reset()
+    counters.clear()
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(16, 8), (8,), (4, 3, 3, 3), (4,), (10, 16), (10,)]
+    ours = [torch.nn.Parameter(torch.randn(s, generator=gen)) for s in shapes]
+    ref = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    with torch.no_grad():
+        ours[2].zero_(), ref[2].zero_()
+    opt = LARS(ours, lr=0.3, weight_decay=1e-3)
+    opt.compile_update()
+    schedule, bufs, rates = warmup_cosine(opt, 2, 6), [None] * len(ref), set()
+    for step in range(6):
+        grads = [torch.randn(s, generator=gen) for s in shapes]
+        if step == 1:
+            grads[0].zero_()
+        for p, q, g in zip(ours, ref, grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        lr = opt.param_groups[0]["lr"]
+        opt.step()
+        _lars_per_tensor(ref, bufs, lr, 0.9, 1e-3)
+        for p, q in zip(ours, ref):
+            torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)
+        schedule.step()
+        rates.add(lr)
+    assert len(rates) >= 4 and isinstance(opt.param_groups[0]["lr"], float)
+    assert counters["stats"]["unique_graphs"] == 1 and counters["frames"]["ok"] == 1
+
+
+@NEEDS_CXX
+def test_compiled_lars_trains_like_the_eager_one(tmp_path, digits_images):
+    """``pretrain.compile_optimizer`` (CPU here): the same losses as the eager update."""
+    cfg = PretrainConfig(**{**TINY, "epochs": 1})
+    eager = pretrain(digits_images, cfg, "ncl", 0, tmp_path / "eager", progress=False)
+    fused = pretrain(digits_images, replace(cfg, compile_optimizer=True), "ncl", 0,
+                     tmp_path / "fused", progress=False)
+    assert torch.allclose(torch.tensor(fused.losses), torch.tensor(eager.losses), rtol=1e-4)
+    with pytest.raises(ConfigError, match="compile_optimizer compiles LARS's update, but "
+                                          "pretrain.optimizer is 'adamw'"):
+        replace(cfg, optimizer="adamw", compile_optimizer=True)
 
 
 def test_lars_step_is_a_few_multi_tensor_calls_whatever_the_number_of_tensors():
@@ -184,8 +238,7 @@ def test_paper_presets_follow_the_protocol(preset):
         assert (p.epochs, p.batch_size, cfg.data.image_size) == (100, 128, 224)
 
 
-@pytest.mark.skipif(not any(map(__import__("shutil").which, ("g++", "clang++", "c++"))),
-                    reason="torch.compile's CPU backend needs a C++ compiler")
+@NEEDS_CXX
 def test_compiled_model_trains_like_the_eager_one_and_resumes_either_way(tmp_path, digits_images):
     """``pretrain.compile`` (inductor, CPU here): same losses, same checkpoint keys, and a
     compiled run killed in its second epoch resumes uncompiled (a speed-only change)."""

@@ -87,6 +87,12 @@ class PretrainConfig:
     CUDA-graph modes apply to one CUDA process only: on a CPU, or across several processes,
     the model trains eagerly (``train.pretrain.compiled``). Speed only: a run may resume under
     another mode."""
+    compile_optimizer: bool = False
+    """Run LARS's update through ``torch.compile`` (``LARS.compile_update``): its trust ratios,
+    momentum and step fused into a few kernels instead of about 8 passes over every weight,
+    some a kernel per tensor. Optimizer lars only; a few seconds of compiling first. Not yet
+    measured on a GPU, so no preset turns it on (``benchmarks/gpu_profile.py --parts
+    compile_modes`` measures it). Speed only: a run may resume with it on or off."""
     loader_workers: Annotated[int, NON_NEGATIVE] = 4
     """DataLoader worker processes decoding images when the training set streams from disk
     (image folders such as imagenet100); 0 decodes in the main process. In-memory datasets
@@ -114,6 +120,10 @@ class PretrainConfig:
         if self.compile_mode not in COMPILE_MODES:
             raise ConfigError(f"pretrain.compile_mode {self.compile_mode!r} must be one of "
                               f"{', '.join(COMPILE_MODES)}")
+        if self.compile_optimizer and self.optimizer != "lars":
+            raise ConfigError(f"pretrain.compile_optimizer compiles LARS's update, but "
+                              f"pretrain.optimizer is {self.optimizer!r}: set "
+                              "pretrain.optimizer=lars, or pretrain.compile_optimizer=false")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"pretrain.precision {self.precision!r} must be one of "
                               f"{', '.join(PRECISIONS)}")

@@ -107,6 +107,15 @@ def compiled(model: torch.nn.Module, cfg: PretrainConfig, device_type: str,
     return torch.compile(model, mode=cfg.compile_mode)
 
 
+def build_optimizer(model: torch.nn.Module, cfg: PretrainConfig) -> torch.optim.Optimizer:
+    """``cfg.optimizer`` over ``model``'s parameters; LARS's update compiled where
+    ``cfg.compile_optimizer`` says so."""
+    optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg.lr, cfg.weight_decay)
+    if cfg.compile_optimizer:
+        optimizer.compile_update()
+    return optimizer
+
+
 def contrastive_loss(model: torch.nn.Module, x: torch.Tensor, cfg: PretrainConfig, objective: str,
                      gen: torch.Generator, gather=None) -> torch.Tensor:
     """Two augmented views of ``x`` (N, C, H, W) in [0, 1] -> scalar NT-Xent (+ NCL term)."""
@@ -175,7 +184,7 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
     # On the device before the optimiser state is loaded, so that state lands there too.
     model = model.to(device, memory_format=torch.channels_last if cfg.channels_last
                      else torch.preserve_format)
-    optimizer = OPTIMIZERS.get(cfg.optimizer)(model.parameters(), cfg.lr, cfg.weight_decay)
+    optimizer = build_optimizer(model, cfg)
     scheduler = warmup_cosine(optimizer, int(cfg.warmup_epochs * steps_per_epoch),
                               cfg.epochs * steps_per_epoch)
     start_epoch, losses = _resume(out_dir, model, optimizer, scheduler, cfg, objective, seed)
@@ -244,7 +253,7 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
 # Keys that change speed or bookkeeping but not the numbers a run computes (a run folder's
 # own such keys: experiment._RESUMABLE_KEYS).
 RESUMABLE_CHANGES = ("keep_checkpoints", "loader_workers", "compile", "compile_mode",
-                      "logger")
+                     "compile_optimizer", "logger")
 
 
 def _resume(out_dir: Path, model, optimizer, scheduler, cfg: PretrainConfig, objective: str,
