@@ -342,6 +342,7 @@ def end_to_end(args, report: dict) -> dict:
             "run_seconds": round(info["seconds"], 1), "phase_seconds": info.get("phase_seconds"),
             "pretrain_images_per_second": rates,
             "pretrain_views_per_second": {k: round(2 * v, 1) for k, v in rates.items()},
+            "pretrain_steady_images_per_second": info.get("pretrain_steady_images_per_second"),
             "precision": info.get("precision"), "summary_rows": _rows(out / "summary.csv"),
             "scenarios_left_out": left_out}
 

@@ -65,7 +65,8 @@ for log in sorted((run / "checkpoints").glob("*-seed*/logs/version_*/metrics.csv
 info["last_epoch_rate"] = steady
 if (run / "run.json").exists():
     meta = json.loads((run / "run.json").read_text())
-    for key in ("seconds", "phase_seconds", "pretrain_images_per_second", "precision"):
+    for key in ("seconds", "phase_seconds", "pretrain_images_per_second",
+                "pretrain_steady_images_per_second", "precision"):
         info[key if key != "seconds" else "run_seconds"] = meta.get(key)
 print(json.dumps(info, indent=2))
 EOF

@@ -72,6 +72,7 @@ def test_gpu_check_writes_every_figure_at_tiny_size_on_the_cpu(tmp_path):
     e2e = report["end_to_end"]
     assert set(e2e["phase_seconds"]) == {"pretrain", "features", "posthoc", "grid"}, e2e
     assert set(e2e["pretrain_images_per_second"]) == {"cl-seed0", "ncl-seed0"}
+    assert e2e["pretrain_steady_images_per_second"] == {}      # one epoch: none after it
     assert e2e["summary_rows"] > 0 and e2e["precision"] == "bf16-mixed"
     assert e2e["scenarios_left_out"] == {}
     assert ",corrupt,3.0," in (out / "e2e-summary.csv").read_text()      # every scenario ran
@@ -120,7 +121,12 @@ def test_the_summary_reads_off_what_the_figures_decide():
     assert "One-pass augmentation: 1.50x a pass each (keep it)." in lines
     assert "Loops that make the host wait every step: {'sae_per_step': 2.0}." in lines
     # 100 epochs x 54,000 images: 200 s at 27,000 images/s + 300 s at 18,000 = 8.3 minutes
-    assert "about 8.3 min" in lines[-1]
+    assert "about 8.3 min at the end-to-end run's rates (compiling included)" in lines[-1]
+    # The rates after each encoder's first epoch, where run.json has them: 200 + 200 s.
+    report["end_to_end"]["pretrain_steady_images_per_second"] = {"cl-seed0": 27_000.0,
+                                                                 "ncl-seed0": 27_000.0}
+    assert "about 6.7 min at the end-to-end run's rates after their first epoch" in \
+        summary.readings(report)[-1]
     assert "error: RuntimeError: boom" in "\n".join(summary.tables(report))
 
 
@@ -176,6 +182,7 @@ def test_the_full_run_script_times_the_preset_and_says_how_far_it_got(tmp_path):
     assert all(r["epoch"] == 1 and r["images_per_second"] > 0
                for r in info["last_epoch_rate"].values())
     assert set(info["phase_seconds"]) >= {"pretrain", "features", "grid"}
+    assert info["pretrain_steady_images_per_second"] == {}     # one epoch: none after it
     assert {p.name for p in out.iterdir()} >= {"run.json", "summary.csv", "report.md"}
     # Stopped at its limit: not finished, and no results it did not reach.
     out = tmp_path / "cut"

@@ -58,6 +58,9 @@ def test_smoke_run_writes_every_row_and_file(smoke_run):
     speed = info["pretrain_images_per_second"]
     assert set(speed) == {f"{o}-seed{s}" for o in ("cl", "ncl") for s in cfg.seeds}
     assert all(rate > 0 for rate in speed.values())
+    # The smoke preset's 3 epochs: a rate without the first epoch's warm-up too.
+    assert set(info["pretrain_steady_images_per_second"]) == set(speed)
+    assert all(rate > 0 for rate in info["pretrain_steady_images_per_second"].values())
     summary = pd.read_csv(smoke_run / "summary.csv")
     assert set(summary.columns) >= {"representation", "scenario", "severity", "mean", "std", "n"}
     assert (summary["n"] == len(cfg.seeds)).all()

@@ -298,7 +298,8 @@ def test_a_hand_edited_config_yaml_is_one_line_naming_the_file(edit, message, tm
 
 @pytest.mark.parametrize("key, value", [("seconds", "slow"), ("pretrain_images_per_second", 5),
                                         ("pretrain_processes", "one"), ("versions", [1]),
-                                        ("phase_seconds", {"grid": "fast"})])
+                                        ("phase_seconds", {"grid": "fast"}),
+                                        ("pretrain_steady_images_per_second", {"cl-seed0": "x"})])
 def test_run_json_with_a_field_of_the_wrong_type_is_damaged(key, value, tmp_path):
     """The report failed on "seconds": "slow" with a format-code traceback, and the report and
     a rerun on "pretrain_images_per_second": 5 with a TypeError; such a file is now damaged
@@ -308,8 +309,11 @@ def test_run_json_with_a_field_of_the_wrong_type_is_damaged(key, value, tmp_path
     run = RunDir(tmp_path)
     run.write_run_info({"seconds": 4.5, "pretrain_processes": 1, "versions": {"torch": "x"},
                         "pretrain_images_per_second": {"cl-seed0": 100.0},
+                        "pretrain_steady_images_per_second": {"cl-seed0": 120.0},
                         "phase_seconds": {"grid": 1.0}})
-    assert len(provenance_table(run.read_run_info(), [0])) > 3
+    table = provenance_table(run.read_run_info(), [0])
+    assert ["pretraining cl-seed0", "100 images/s (120 after the first epoch)"] in \
+        table.values.tolist()
     info = json.loads((tmp_path / "run.json").read_text())
     (tmp_path / "run.json").write_text(json.dumps({**info, key: value}))
     with pytest.raises(ValueError, match=f"its '{key}' is"):

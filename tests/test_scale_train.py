@@ -128,6 +128,7 @@ def test_compiled_lars_trains_like_the_eager_one(tmp_path, digits_images):
     fused = pretrain(digits_images, replace(cfg, compile_optimizer=True), "ncl", 0,
                      tmp_path / "fused", progress=False)
     assert torch.allclose(torch.tensor(fused.losses), torch.tensor(eager.losses), rtol=1e-4)
+    assert fused.images_per_second > 0 and fused.steady_images_per_second is None   # 1 epoch
     with pytest.raises(ConfigError, match="compile_optimizer compiles LARS's update, but "
                                           "pretrain.optimizer is 'adamw'"):
         replace(cfg, optimizer="adamw", compile_optimizer=True)

@@ -150,7 +150,8 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
     started = time.perf_counter()
     run_dir = RunDir(cfg.out)
     is_main = fabric.global_rank == 0
-    throughput: dict[str, float] = {}
+    throughput: dict[str, float] = {}          # images/s of each encoder pretrained here
+    steady: dict[str, float] = {}              # the same after its first epoch
     phases = PhaseTimer()
     together = side_by_side(cfg.pretrain, fabric)   # pretrainings in worker processes
 
@@ -205,8 +206,10 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
                                           run_dir.checkpoints(objective, seed), fabric, progress)
                 if not is_main:
                     continue
-                if result.images_per_second is not None:
-                    throughput[f"{objective}-seed{seed}"] = round(result.images_per_second, 1)
+                for rates, rate in ((throughput, result.images_per_second),
+                                    (steady, result.steady_images_per_second)):
+                    if rate is not None:
+                        rates[f"{objective}-seed{seed}"] = round(rate, 1)
                 with phases("features"):
                     test_sets = test_sets or list(iter_test_sets(splits.test, cfg.grid, seed))
                     encode = model_encoder(result.model.to(fabric.device), cfg.probe.features)
@@ -224,8 +227,9 @@ def _run(cfg: RunConfig, splits: Splits, fabric: Fabric, progress: bool) -> RunR
         info = _provenance(cfg, seconds, fabric.world_size)
         # Pretraining speed, kept across invocations (a resumed run pretrains only what is left).
         earlier = _read_run_json(run_dir)
-        info["pretrain_images_per_second"] = {**earlier.get("pretrain_images_per_second", {}),
-                                              **throughput}
+        for key, rates in (("pretrain_images_per_second", throughput),
+                           ("pretrain_steady_images_per_second", steady)):
+            info[key] = {**earlier.get(key, {}), **rates}
         if "corrupt" in cfg.grid.scenarios:     # "auto" resolved: whose tables the rows used
             info["corruption_calibration"] = corruption_calibration(cfg.grid, splits)
         info["phase_seconds"] = phases.rounded()

@@ -387,15 +387,14 @@ class RunDir:
         if not isinstance(info, dict):
             raise ValueError(f"holds a {type(info).__name__}, not an object")
         number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+        numbers = lambda v: isinstance(v, dict) and all(map(number, v.values()))  # noqa: E731
         for key, ok, what in (("seconds", number, "a number"),
                               ("pretrain_processes", lambda v: number(v) and v == int(v),
                                "a whole number"),
-                              ("pretrain_images_per_second",
-                               lambda v: isinstance(v, dict) and all(map(number, v.values())),
+                              ("pretrain_images_per_second", numbers, "a mapping of numbers"),
+                              ("pretrain_steady_images_per_second", numbers,
                                "a mapping of numbers"),
-                              ("phase_seconds",
-                               lambda v: isinstance(v, dict) and all(map(number, v.values())),
-                               "a mapping of numbers"),
+                              ("phase_seconds", numbers, "a mapping of numbers"),
                               ("versions", lambda v: isinstance(v, dict), "a mapping")):
             if key in info and not ok(info[key]):
                 raise ValueError(f"its {key!r} is {info[key]!r}, not {what}")

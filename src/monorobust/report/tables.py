@@ -108,8 +108,10 @@ def provenance_table(run_info: dict[str, Any] | None, seeds: list[int]) -> pd.Da
                 rows.append((key, str(run_info[key])))
         together = run_info.get("pretrain_processes", 1)
         each = f" (each, {together} at once)" if together > 1 else ""
+        steady = run_info.get("pretrain_steady_images_per_second") or {}
         for name, rate in (run_info.get("pretrain_images_per_second") or {}).items():
-            rows.append((f"pretraining {name}", f"{rate:,.0f} images/s{each}"))
+            after = f" ({steady[name]:,.0f} after the first epoch)" if name in steady else ""
+            rows.append((f"pretraining {name}", f"{rate:,.0f} images/s{each}{after}"))
         for pkg, ver in (run_info.get("versions") or {}).items():
             rows.append((pkg, str(ver)))
     return pd.DataFrame(rows, columns=["key", "value"])

@@ -50,6 +50,9 @@ class PretrainResult(NamedTuple):
     images_per_second: float | None
     """Training images (both views of each) per second over those epochs, all processes
     together; None when the checkpoints already held every epoch."""
+    steady_images_per_second: float | None = None
+    """The same over those epochs but the first, which also holds torch.compile's compiling
+    and the warm-up (tens of seconds on a GPU); None with fewer than two epochs run."""
 
 
 def channel_stats(images) -> tuple[list[float], list[float]]:
@@ -197,7 +200,7 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
     gather = gather_with_grad if world > 1 else None
     source = make_source(images, device, world, rank, cfg.batch_size, cfg.loader_workers)
     per_epoch = steps_per_epoch * cfg.batch_size * world         # images, all processes
-    started, steps_done = time.perf_counter(), 0
+    started, steps_done, first_done = time.perf_counter(), 0, None
     log = StepLog(cfg.logger, out_dir, cfg.batch_size * world) if rank == 0 else None
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"pretrain {objective} seed {seed}",
                disable=not progress or rank != 0, initial=start_epoch, total=cfg.epochs)
@@ -241,13 +244,15 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
                 _save(writer, out_dir, epoch + 1, model, optimizer, scheduler, cfg, objective,
                       seed, losses)
             fabric.barrier()
+            first_done = first_done or time.perf_counter()
     fabric.barrier()
     if log is not None:
         log.close()
-    seconds = time.perf_counter() - started
-    epochs_run = cfg.epochs - start_epoch
+    ended = time.perf_counter()
+    seconds, epochs_run = ended - started, cfg.epochs - start_epoch
     rate = epochs_run * per_epoch / seconds if epochs_run else None
-    return PretrainResult(model, losses, seconds, rate)
+    steady = (epochs_run - 1) * per_epoch / (ended - first_done) if epochs_run > 1 else None
+    return PretrainResult(model, losses, seconds, rate, steady)
 
 
 # Keys that change speed or bookkeeping but not the numbers a run computes (a run folder's
