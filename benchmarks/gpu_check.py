@@ -186,6 +186,10 @@ def resnet18(args, report: dict) -> dict:
                 "compiled_channels_last": {"compile": True, "compile_mode": "default"},
                 "compiled_cudagraphs_channels_last": {"compile": True,
                                                       "compile_mode": "reduce-overhead"},
+                # CUDA graphs and LARS's update compiled too (pretrain.compile_optimizer).
+                "compiled_cudagraphs_lars_compiled_channels_last": {
+                    "compile": True, "compile_mode": "reduce-overhead",
+                    "compile_optimizer": True},
                 # Four times the batch: a step that takes about as long is host-bound.
                 "eager_channels_last_batch_x4": {"batch_size": 4 * base.batch_size}}
     steps, warmup = (2, 1) if args.tiny else (30, 5)

@@ -3,10 +3,10 @@
     python benchmarks/gpu_check_summary.py gpu_check.json
 
 Prints the hardware, every measured figure in tables, and the readings the figures decide: the
-issue's 50,000 views/s target, whether ``torch.compile``, cuDNN's autotuner and the one-pass
-augmentation pay, whether the eager step is launch-bound, host waits per step, and the
-``fmnist-resnet18`` preset's pretraining time at its full 100 epochs from the end-to-end run's
-measured rate. Only reads the JSON; a step that failed or was skipped is shown as such.
+issue's 50,000 views/s target, whether ``torch.compile``, LARS's compiled update, cuDNN's
+autotuner and the one-pass augmentation pay, whether the eager step is launch-bound, host
+waits per step, and the ``fmnist-resnet18`` preset's pretraining time at its full 100 epochs
+from the end-to-end run's measured rate. Only reads the JSON; a step that failed or was skipped is shown as such.
 """
 
 from __future__ import annotations
@@ -19,10 +19,15 @@ TARGET_VIEWS_PER_SECOND = 50_000
 """Issue 15's goal for ResNet-18 (CIFAR stem) on 32-px inputs on one H100/H200-class GPU."""
 LAUNCH_BOUND = 0.7
 """An eager step whose operators' host floor is at least this share of its time is launch-bound."""
+PAYS = 1.03
+"""A speed option pays where its step is at least this much faster, measured in one process
+(the same step measured in two processes differed by up to 10% on the H200)."""
 HOST_BOUND = 2.0
 """A step whose views/s grow at least this much at four times the batch is host-bound."""
 PRESET_BATCH = ("eager_channels_last", "eager_contiguous", "compiled_channels_last",
-                "compiled_cudagraphs_channels_last", "eager_channels_last_cudnn_benchmark")
+                "compiled_cudagraphs_channels_last",
+                "compiled_cudagraphs_lars_compiled_channels_last",
+                "eager_channels_last_cudnn_benchmark")
 """The 32-px variants at the cifar100 preset's batch."""
 VARIANTS = PRESET_BATCH + ("eager_channels_last_batch_x4", "imagenet100_eager_channels_last",
                            "imagenet100_compiled_cudagraphs_channels_last")
@@ -53,6 +58,22 @@ def _ratio(a: dict, b: dict, key: str = "views_per_second") -> float | None:
     if _status(a) or _status(b) or not a.get(key) or not b.get(key):
         return None
     return a[key] / b[key]
+
+
+def lars_compiled_pays(fused: dict, graphs: dict) -> tuple[float, bool] | None:
+    """The CUDA-graph step with LARS's update compiled (``pretrain.compile_optimizer``) over
+    the one without, and whether that pays (at least ``PAYS`` faster); None unless both ran."""
+    ratio = _ratio(fused, graphs)
+    return None if ratio is None else (ratio, ratio >= PAYS)
+
+
+def profile_setting(profile: dict) -> str:
+    """From a ``gpu_profile.json``: the ``--set`` item that turns LARS's compiled update on
+    where it paid under CUDA graphs (``compile_modes``), else ''."""
+    modes = profile.get("compile_modes") or {}
+    fused = lars_compiled_pays(modes.get("reduce-overhead, LARS compiled", {}),
+                               modes.get("reduce-overhead", {}))
+    return "pretrain.compile_optimizer=true" if fused and fused[1] else ""
 
 
 def tables(report: dict) -> list[str]:
@@ -131,6 +152,13 @@ def readings(report: dict, full_epochs: int = 100, train_images: int = 54_000) -
             out.append(f"{what}: {ratio:.2f}x the eager channels-last step "
                        + ("(pays)" if ratio > 1.05 else "(does not pay)" if ratio < 0.95
                           else "(no difference)") + ".")
+    fused = lars_compiled_pays(r18.get("compiled_cudagraphs_lars_compiled_channels_last", {}),
+                               r18.get("compiled_cudagraphs_channels_last", {}))
+    if fused is not None:
+        ratio, pays = fused
+        out.append(f"LARS's update compiled too (pretrain.compile_optimizer): {ratio:.2f}x the "
+                   "CUDA-graph step (" + ("pays: turn it on in the 32-px presets" if pays else
+                                          "does not pay: leave it off") + ").")
     big = _ratio(r18.get("imagenet100_compiled_cudagraphs_channels_last", {}),
                  r18.get("imagenet100_eager_channels_last", {}))
     if big is not None:
@@ -165,8 +193,14 @@ def readings(report: dict, full_epochs: int = 100, train_images: int = 54_000) -
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("json", type=Path, help="gpu_check.json")
-    report = json.loads(p.parse_args().json.read_text())
+    p.add_argument("json", type=Path, help="gpu_check.json (gpu_profile.json with --setting)")
+    p.add_argument("--setting", action="store_true",
+                   help="print only the --set item a gpu_profile.json's figures call for")
+    args = p.parse_args()
+    report = json.loads(args.json.read_text())
+    if args.setting:
+        print(profile_setting(report))
+        return
     print("\n".join(tables(report)))
     print("\nReadings:\n" + "\n".join(f"- {line}" for line in readings(report)))
 

@@ -115,14 +115,22 @@ def kernels(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path,
                             for us, n, name in top[:25]]}
 
 
-def compile_modes(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path) -> dict:
+GRAPHS = {"compile": True, "compile_mode": "reduce-overhead"}
+COMPILE_MODES = {"eager": {}, "default": {"compile": True}, "reduce-overhead": GRAPHS,
+                 # pretrain.compile_optimizer (lars only), off in the presets until measured
+                 "reduce-overhead, LARS compiled": {**GRAPHS, "compile_optimizer": True}}
+"""``compile_modes``' variants by name: changes to the preset's pretraining section."""
+
+
+def compile_modes(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path,
+                  names: list[str] | None = None) -> dict:
     """Views/s of the step eager and under each ``pretrain.compile_mode`` worth trying, and the
-    device's busy share of the step under CUDA graphs."""
+    device's busy share of the step under CUDA graphs; or the views/s of the variants
+    ``names`` alone."""
     out = {}
-    graphs = {"compile": True, "compile_mode": "reduce-overhead"}
-    variants = {"eager": {}, "default": {"compile": True}, "reduce-overhead": graphs}
-    if cfg.optimizer == "lars":                   # pretrain.compile_optimizer, off in presets
-        variants["reduce-overhead, LARS compiled"] = {**graphs, "compile_optimizer": True}
+    variants = {name: change for name, change in COMPILE_MODES.items()
+                if (names is None or name in names)
+                and (cfg.optimizer == "lars" or not change.get("compile_optimizer"))}
     for name, change in variants.items():
         try:
             started = time.perf_counter()
@@ -136,8 +144,10 @@ def compile_modes(cfg, shape, device: str, steps: int, warmup: int, out_dir: Pat
         finally:
             parts = None
             torch._dynamo.reset()
+    if names is not None:                         # a chosen few: no profile after them
+        return out
     try:
-        graphs = replace(cfg, compile=True, compile_mode="reduce-overhead")
+        graphs = replace(cfg, **GRAPHS)
         busy = kernels(graphs, shape, device, min(steps, 5), warmup + 5, out_dir, "graphs")
         out["reduce-overhead"]["busy_share_of_wall"] = busy["busy_share_of_wall"]
         out["reduce-overhead"]["busy_ms_per_step"] = busy["busy_ms_per_step"]
@@ -181,7 +191,14 @@ def main() -> None:
     p.add_argument("--parts", nargs="+", default=None, metavar="PART",
                    help="only these parts (parts_ms kernels host_sync_sites batch_sweep "
                         "compile_modes); all by default")
+    p.add_argument("--variants", nargs="+", default=None, metavar="NAME",
+                   help="compile_modes' variants, by name (default all: "
+                        + ", ".join(repr(n) for n in COMPILE_MODES) + ")")
     args = p.parse_args()
+    unknown = sorted(set(args.variants or ()) - set(COMPILE_MODES))
+    if unknown:
+        p.error(f"unknown --variants {', '.join(map(repr, unknown))}; the variants are "
+                + ", ".join(map(repr, COMPILE_MODES)))
     args.out.mkdir(parents=True, exist_ok=True)
     from monorobust.config import load_config
 
@@ -202,8 +219,10 @@ def main() -> None:
                      "batch_sweep": lambda: batch_sweep(cfg, shape, args.device, batches,
                                                         steps, warmup),
                      "compile_modes": lambda: {"skipped": "tiny: compiling takes minutes on a "
-                                                          "CPU"} if args.tiny else
-                     compile_modes(cfg, shape, args.device, steps, warmup, args.out)}.items():
+                                                          "CPU"}
+                     if args.tiny and not args.variants else
+                     compile_modes(cfg, shape, args.device, steps, warmup, args.out,
+                                   args.variants)}.items():
         if args.parts and name not in args.parts:
             continue
         started = time.perf_counter()

@@ -61,6 +61,7 @@ def test_gpu_check_writes_every_figure_at_tiny_size_on_the_cpu(tmp_path):
                  "eager_channels_last_batch_x4"):
         assert r18[name]["images_per_second"] > 0, r18[name]
     for name in ("compiled_cudagraphs_channels_last",
+                 "compiled_cudagraphs_lars_compiled_channels_last",
                  "imagenet100_compiled_cudagraphs_channels_last"):
         assert "skipped" in r18[name]                  # tiny: no compiling on the CPU
     text = "\n".join(_benchmark("gpu_check_summary").tables(report))
@@ -76,6 +77,14 @@ def test_gpu_check_writes_every_figure_at_tiny_size_on_the_cpu(tmp_path):
     assert e2e["summary_rows"] > 0 and e2e["precision"] == "bf16-mixed"
     assert e2e["scenarios_left_out"] == {}
     assert ",corrupt,3.0," in (out / "e2e-summary.csv").read_text()      # every scenario ran
+
+
+# The fmnist-resnet18 protocol at tiny size (gpu_full_run.sh's SET): 60 images a class, so
+# that few-shot's k=50 fits.
+TINY_FULL_RUN = ("pretrain.compile=false pretrain.epochs=1 pretrain.warmup_epochs=0 "
+                 "pretrain.width=4 pretrain.proj_hidden=32 pretrain.proj_dim=16 "
+                 "pretrain.batch_size=32 probe.steps=20 probe.batch_size=64 probe.eval_every=10 "
+                 "sae.epochs=1 data.train_size=600 data.test_size=100 grid.shift_test_size=20")
 
 
 def _benchmark(name: str):
@@ -100,6 +109,7 @@ def test_the_summary_reads_off_what_the_figures_decide():
         "compiled_channels_last": {"views_per_second": 60_000.0, "step_ms": 8.5},
         "eager_contiguous": {"error": "RuntimeError: boom"},
         "compiled_cudagraphs_channels_last": {"views_per_second": 20_000.0, "step_ms": 25.6},
+        "compiled_cudagraphs_lars_compiled_channels_last": {"views_per_second": 20_400.0},
         "eager_channels_last_batch_x4": {"views_per_second": 100_000.0, "step_ms": 20.5},
         "imagenet100_eager_channels_last": {"views_per_second": 8_000.0, "step_ms": 32.0},
         "imagenet100_compiled_cudagraphs_channels_last": {"views_per_second": 8_100.0},
@@ -115,6 +125,11 @@ def test_the_summary_reads_off_what_the_figures_decide():
             in lines)
     assert lines[1].startswith("Four times the batch: 2.50x the views/s of the eager step "
                                "(host-bound")
+    assert ("LARS's update compiled too (pretrain.compile_optimizer): 1.02x the CUDA-graph step "
+            "(does not pay: leave it off).") in lines
+    assert summary.lars_compiled_pays({"views_per_second": 21_000.0},
+                                      {"views_per_second": 20_000.0}) == (1.05, True)
+    assert summary.lars_compiled_pays({"error": "boom"}, {"views_per_second": 1.0}) is None
     assert "imagenet100 (224 px) under CUDA graphs: 1.01x its eager step (keep it eager)." in lines
     assert not any("contiguous" in line for line in lines)             # it failed: no reading
     assert any("78% of its time: launch-bound" in line for line in lines)
@@ -162,12 +177,30 @@ def test_gpu_check_leaves_out_the_corruptions_without_corrupt_tta_and_says_so():
 
 
 @pytest.mark.slow
+def test_the_next_sessions_call_profiles_then_runs_the_protocol_as_the_profile_says(tmp_path):
+    """benchmarks/gpu_next.sh at tiny size on the CPU: the profile's two CUDA-graph variants,
+    then the full run, with pretrain.compile_optimizer=true exactly where the profile paid."""
+    env = {**os.environ, "DEVICE": "cpu", "TINY": "1", "KIT": str(tmp_path / "no-kit"),
+           "OUT": str(tmp_path / "out"), "SET": TINY_FULL_RUN,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_next.sh")], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "out"
+    assert len(list(out.iterdir())) <= 8            # what the device tool brings back
+    profile = json.loads((out / "gpu_profile.json").read_text())
+    assert set(profile["compile_modes"]) == {"reduce-overhead", "reduce-overhead, LARS compiled"}
+    assert "optimizer_compiled" in profile["parts_ms"]
+    info = json.loads((out / "full-run.json").read_text())
+    assert info["finished"] and info["checkpoint_epochs"] == {"cl-seed0": 1, "ncl-seed0": 1}
+    setting = _benchmark("gpu_check_summary").profile_setting(profile)
+    assert ("--set pretrain.compile_optimizer=true" in info["command"]) == bool(setting)
+
+
+@pytest.mark.slow
 def test_the_full_run_script_times_the_preset_and_says_how_far_it_got(tmp_path):
     """benchmarks/gpu_full_run.sh at tiny size on the CPU: finished, then stopped by its limit."""
-    tiny = ("pretrain.compile=false pretrain.epochs=1 pretrain.warmup_epochs=0 pretrain.width=4 "
-            "pretrain.proj_hidden=32 pretrain.proj_dim=16 pretrain.batch_size=32 probe.steps=20 "
-            "probe.batch_size=64 probe.eval_every=10 sae.epochs=1 data.train_size=600 "
-            "data.test_size=100 grid.shift_test_size=20")     # 60 a class: few-shot's k=50 fits
+    tiny = TINY_FULL_RUN
     env = {**os.environ, "DEVICE": "cpu", "KIT": str(tmp_path / "no-kit"),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     script = str(ROOT / "benchmarks" / "gpu_full_run.sh")
@@ -228,3 +261,14 @@ def test_the_profile_runs_at_tiny_size_on_the_cpu(tmp_path):
     assert all(v["views_per_second"] > 0 for v in report["batch_sweep"].values())
     assert report["host_sync_sites"] is None                     # nothing waits off CUDA
     assert "skipped" in report["compile_modes"]
+    # Chosen variants run even tiny; on a CPU "reduce-overhead" trains the model eagerly, and
+    # pretrain.compile_optimizer compiles LARS's update there too.
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_profile.py"), "--device",
+                           "cpu", "--tiny", "--out", str(tmp_path / "chosen"), "--parts",
+                           "compile_modes", "--variants", "eager",
+                           "reduce-overhead, LARS compiled"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    modes = json.loads((tmp_path / "chosen" / "gpu_profile.json").read_text())["compile_modes"]
+    assert set(modes) == {"eager", "reduce-overhead, LARS compiled"}, modes
+    assert all(m["views_per_second"] > 0 for m in modes.values()), modes

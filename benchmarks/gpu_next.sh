@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# What issue 15 still lacks, as one device call of under 10 minutes (docs/scale.md, "The next
+# GPU session"):
+#   1. gpu_profile.py: the optimiser's step alone, eager and compiled (parts_ms), and the
+#      cifar100 step under CUDA graphs without and with LARS's update compiled (compile_modes);
+#   2. gpu_full_run.sh: the fmnist-resnet18 preset's whole protocol, with
+#      pretrain.compile_optimizer=true where step 1 found that it pays (gpu_check_summary.py
+#      --setting), stopped when BUDGET runs out (full-run.json then says how far it got).
+#
+#   COMMIT=<sha> bash benchmarks/gpu_next.sh     # -> $OUT: gpu_profile.json, full-run.json, ...
+#   BUDGET=570 PROFILE_LIMIT=160                  # seconds: both steps; the profile
+#   DEVICE=cpu TINY=1 SET="..." bash benchmarks/gpu_next.sh   # tiny, on the CPU (tests)
+#
+# At most 7 files come back: gpu_profile.json, profile-stderr.txt, and gpu_full_run.sh's
+# full-run.json, stderr.txt, run.json, summary.csv, report.md.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT_DIR="${OUT:-$PWD/gpu-next}"
+BUDGET="${BUDGET:-570}"
+DEVICE="${DEVICE:-cuda}"
+started=$SECONDS
+mkdir -p "$OUT_DIR"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+tiny=()
+[ -n "${TINY:-}" ] && tiny=(--tiny)
+timeout -k 10 "${PROFILE_LIMIT:-160}" python3 benchmarks/gpu_profile.py --device "$DEVICE" \
+    "${tiny[@]}" --parts parts_ms compile_modes \
+    --variants "reduce-overhead" "reduce-overhead, LARS compiled" --out "$OUT_DIR" \
+    2>"$OUT_DIR/profile-stderr.txt"
+setting=""
+if [ -f "$OUT_DIR/gpu_profile.json" ]; then
+    setting="$(python3 benchmarks/gpu_check_summary.py --setting "$OUT_DIR/gpu_profile.json")"
+fi
+echo "gpu_next: profile done in $((SECONDS - started)) s; full run with: ${setting:-the preset as it is}"
+left=$((BUDGET - (SECONDS - started)))
+[ "$left" -lt 60 ] && left=60
+OUT="$OUT_DIR" LIMIT="$left" SET="${SET:-} $setting" DEVICE="$DEVICE" \
+    bash benchmarks/gpu_full_run.sh
