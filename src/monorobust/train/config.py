@@ -89,10 +89,11 @@ class PretrainConfig:
     another mode."""
     compile_optimizer: bool = False
     """Run LARS's update through ``torch.compile`` (``LARS.compile_update``): its trust ratios,
-    momentum and step fused into a few kernels instead of about 8 passes over every weight,
-    some a kernel per tensor. Optimizer lars only; a few seconds of compiling first. Not yet
-    measured on a GPU, so no preset turns it on (``benchmarks/gpu_profile.py --parts
-    compile_modes`` measures it). Speed only: a run may resume with it on or off."""
+    momentum and step fused into a few kernels instead of six multi-tensor calls that pass over
+    the weights' memory about 15 times, two of them a kernel per tensor. Optimizer lars only;
+    a few seconds of compiling first. 3.3-3.9x the eager update on a 2-core CPU at the cifar100
+    model's size; not yet measured on a GPU, so no preset turns it on (``benchmarks/gpu_next.sh``
+    measures it). Speed only: a run may resume with it on or off."""
     loader_workers: Annotated[int, NON_NEGATIVE] = 4
     """DataLoader worker processes decoding images when the training set streams from disk
     (image folders such as imagenet100); 0 decodes in the main process. In-memory datasets

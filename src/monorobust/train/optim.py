@@ -54,9 +54,9 @@ class LARS(torch.optim.Optimizer):
 
     def compile_update(self) -> None:
         """Run each step's update after the norms (``lars_apply``) through ``torch.compile``:
-        the trust ratios, momentum and step fused into a few kernels, where eagerly they are
-        about 8 passes over every weight, two of them a kernel per tensor (a list of per-tensor
-        factors leaves the multi-tensor fast path). The norms stay ``torch._foreach_norm``'s two
+        the trust ratios, momentum and step fused into a few kernels, where eagerly they are six
+        multi-tensor calls that pass over the weights' memory about 15 times, two of them a
+        kernel per tensor (a list of per-tensor factors leaves the multi-tensor fast path). The norms stay ``torch._foreach_norm``'s two
         multi-tensor kernels. The learning rate reaches the compiled update as a tensor, refilled
         each step, so the schedule does not recompile it; the group's ``lr`` stays a float for
         the scheduler, the logs and the checkpoints."""
