@@ -109,6 +109,16 @@ CLI_CASES = [
     (RUN + ["--set", "grid.scenarios.clean=[0.5]"], "grid.scenarios.clean has no severity"),
     (RUN + ["--set", "grid.corruptions=[]"], "grid.corruptions is empty"),
     (RUN + ["--set", "pretrain.batch_size=1"], "pretrain.batch_size must be >= 2"),
+    # Sizes that cannot fit in any memory this machine has (an extra 000 or two): refused
+    # before the pretraining, not out of memory after it.
+    (RUN + ["--set", "sae.width=20000000000"], "lower sae.width (null: the features' width"),
+    (RUN + ["--set", "pretrain.proj_hidden=20000000000"],
+     "lower pretrain.width, pretrain.proj_hidden or pretrain.proj_dim"),
+    (["pretrain", "--preset", "smoke", "--quiet", "--out", "{out}", "--set",
+      "pretrain.proj_dim=20000000000"], "than the"),
+    (["sae", "--features", "{d}/x.npy", "--out", "{out}", "--width", "20000000000"],
+     "the SAE of --features (sae.width 20000000000, on 40 training feature vectors of width 6)"
+     " needs at least"),
     (RUN + ["--set", "out={d}/elsewhere"], "out is given twice, by --out and by --set out="),
     (RUN + ["--set", "pretrain.encoder=vgg"], "unknown encoder 'vgg'"),
     (RUN + ["--set", "pretrain.epochs=0"], "pretrain.epochs must be >= 1"),

@@ -185,6 +185,16 @@ def test_auxk_loss_is_openais_batch_normalised_mse():
     assert auxk_loss(e_hat, e.mean(0, keepdim=True).expand_as(e)).item() == 0.0  # no variance
 
 
+def test_the_memory_bound_counts_every_parameter_adam_trains():
+    """``SAEConfig.training_bytes``: the features, then the SAE's parameters, their gradients
+    and Adam's two moments (fp32), counted against a real TopKSAE."""
+    d, width, n = 12, 40, 100
+    model = TopKSAE(d, width, 5)
+    params = sum(p.numel() for p in model.parameters())
+    assert SAEConfig(width=width).training_bytes(d, n) == 4 * (n * d + 4 * params)
+    assert SAEConfig().training_bytes(d, n) == 4 * (n * d + 4 * (2 * d * d + 2 * d))  # width d
+
+
 def test_same_seed_same_sae():
     x = low_rank(n=256)
     cfg = SAEConfig(width=16, k=4, batch_size=32, steps=20)

@@ -5,6 +5,8 @@ traceback from deep inside). Ground floor: every layer may use them.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from monorobust.errors import ConfigError
@@ -89,3 +91,16 @@ def check_device(device: torch.device | str, what: str = "device") -> torch.devi
         raise ConfigError(f"{what} {device!r}: no CUDA GPU is visible here "
                           "(torch.cuda.is_available() is False); use 'cpu'")
     return dev
+
+
+def device_memory_bytes(device_type: str) -> int | None:
+    """The total memory of the first ``device_type`` device ("cuda": its GPU memory; "cpu": the
+    machine's RAM); None where it cannot be told."""
+    if device_type == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_properties(0).total_memory
+    if device_type == "cpu":
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):    # not a POSIX system
+            return None
+    return None

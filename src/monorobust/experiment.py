@@ -39,7 +39,8 @@ from monorobust.rundir import ResultRow, RunDir
 from monorobust.train import PretrainResult, pretrain
 from monorobust.train.parallel import PretrainJob, pretrain_side_by_side, side_by_side, threads_each
 from monorobust.train.precision import accelerator_type, resolve_precision
-from monorobust.train.pretrain import RESUMABLE_CHANGES, check_batch_fits, check_sync_batchnorm
+from monorobust.train.pretrain import (RESUMABLE_CHANGES, check_batch_fits, check_model_fits,
+                                       check_sync_batchnorm, feature_width)
 
 if TYPE_CHECKING:
     from lightning_fabric import Fabric
@@ -134,11 +135,27 @@ def check_pretraining_data(cfg: RunConfig, splits: Splits) -> None:
         check_batch_fits(cfg.pretrain, len(splits.train.images), cfg.devices * cfg.num_nodes)
 
 
+def check_memory(cfg: RunConfig, splits: Splits) -> None:
+    """Before a folder is claimed: sizes whose training could not fit in the device's memory
+    at all (the pretraining model's, and the SAE's where a representation fits one) are
+    refused. Out of memory later, the SAE would fail after the pretraining, and the folder
+    would then refuse the corrected size. A frozen hf: backbone is not checked."""
+    if cfg.pretrain.encoder.startswith("hf:"):
+        return
+    device = accelerator_type(cfg.device)
+    model = check_model_fits(cfg.pretrain, tuple(splits.train.images.shape[1:]), device)
+    fitting = [name for name in cfg.representations if REPRESENTATIONS.get(name).fits_sae]
+    if fitting:
+        width = feature_width(cfg.pretrain, model, cfg.probe.features)
+        cfg.sae.check_fits(width, len(splits.train.images), device, " and ".join(fitting))
+
+
 def run(cfg: RunConfig, progress: bool = True) -> RunResult:
     """Run the whole grid of ``cfg`` into ``cfg.out``; returns the summary table."""
     splits = prepare_splits(cfg.data)                # validation of data before any work
     check_grid(cfg.grid, splits)
     check_pretraining_data(cfg, splits)
+    check_memory(cfg, splits)
     for name in cfg.grid.scenarios:                  # side data (CIFAR-N labels) before any work
         if SCENARIOS.get(name).needs_data:
             SCENARIOS.get(name).check_data(cfg.data)

@@ -18,11 +18,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from monorobust.data.prepare import prepare_splits
-    from monorobust.experiment import check_pretraining_data, open_run_dir
+    from monorobust.experiment import check_memory, check_pretraining_data, open_run_dir
 
     cfg = config_from_args(args)
     splits = prepare_splits(cfg.data)
     check_pretraining_data(cfg, splits)
+    check_memory(cfg, splits)
     with open_run_dir(cfg, "pretrain") as fabric:
         _pretrain_seeds(cfg, splits, fabric, args)
     return 0

@@ -46,8 +46,15 @@ def main(args: argparse.Namespace) -> int:
     if (args.run_dir is None) == (args.features is None):
         raise ConfigError("pass either a run folder (monorobust sae RUN_DIR) or --features FILE")
     if args.run_dir is not None:
-        run_cfg, sources = _run_sources(Path(args.run_dir), args.seeds)
+        from monorobust.train.pretrain import check_model_fits, feature_width
+
+        run_cfg, sources, splits = _run_sources(Path(args.run_dir), args.seeds)
         cfg = dataclass_from_args(SAEConfig, args, base=asdict(run_cfg.sae), section="sae")
+        if not run_cfg.pretrain.encoder.startswith("hf:"):   # loaded and trained on the CPU
+            shape = tuple(splits.train.images.shape[1:])
+            model = check_model_fits(run_cfg.pretrain, shape, "cpu")
+            cfg.check_fits(feature_width(run_cfg.pretrain, model, run_cfg.probe.features),
+                           len(splits.train.images), "cpu", f"{args.run_dir}'s cl encoder")
         out = Path(args.out) if args.out else RunDir(args.run_dir).sae
     else:
         from monorobust.evaluate.arrays import load_array
@@ -58,6 +65,7 @@ def main(args: argparse.Namespace) -> int:
         cfg = dataclass_from_args(SAEConfig, args, section="sae")
         train = check_sae_input(load_array(args.features, "--features", "features"), cfg,
                                 "--features")
+        cfg.check_fits(train.shape[1], len(train), "cpu", "--features")
         test = None
         if args.test_features:
             test = check_sae_input(load_array(args.test_features, "--test-features", "features"),
@@ -106,7 +114,8 @@ def _train_all(sources, cfg, out, args: argparse.Namespace) -> None:
 
 
 def _run_sources(run_dir, seeds):
-    """The run's config and, per seed, a loader of (train, test) CL projector features."""
+    """The run's config, per seed a loader of (train, test) CL projector features, and the
+    run's data splits."""
     from monorobust.config import RunConfig
     from monorobust.errors import ConfigError
     from monorobust.evaluate import extract, model_encoder
@@ -131,4 +140,4 @@ def _run_sources(run_dir, seeds):
             return extract(encode, splits.train.images), extract(encode, splits.test.images)
         return get
 
-    return cfg, [(seed, loader(seed)) for seed in seeds]
+    return cfg, [(seed, loader(seed)) for seed in seeds], splits

@@ -34,6 +34,8 @@ class Representation:
     """Whether the paper counts it as monosemantic."""
     colour: str | None = None
     """Its colour in every figure of every report (None: the next free palette colour)."""
+    fits_sae: bool = False
+    """Whether ``fit`` trains a TopK SAE (``cfg.sae``) on the raw features."""
 
     def fit(self, train_raw: torch.Tensor, seed: int, workdir: Path, cfg: Any,
             device: torch.device | str = "cpu") -> FeatureMap:
@@ -75,7 +77,7 @@ class CLSAE(Representation):
     """TopK sparse-autoencoder latents of the L2-normalised CL projector output (post hoc)."""
 
     name, objective, label, monosemantic = "cl+sae", "cl", "CL+SAE (mono)", True
-    colour = OKABE_ITO[2]
+    colour, fits_sae = OKABE_ITO[2], True
 
     def fit(self, train_raw, seed, workdir, cfg, device="cpu") -> FeatureMap:
         from monorobust.sae import fit_cached
@@ -105,7 +107,7 @@ class FrozenSAE(Representation):
     """TopK SAE latents of the L2-normalised frozen features (the cl+sae path, post hoc)."""
 
     name, objective, label, monosemantic = "frozen+sae", "frozen", "Frozen+SAE (mono)", True
-    colour = OKABE_ITO[4]
+    colour, fits_sae = OKABE_ITO[4], True
 
     def fit(self, train_raw, seed, workdir, cfg, device="cpu", views=None) -> FeatureMap:
         from monorobust.sae import fit_cached

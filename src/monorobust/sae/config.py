@@ -49,6 +49,29 @@ class SAEConfig:
             raise ConfigError(f"sae.k ({self.k}) must not exceed sae.width ({self.width}); "
                               "lower k or widen the dictionary")
 
+    def training_bytes(self, d_in: int, n: int) -> int:
+        """A lower bound on the memory that training on ``n`` inputs of width ``d_in`` takes:
+        the inputs, the encoder and decoder (d_in x width each, fp32), their gradients and
+        Adam's two moments (activations and temporaries come on top)."""
+        width, _ = self.resolve(d_in)
+        return 4 * (n * d_in + 4 * (2 * d_in * width + width + d_in))
+
+    def check_fits(self, d_in: int, n: int, device_type: str, what: str) -> None:
+        """ConfigError, before any work, where ``training_bytes`` exceeds the total memory of
+        the device the SAE trains on (a typo such as sae.width=2048000 would otherwise run out
+        of memory, in ``monorobust run`` after the pretraining)."""
+        from monorobust.checks import device_memory_bytes
+
+        need, total = self.training_bytes(d_in, n), device_memory_bytes(device_type)
+        if total is not None and need > total:
+            width, _ = self.resolve(d_in)
+            raise ConfigError(
+                f"the SAE of {what} (sae.width {width}, on {n:,} training feature vectors of "
+                f"width {d_in}) needs at least {need / 2**30:.1f} GiB to train (the features, its weights, their "
+                f"gradients and Adam's moments in fp32), more than the {total / 2**30:.1f} GiB "
+                f"of {device_type} memory here; lower sae.width (null: the features' width, "
+                f"{d_in})")
+
     def resolve(self, d_in: int) -> tuple[int, int]:
         """``(width, k)`` for inputs of width ``d_in`` (filling in the null defaults)."""
         width = self.width or d_in
