@@ -3,16 +3,19 @@
 # GPU session"):
 #   1. gpu_profile.py: the optimiser's step alone, eager and compiled (parts_ms), and the
 #      cifar100 step under CUDA graphs without and with LARS's update compiled (compile_modes);
-#   2. gpu_full_run.sh: the fmnist-resnet18 preset's whole protocol, with
+#   2. the CUDA tests of the compiled update (tests/test_gpu.py -k compiled: the per-tensor
+#      formula, and training under CUDA graphs like the eager step), never run on a GPU yet;
+#   3. gpu_full_run.sh: the fmnist-resnet18 preset's whole protocol, with
 #      pretrain.compile_optimizer=true where step 1 found that it pays (gpu_check_summary.py
-#      --setting), stopped when BUDGET runs out (full-run.json then says how far it got).
+#      --setting) and step 2 passed, stopped when BUDGET runs out (full-run.json then says how
+#      far it got).
 #
 #   COMMIT=<sha> bash benchmarks/gpu_next.sh     # -> $OUT: gpu_profile.json, full-run.json, ...
-#   BUDGET=570 PROFILE_LIMIT=160                  # seconds: both steps; the profile
+#   BUDGET=570 PROFILE_LIMIT=160 TESTS_LIMIT=100  # seconds: all steps; the profile; the tests
 #   DEVICE=cpu TINY=1 SET="..." bash benchmarks/gpu_next.sh   # tiny, on the CPU (tests)
 #
-# At most 7 files come back: gpu_profile.json, profile-stderr.txt, and gpu_full_run.sh's
-# full-run.json, stderr.txt, run.json, summary.csv, report.md.
+# Eight files come back (the device tool's most): gpu_profile.json, profile-stderr.txt,
+# tests.txt, and gpu_full_run.sh's full-run.json, stderr.txt, run.json, summary.csv, report.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR="${OUT:-$PWD/gpu-next}"
@@ -27,11 +30,15 @@ timeout -k 10 "${PROFILE_LIMIT:-160}" python3 benchmarks/gpu_profile.py --device
     "${tiny[@]}" --parts parts_ms compile_modes \
     --variants "reduce-overhead" "reduce-overhead, LARS compiled" --out "$OUT_DIR" \
     2>"$OUT_DIR/profile-stderr.txt"
+timeout -k 10 "${TESTS_LIMIT:-100}" python3 -m pytest -q -p no:cacheprovider \
+    tests/test_gpu.py -k compiled >"$OUT_DIR/tests.txt" 2>&1
+tests_rc=$?
 setting=""
-if [ -f "$OUT_DIR/gpu_profile.json" ]; then
+if [ -f "$OUT_DIR/gpu_profile.json" ] && [ "$tests_rc" -eq 0 ]; then
     setting="$(python3 benchmarks/gpu_check_summary.py --setting "$OUT_DIR/gpu_profile.json")"
 fi
-echo "gpu_next: profile done in $((SECONDS - started)) s; full run with: ${setting:-the preset as it is}"
+echo "gpu_next: profile and tests (exit $tests_rc) done in $((SECONDS - started)) s;" \
+     "full run with: ${setting:-the preset as it is}"
 left=$((BUDGET - (SECONDS - started)))
 [ "$left" -lt 60 ] && left=60
 OUT="$OUT_DIR" LIMIT="$left" SET="${SET:-} $setting" DEVICE="$DEVICE" \

@@ -188,6 +188,7 @@ def test_the_next_sessions_call_profiles_then_runs_the_protocol_as_the_profile_s
     assert done.returncode == 0, done.stderr[-2000:]
     out = tmp_path / "out"
     assert len(list(out.iterdir())) <= 8            # what the device tool brings back
+    assert "skipped" in (out / "tests.txt").read_text()         # the CUDA tests, no CUDA here
     profile = json.loads((out / "gpu_profile.json").read_text())
     assert set(profile["compile_modes"]) == {"reduce-overhead", "reduce-overhead, LARS compiled"}
     assert "optimizer_compiled" in profile["parts_ms"]
