@@ -93,6 +93,15 @@ def check_device(device: torch.device | str, what: str = "device") -> torch.devi
     return dev
 
 
+def check_memory_need(need: int, device_type: str, what: str, purpose: str, fix: str) -> None:
+    """ConfigError where ``need`` bytes (what ``what`` needs at least, ``purpose``) exceed the
+    total memory of the ``device_type`` device it would run on; nothing where that is unknown."""
+    total = device_memory_bytes(device_type)
+    if total is not None and need > total:
+        raise ConfigError(f"{what} needs at least {need / 2**30:.1f} GiB {purpose}, more than "
+                          f"the {total / 2**30:.1f} GiB of {device_type} memory here; {fix}")
+
+
 def device_memory_bytes(device_type: str) -> int | None:
     """The total memory of the first ``device_type`` device ("cuda": its GPU memory; "cpu": the
     machine's RAM); None where it cannot be told."""

@@ -60,17 +60,15 @@ class SAEConfig:
         """ConfigError, before any work, where ``training_bytes`` exceeds the total memory of
         the device the SAE trains on (a typo such as sae.width=2048000 would otherwise run out
         of memory, in ``monorobust run`` after the pretraining)."""
-        from monorobust.checks import device_memory_bytes
+        from monorobust.checks import check_memory_need
 
-        need, total = self.training_bytes(d_in, n), device_memory_bytes(device_type)
-        if total is not None and need > total:
-            width, _ = self.resolve(d_in)
-            raise ConfigError(
-                f"the SAE of {what} (sae.width {width}, on {n:,} training feature vectors of "
-                f"width {d_in}) needs at least {need / 2**30:.1f} GiB to train (the features, its weights, their "
-                f"gradients and Adam's moments in fp32), more than the {total / 2**30:.1f} GiB "
-                f"of {device_type} memory here; lower sae.width (null: the features' width, "
-                f"{d_in})")
+        width, _ = self.resolve(d_in)
+        check_memory_need(self.training_bytes(d_in, n), device_type,
+                          f"the SAE of {what} (sae.width {width}, on {n:,} training feature "
+                          f"vectors of width {d_in})",
+                          "to train (the features, its weights, their gradients and Adam's "
+                          "moments in fp32)",
+                          f"lower sae.width (null: the features' width, {d_in})")
 
     def resolve(self, d_in: int) -> tuple[int, int]:
         """``(width, k)`` for inputs of width ``d_in`` (filling in the null defaults)."""

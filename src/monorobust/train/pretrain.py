@@ -95,19 +95,17 @@ def check_model_fits(cfg: PretrainConfig, image_shape: tuple[int, int, int],
     """The model ``cfg`` builds, on the meta device (its shapes, no memory); ConfigError, before
     any work, where its weights, their gradients and one optimiser state in fp32 already exceed
     the total memory of the device it trains on (a typo such as proj_hidden=163840000)."""
-    from monorobust.checks import device_memory_bytes
+    from monorobust.checks import check_memory_need
 
     with torch.device("meta"):
         model = build_model(cfg, image_shape, [0.0] * image_shape[0], [1.0] * image_shape[0], 0)
     params = sum(p.numel() for p in model.parameters())
-    need, total = 3 * 4 * params, device_memory_bytes(device_type)
-    if total is not None and need > total:
-        raise ConfigError(
-            f"the pretraining model (pretrain.encoder {cfg.encoder}, width {cfg.width}, projector "
-            f"{model.backbone.out_dim}-{cfg.proj_hidden}-{cfg.proj_dim}) has {params:,} "
-            f"parameters: at least {need / 2**30:.1f} GiB for them, their gradients and the "
-            f"optimiser's state in fp32, more than the {total / 2**30:.1f} GiB of {device_type} "
-            "memory here; lower pretrain.width, pretrain.proj_hidden or pretrain.proj_dim")
+    check_memory_need(3 * 4 * params, device_type,
+                      f"the pretraining model (pretrain.encoder {cfg.encoder}, width {cfg.width}, "
+                      f"projector {model.backbone.out_dim}-{cfg.proj_hidden}-{cfg.proj_dim}) "
+                      f"with {params:,} parameters",
+                      "for them, their gradients and the optimiser's state in fp32",
+                      "lower pretrain.width, pretrain.proj_hidden or pretrain.proj_dim")
     return model
 
 
