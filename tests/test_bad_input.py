@@ -115,7 +115,8 @@ CLI_CASES = [
     (RUN + ["--set", "pretrain.proj_hidden=20000000000"],
      "lower pretrain.width, pretrain.proj_hidden or pretrain.proj_dim"),
     (["pretrain", "--preset", "smoke", "--quiet", "--out", "{out}", "--set",
-      "pretrain.proj_dim=20000000000"], "than the"),
+      "pretrain.proj_dim=20000000000"],
+     "lower pretrain.width, pretrain.proj_hidden or pretrain.proj_dim"),
     (["sae", "--features", "{d}/x.npy", "--out", "{out}", "--width", "20000000000"],
      "the SAE of --features (sae.width 20000000000, on 40 training feature vectors of width 6)"
      " needs at least"),

@@ -117,7 +117,8 @@ def test_a_feature_cache_of_another_checkpoint_is_not_reused(tmp_path):
 
     from monorobust.config import load_config
     from monorobust.study import StudyConfig
-    from monorobust.study.data import CHECKSUM, FEATURE_KEYS, StudyData
+    from monorobust.io import CACHE_CHECKSUM as CHECKSUM
+    from monorobust.study.data import FEATURE_KEYS, StudyData
     from monorobust.train.checkpoint import save_checkpoint, tensor_checksum
 
     run = _unfinished_run(tmp_path, epochs_done=3)
@@ -143,7 +144,8 @@ def test_a_damaged_feature_cache_is_extracted_again_with_a_warning(damage, tmp_p
     from monorobust.config import load_config
     from monorobust.io import IntegrityWarning
     from monorobust.study import StudyConfig
-    from monorobust.study.data import CHECKSUM, FEATURE_KEYS, StudyData
+    from monorobust.io import CACHE_CHECKSUM as CHECKSUM
+    from monorobust.study.data import FEATURE_KEYS, StudyData
     from monorobust.io import tensor_checksum
 
     run = _unfinished_run(tmp_path, epochs_done=3)

@@ -213,12 +213,13 @@ def read_checked_cache(path: str | Path, metadata: dict[str, str] | None = None,
         return None
     try:
         raw = path.read_bytes()
-        tensors = load(raw)
+        # The header first: a cache made from other inputs is dropped without loading it.
         header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
         made_from = dict(header.get("__metadata__") or {})
         expected = made_from.pop(CACHE_CHECKSUM, None)
         if expected is None or made_from != (metadata or {}):
             return None
+        tensors = load(raw)
         if tensor_checksum(tensors) == expected:
             return tensors
         problem = "checksum mismatch"

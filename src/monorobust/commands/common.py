@@ -6,13 +6,14 @@ import argparse
 
 from monorobust.config import RunConfig, load_config
 from monorobust.errors import ConfigError
+from monorobust.fields import SEED
 from monorobust.flags import add_set_option, parse_sets
 
 
 def seed_type(text: str) -> int:
     """argparse type of a seed: a whole number in [0, 2**63) (``fields.SEED``)."""
     value = int(text)                   # a ValueError reads "invalid seed_type value: 'x'"
-    if value < 0 or value >= 2**63:
+    if value < SEED.ge or value >= SEED.lt:
         raise argparse.ArgumentTypeError(f"a seed must be >= 0 and < 2**63, got {value}")
     return value
 

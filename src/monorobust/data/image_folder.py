@@ -104,10 +104,6 @@ def cache_key(paths: list[str], root: Path, size: int, channels: int) -> str:
     return h.hexdigest()[:32]
 
 
-CHECKSUM = CACHE_CHECKSUM
-"""Metadata key of a cache's SHA-256 over its tensors: a flipped byte is a changed pixel."""
-
-
 def cache_file(key: str) -> Path:
     return cache_dir() / "folders" / f"{key}.safetensors"
 
@@ -119,7 +115,7 @@ def _read_cache(path: Path, shape: tuple[int, ...], labels: torch.Tensor) -> tor
         return None
     try:
         with safe_open(str(path), "pt") as f:
-            expected = (f.metadata() or {}).get(CHECKSUM)  # None: a cache from before checksums
+            expected = (f.metadata() or {}).get(CACHE_CHECKSUM)  # None: a cache from before checksums
             t = {k: f.get_tensor(k) for k in ("images", "labels")}
         images = t["images"]
         if tuple(images.shape) == shape and images.dtype == torch.uint8 and \
@@ -139,7 +135,7 @@ def _write_cache(path: Path, images: torch.Tensor, labels: torch.Tensor, root: P
     try:    # save_file streams to disk (no second copy in memory); the rename makes it atomic
         path.parent.mkdir(parents=True, exist_ok=True)
         tensors = {"images": images.contiguous(), "labels": labels.contiguous()}
-        save_file(tensors, str(tmp), metadata={"source": str(root), CHECKSUM: tensor_checksum(tensors)})
+        save_file(tensors, str(tmp), metadata={"source": str(root), CACHE_CHECKSUM: tensor_checksum(tensors)})
         os.replace(tmp, path)
     except OSError as err:      # a read-only cache costs a decode next time, not the run
         with contextlib.suppress(OSError):  # a file in the cache's path: no tmp file either

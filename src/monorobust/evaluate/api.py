@@ -51,13 +51,10 @@ def check_grid(grid: GridConfig, splits: Splits) -> None:
         SCENARIOS.get(name).check(tuple(severities), splits.num_classes,
                                   smallest(splits.train.labels), smallest(splits.val.labels))
     if "corrupt" in grid.scenarios:             # "auto" resolves by the image size: known here
-        from monorobust.perturb.calibration import check_supported
+        from monorobust.perturb.calibration import resolve_supported
 
-        height, width = splits.test.images.shape[-2:]
-        resolved = corruption_calibration(grid, splits)
-        check_supported(grid.corruptions, resolved,
-                        f"auto picks {resolved} for {height}x{width} images"
-                        if grid.corruption_calibration == "auto" else "")
+        resolve_supported(grid.corruptions, grid.corruption_calibration,
+                          *splits.test.images.shape[-2:])
 
 
 def corruption_calibration(grid: GridConfig, splits: Splits) -> str:

@@ -114,6 +114,15 @@ def resolve(calibration: str, height: int, width: int) -> str:
     return "cifar-10-c" if min(height, width) <= AUTO_SMALL_SIDE else "imagenet-c"
 
 
+def resolve_supported(names: Iterable[str], calibration: str, height: int, width: int) -> str:
+    """``resolve`` for ``height`` x ``width`` images, then ``check_supported`` for ``names``,
+    saying so where "auto" made the choice; the resolved calibration."""
+    resolved = resolve(calibration, height, width)
+    check_supported(names, resolved, f"auto picks {resolved} for {height}x{width} images"
+                    if calibration == "auto" else "")
+    return resolved
+
+
 def check_supported(names: Iterable[str], calibration: str, why: str = "") -> None:
     """Refuse, before any work, a corruption without a table under a resolved ``calibration``;
     ``why`` (e.g. "auto chose it for 28x28 images") is added to the message."""

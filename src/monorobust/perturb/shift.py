@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from monorobust.errors import ConfigError
-from monorobust.perturb.calibration import check_supported, resolve
+from monorobust.perturb.calibration import resolve_supported
 from monorobust.workers import run_jobs
 
 
@@ -80,11 +80,7 @@ def corrupt_each(images: torch.Tensor, jobs: Sequence[tuple[str, int, int]],
             raise ConfigError(f"corruption severity must be a whole number 1-5, got {severity!r}")
     if images.dtype != torch.uint8 or images.dim() != 4:
         raise ConfigError("corrupt() expects (N, C, H, W) uint8 images")
-    height, width = images.shape[-2:]
-    resolved = resolve(calibration, height, width)
-    check_supported([name for name, _, _ in jobs], resolved,
-                    f"auto picks {resolved} for {height}x{width} images"
-                    if calibration == "auto" else "")
+    resolved = resolve_supported([name for name, _, _ in jobs], calibration, *images.shape[-2:])
     hwc = images.permute(0, 2, 3, 1).contiguous().numpy()
     args = [(hwc, name, int(severity), int(seed), resolved) for name, severity, seed in jobs]
     if workers is None:

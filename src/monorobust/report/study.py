@@ -52,7 +52,7 @@ def _p_value(c: V.Comparison | None, parity: bool) -> float:
 
     if c is None or math.isnan(c.lo):
         return math.nan
-    df = c.df if not math.isnan(c.df) else max(1, c.n - 1)     # the interval's own
+    df = c.df                                   # the interval's own
     se = (c.hi - c.diff) / V._t_crit(df)
     if parity:
         m = V.PARITY_MARGIN

@@ -13,12 +13,9 @@ from typing import Any, NamedTuple
 import torch
 
 from monorobust.errors import ConfigError
-from monorobust.io import CACHE_CHECKSUM
 from monorobust.rundir import RunDir
 
 FEATURE_KEYS = ("train", "val", "test", "test_labels", "test_noise", "test_noise_labels")
-CHECKSUM = CACHE_CHECKSUM
-"""Metadata key of a feature cache's SHA-256 over its tensors (``train.checkpoint``)."""
 
 
 class StudyLabels(NamedTuple):

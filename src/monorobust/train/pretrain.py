@@ -90,15 +90,20 @@ def build_model(cfg: PretrainConfig, image_shape: tuple[int, int, int], mean: li
         return ContrastiveModel(backbone, proj, mean, std)
 
 
+def meta_model(cfg: PretrainConfig, image_shape: tuple[int, int, int]) -> ContrastiveModel:
+    """The model ``cfg`` builds, on the meta device: its shapes, no memory."""
+    with torch.device("meta"):
+        return build_model(cfg, image_shape, [0.0] * image_shape[0], [1.0] * image_shape[0], 0)
+
+
 def check_model_fits(cfg: PretrainConfig, image_shape: tuple[int, int, int],
                      device_type: str) -> ContrastiveModel:
-    """The model ``cfg`` builds, on the meta device (its shapes, no memory); ConfigError, before
-    any work, where its weights, their gradients and one optimiser state in fp32 already exceed
-    the total memory of the device it trains on (a typo such as proj_hidden=163840000)."""
+    """``meta_model``; ConfigError, before any work, where its weights, their gradients and one
+    optimiser state in fp32 already exceed the total memory of the device it trains on (a typo
+    such as proj_hidden=163840000)."""
     from monorobust.checks import check_memory_need
 
-    with torch.device("meta"):
-        model = build_model(cfg, image_shape, [0.0] * image_shape[0], [1.0] * image_shape[0], 0)
+    model = meta_model(cfg, image_shape)
     params = sum(p.numel() for p in model.parameters())
     check_memory_need(3 * 4 * params, device_type,
                       f"the pretraining model (pretrain.encoder {cfg.encoder}, width {cfg.width}, "
