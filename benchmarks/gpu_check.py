@@ -55,15 +55,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
 
-from roofline import (matmul_peak_gflops, measure_pretrain, seconds_per_small_op, share,
-                      time_steps)
+from roofline import (error_text, free_device, matmul_peak_gflops, measure_pretrain,
+                      seconds_per_small_op, share, time_steps)
 
 ROOT = Path(__file__).resolve().parent.parent
 # One severity of every scenario the presets run: every GPU path, a fraction of the probes.
@@ -259,9 +258,9 @@ def _variant(cfg, shape, args, report: dict, steps: int, warmup: int, us_per_op:
     try:
         speed = measure_pretrain(cfg, shape, args.device, steps, warmup)
     except Exception as err:                      # one variant failing keeps the others
-        return {"error": _error(err)}
+        return {"error": error_text(err)}
     finally:
-        _free(args.device)
+        free_device(args.device)
     bf16_peak = (report.get("peaks") or {}).get("bf16_gflops")
     row = {"images_per_second": round(speed.items_per_second, 1),
            "views_per_second": round(2 * speed.items_per_second, 1),
@@ -286,12 +285,6 @@ def _datasheet_peak(device: str) -> float | None:
     from bench_pretrain_lightly import peak_tflops
 
     return peak_tflops(torch.cuda.get_device_name(), None)
-
-
-def _free(device: str) -> None:
-    torch._dynamo.reset()                         # compiled graphs hold memory and guards
-    if device == "cuda":
-        torch.cuda.empty_cache()
 
 
 def lightly(args, report: dict) -> dict:
@@ -370,10 +363,6 @@ def _rows(path: Path) -> int:
     return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
 
 
-def _error(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"[:2000] + "\n" + traceback.format_exc(limit=3)[-1500:]
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cuda")
@@ -405,7 +394,7 @@ def main() -> None:
             try:
                 report[name] = step()
             except Exception as err:             # recorded; the next steps still run
-                report[name] = {"error": _error(err)}
+                report[name] = {"error": error_text(err)}
         args.write()
         print(f"gpu_check: {name} done ({time.perf_counter() - started:.0f} s)", flush=True)
     print(f"gpu_check: wrote {args.out / 'gpu_check.json'}")

@@ -35,5 +35,6 @@ fi
 
 args=(--device "$DEVICE" --out "$OUT_DIR" --budget "${BUDGET:-450}")
 if [ "${TINY:-0}" = 1 ]; then args+=(--tiny); fi
-for item in ${E2E_SET:-}; do args+=(--e2e-set "$item"); done   # more --set for the end-to-end run
+read -ra items <<<"${E2E_SET:-}"   # more --set for the end-to-end run (split, no glob)
+for item in "${items[@]}"; do args+=(--e2e-set "$item"); done
 python3 benchmarks/gpu_check.py "${args[@]}"

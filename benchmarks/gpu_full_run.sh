@@ -16,7 +16,8 @@ OUT_DIR="${OUT:-$PWD/gpu-full-run}"
 LIMIT="${LIMIT:-560}"
 DEVICE="${DEVICE:-cuda}"
 sets=()
-for item in ${SET:-}; do sets+=(--set "$item"); done
+read -ra items <<<"${SET:-}"       # split on spaces, no glob ("grid.corruptions=[fog]")
+for item in "${items[@]}"; do sets+=(--set "$item"); done
 mkdir -p "$OUT_DIR"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 source benchmarks/use_kit.sh       # the carried .device-kit, where there is one
@@ -31,7 +32,7 @@ for f in run.json summary.csv report.md; do
 done
 python3 - "$run_dir" "$rc" "$seconds" "$LIMIT" "${COMMIT:-}" "$DEVICE" "${SET:-}" \
     >"$OUT_DIR/full-run.json" <<'EOF'
-import json, re, sys
+import json, sys
 from pathlib import Path
 
 import torch
@@ -43,25 +44,22 @@ info = {"command": f"monorobust run --preset fmnist-resnet18 --device {device} -
         "returncode": rc, "seconds": seconds, "limit_seconds": limit, "commit": commit,
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "torch": torch.__version__, "finished": rc == 0}
-epochs = {}
-for folder in sorted((run / "checkpoints").glob("*-seed*")):
-    done = [int(m.group(1)) for p in folder.glob("epoch-*.safetensors")
-            if (m := re.match(r"epoch-(\d+)", p.name))]
-    epochs[folder.name] = max(done, default=0)
-info["checkpoint_epochs"] = epochs
-# The steady rate, also when the run was cut: the median of the per-step images/s that the
-# last logged epoch of each encoder recorded (compiling and the first epoch left out).
-import csv
-import statistics
+from monorobust.train.checkpoint import checkpoint_epoch, latest_checkpoint
+from monorobust.train.logs import read_curve
 
-steady = {}
-for log in sorted((run / "checkpoints").glob("*-seed*/logs/version_*/metrics.csv")):
-    rows = list(csv.DictReader(log.open()))
-    if rows:
-        last = max(int(r["epoch"]) for r in rows)
-        rates = [float(r["images_per_second"]) for r in rows if int(r["epoch"]) == last]
-        steady[log.parts[-4]] = {"epoch": last + 1, "images_per_second":
-                                 round(statistics.median(rates), 1)}
+epochs, steady = {}, {}
+for folder in sorted((run / "checkpoints").glob("*-seed*")):
+    last = latest_checkpoint(folder)
+    epochs[folder.name] = checkpoint_epoch(last) if last else 0
+    # The steady rate, also when the run was cut: the median of the per-step images/s of the
+    # encoder's last logged epoch (compiling and the first epoch left out). read_curve skips a
+    # log it cannot read; a row cut short by the kill is NaN, which the median leaves out.
+    curve = read_curve(folder)
+    if curve is not None and len(curve):
+        last_epoch = int(curve["epoch"].max())
+        rate = curve.loc[curve["epoch"] == last_epoch, "images_per_second"].median()
+        steady[folder.name] = {"epoch": last_epoch + 1, "images_per_second": round(rate, 1)}
+info["checkpoint_epochs"] = epochs
 info["last_epoch_rate"] = steady
 if (run / "run.json").exists():
     meta = json.loads((run / "run.json").read_text())
@@ -70,4 +68,6 @@ if (run / "run.json").exists():
         info[key if key != "seconds" else "run_seconds"] = meta.get(key)
 print(json.dumps(info, indent=2))
 EOF
+written=$?
 cat "$OUT_DIR/full-run.json"
+exit "$written"                    # the run's own exit code is in full-run.json

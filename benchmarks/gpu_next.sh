@@ -25,7 +25,7 @@ started=$SECONDS
 mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 tiny=()
-[ -n "${TINY:-}" ] && tiny=(--tiny)
+if [ "${TINY:-0}" = 1 ]; then tiny=(--tiny); fi
 timeout -k 10 "${PROFILE_LIMIT:-160}" python3 benchmarks/gpu_profile.py --device "$DEVICE" \
     "${tiny[@]}" --parts parts_ms compile_modes \
     --variants "reduce-overhead" "reduce-overhead, LARS compiled" --out "$OUT_DIR" \

@@ -37,7 +37,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from roofline import host_sync_sites, pretrain_step, sync, time_steps  # noqa: E402
+from gpu_check import resnet18_config  # noqa: E402
+from roofline import (error_text, free_device, host_sync_sites, pretrain_step, sync,  # noqa: E402
+                      time_steps)
 
 # Kernel names by kind, first match wins (cuDNN, CUTLASS and PyTorch's own kernel names).
 KINDS = [("batchnorm", r"batch_norm|bn_|batchnorm|welford"),
@@ -115,6 +117,7 @@ def kernels(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path,
                             for us, n, name in top[:25]]}
 
 
+PARTS = ("parts_ms", "kernels", "host_sync_sites", "batch_sweep", "compile_modes")
 GRAPHS = {"compile": True, "compile_mode": "reduce-overhead"}
 COMPILE_MODES = {"eager": {}, "default": {"compile": True}, "reduce-overhead": GRAPHS,
                  # pretrain.compile_optimizer (lars only), off in the presets until measured
@@ -132,18 +135,8 @@ def compile_modes(cfg, shape, device: str, steps: int, warmup: int, out_dir: Pat
                 if (names is None or name in names)
                 and (cfg.optimizer == "lars" or not change.get("compile_optimizer"))}
     for name, change in variants.items():
-        try:
-            started = time.perf_counter()
-            parts = pretrain_step(replace(cfg, **change), shape, device)
-            seconds = time_steps(parts.step, steps, warmup + (5 if change else 0), device)
-            out[name] = {"views_per_second": round(2 * cfg.batch_size / seconds, 1),
-                         "step_ms": round(1e3 * seconds, 3),
-                         "seconds_with_compilation": round(time.perf_counter() - started, 1)}
-        except Exception as err:                  # the others still run
-            out[name] = {"error": f"{type(err).__name__}: {err}"[:1500]}
-        finally:
-            parts = None
-            torch._dynamo.reset()
+        out[name] = step_speed(replace(cfg, **change), shape, device, steps,
+                               warmup + (5 if change else 0))
     if names is not None:                         # a chosen few: no profile after them
         return out
     try:
@@ -152,25 +145,30 @@ def compile_modes(cfg, shape, device: str, steps: int, warmup: int, out_dir: Pat
         out["reduce-overhead"]["busy_share_of_wall"] = busy["busy_share_of_wall"]
         out["reduce-overhead"]["busy_ms_per_step"] = busy["busy_ms_per_step"]
     except Exception as err:
-        out["busy_error"] = f"{type(err).__name__}: {err}"[:1500]
+        out["busy_error"] = error_text(err)
     return out
 
 
 def batch_sweep(cfg, shape, device: str, batches: list[int], steps: int, warmup: int) -> dict:
-    out = {}
-    for b in batches:
-        try:
-            parts = pretrain_step(replace(cfg, batch_size=b), shape, device)
-            seconds = time_steps(parts.step, steps, warmup, device)
-            out[str(b)] = {"views_per_second": round(2 * b / seconds, 1),
-                           "step_ms": round(1e3 * seconds, 3)}
-        except Exception as err:                  # out of memory, say: the others still run
-            out[str(b)] = {"error": f"{type(err).__name__}: {err}"[:500]}
-        finally:
-            parts = None
-            if device == "cuda":
-                torch.cuda.empty_cache()
-    return out
+    return {str(b): step_speed(replace(cfg, batch_size=b), shape, device, steps, warmup)
+            for b in batches}
+
+
+def step_speed(cfg, shape, device: str, steps: int, warmup: int) -> dict:
+    """Views/s and ms of ``cfg``'s step (with the seconds its compiling took too), or the
+    error that stopped it (out of memory, say: the caller's other variants still run)."""
+    started, parts = time.perf_counter(), None
+    try:
+        parts = pretrain_step(cfg, shape, device)
+        seconds = time_steps(parts.step, steps, warmup, device)
+        return {"views_per_second": round(2 * cfg.batch_size / seconds, 1),
+                "step_ms": round(1e3 * seconds, 3),
+                "seconds_with_compilation": round(time.perf_counter() - started, 1)}
+    except Exception as err:
+        return {"error": error_text(err)}
+    finally:
+        del parts
+        free_device(device)
 
 
 def sync_sites(cfg, shape, device: str, steps: int) -> dict | None:
@@ -188,9 +186,8 @@ def main() -> None:
     p.add_argument("--tiny", action="store_true")
     p.add_argument("--preset", default="cifar100")
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or "gpu-profile"))
-    p.add_argument("--parts", nargs="+", default=None, metavar="PART",
-                   help="only these parts (parts_ms kernels host_sync_sites batch_sweep "
-                        "compile_modes); all by default")
+    p.add_argument("--parts", nargs="+", default=None, choices=PARTS, metavar="PART",
+                   help=f"only these parts ({' '.join(PARTS)}); all by default")
     p.add_argument("--variants", nargs="+", default=None, metavar="NAME",
                    help="compile_modes' variants, by name (default all: "
                         + ", ".join(repr(n) for n in COMPILE_MODES) + ")")
@@ -200,13 +197,10 @@ def main() -> None:
         p.error(f"unknown --variants {', '.join(map(repr, unknown))}; the variants are "
                 + ", ".join(map(repr, COMPILE_MODES)))
     args.out.mkdir(parents=True, exist_ok=True)
-    from monorobust.config import load_config
 
-    cfg = replace(load_config(args.preset).pretrain, compile=False)   # eager unless said
-    shape = (3, 32, 32)
-    steps, warmup, batches = 20, 5, [256, 512, 1024, 2048]
+    cfg = resnet18_config(args.tiny, args.preset)                   # eager unless said
+    shape, steps, warmup, batches = (3, 32, 32), 20, 5, [256, 512, 1024, 2048]
     if args.tiny:
-        cfg = replace(cfg, width=4, proj_hidden=32, proj_dim=16, batch_size=8)
         shape, steps, warmup, batches = (3, 16, 16), 2, 1, [8, 16]
     report: dict = {"device": torch.cuda.get_device_name() if args.device == "cuda" else
                     args.device, "torch": torch.__version__, "preset": args.preset,
@@ -229,7 +223,7 @@ def main() -> None:
         try:
             report[name] = fn()
         except Exception as err:                  # recorded; the next parts still run
-            report[name] = {"error": f"{type(err).__name__}: {err}"[:2000]}
+            report[name] = {"error": error_text(err)}
         print(f"gpu_profile: {name} ({time.perf_counter() - started:.0f} s)", flush=True)
         path.write_text(json.dumps(report, indent=2))
     print(f"gpu_profile: wrote {path}")

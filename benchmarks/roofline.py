@@ -267,6 +267,21 @@ def measure_pretrain(cfg: PretrainConfig, image_shape: tuple[int, int, int], dev
                  count_host_syncs(parts.step))
 
 
+def error_text(err: BaseException, limit: int = 2000) -> str:
+    """What a failed measurement records: the error, cut to ``limit``, and its traceback's tail."""
+    import traceback
+
+    return (f"{type(err).__name__}: {err}"[:limit] + "\n"
+            + traceback.format_exc(limit=3)[-1500:])
+
+
+def free_device(device: str) -> None:
+    """Drop compiled graphs (they hold memory and guards) and the device's cached blocks."""
+    torch._dynamo.reset()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+
+
 def share(gflops: float, peak: float | None) -> float | None:
     """``gflops`` as a fraction of ``peak`` (None where no peak was measured)."""
     return round(gflops / peak, 4) if peak else None

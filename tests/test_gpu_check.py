@@ -79,12 +79,11 @@ def test_gpu_check_writes_every_figure_at_tiny_size_on_the_cpu(tmp_path):
     assert ",corrupt,3.0," in (out / "e2e-summary.csv").read_text()      # every scenario ran
 
 
-# The fmnist-resnet18 protocol at tiny size (gpu_full_run.sh's SET): 60 images a class, so
-# that few-shot's k=50 fits.
-TINY_FULL_RUN = ("pretrain.compile=false pretrain.epochs=1 pretrain.warmup_epochs=0 "
-                 "pretrain.width=4 pretrain.proj_hidden=32 pretrain.proj_dim=16 "
-                 "pretrain.batch_size=32 probe.steps=20 probe.batch_size=64 probe.eval_every=10 "
-                 "sae.epochs=1 data.train_size=600 data.test_size=100 grid.shift_test_size=20")
+def _tiny_full_run() -> str:
+    """The fmnist-resnet18 protocol at tiny size (gpu_full_run.sh's SET): gpu_check's tiny
+    end-to-end settings, with 60 images a class so that few-shot's k=50 fits."""
+    tiny = _benchmark("gpu_check").TINY_E2E
+    return " ".join(tiny + ["pretrain.warmup_epochs=0", "data.train_size=600"])
 
 
 def _benchmark(name: str):
@@ -181,7 +180,7 @@ def test_the_next_sessions_call_profiles_then_runs_the_protocol_as_the_profile_s
     """benchmarks/gpu_next.sh at tiny size on the CPU: the profile's two CUDA-graph variants,
     then the full run, with pretrain.compile_optimizer=true exactly where the profile paid."""
     env = {**os.environ, "DEVICE": "cpu", "TINY": "1", "KIT": str(tmp_path / "no-kit"),
-           "OUT": str(tmp_path / "out"), "SET": TINY_FULL_RUN,
+           "OUT": str(tmp_path / "out"), "SET": _tiny_full_run(),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_next.sh")], env=env,
                           capture_output=True, text=True, timeout=600)
@@ -201,7 +200,7 @@ def test_the_next_sessions_call_profiles_then_runs_the_protocol_as_the_profile_s
 @pytest.mark.slow
 def test_the_full_run_script_times_the_preset_and_says_how_far_it_got(tmp_path):
     """benchmarks/gpu_full_run.sh at tiny size on the CPU: finished, then stopped by its limit."""
-    tiny = TINY_FULL_RUN
+    tiny = _tiny_full_run()
     env = {**os.environ, "DEVICE": "cpu", "KIT": str(tmp_path / "no-kit"),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     script = str(ROOT / "benchmarks" / "gpu_full_run.sh")
