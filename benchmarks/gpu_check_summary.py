@@ -72,13 +72,23 @@ def lars_compiled_pays(fused: dict, graphs: dict) -> tuple[float, bool] | None:
     return None if ratio is None else (ratio, ratio >= PAYS)
 
 
+SPEED_OPTIONS = {"reduce-overhead, LARS compiled": "pretrain.compile_optimizer=true",
+                 "reduce-overhead, augmentation compiled": "pretrain.compile_augment=true",
+                 "reduce-overhead, LARS and augmentation compiled":
+                     "pretrain.compile_optimizer=true pretrain.compile_augment=true"}
+"""``gpu_profile``'s CUDA-graph variants with a speed option that no preset turns on yet, and
+the ``--set`` items that turn it on."""
+
+
 def profile_setting(profile: dict) -> str:
-    """From a ``gpu_profile.json``: the ``--set`` item that turns LARS's compiled update on
-    where it paid under CUDA graphs (``compile_modes``), else ''."""
+    """From a ``gpu_profile.json``: the ``--set`` items of the fastest variant in
+    ``SPEED_OPTIONS`` where it was at least ``PAYS`` times the plain CUDA-graph step
+    (``compile_modes``), else ''."""
     modes = profile.get("compile_modes") or {}
-    fused = lars_compiled_pays(modes.get("reduce-overhead, LARS compiled", {}),
-                               modes.get("reduce-overhead", {}))
-    return "pretrain.compile_optimizer=true" if fused and fused[1] else ""
+    ratios = {name: _ratio(modes.get(name, {}), modes.get("reduce-overhead", {}))
+              for name in SPEED_OPTIONS}
+    paying = {name: r for name, r in ratios.items() if r is not None and r >= PAYS}
+    return SPEED_OPTIONS[max(paying, key=paying.get)] if paying else ""
 
 
 def tables(report: dict) -> list[str]:

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # What issue 15 still lacks, as one device call of under 10 minutes (docs/scale.md, "The next
 # GPU session"):
-#   1. gpu_profile.py: the optimiser's step alone, eager and compiled (parts_ms), and the
-#      cifar100 step under CUDA graphs without and with LARS's update compiled (compile_modes);
-#   2. the CUDA tests of the compiled update (tests/test_gpu.py -k compiled: the per-tensor
-#      formula, and training under CUDA graphs like the eager step), never run on a GPU yet;
-#   3. gpu_full_run.sh: the fmnist-resnet18 preset's whole protocol, with
-#      pretrain.compile_optimizer=true where step 1 found that it pays (gpu_check_summary.py
-#      --setting) and step 2 passed, stopped when BUDGET runs out (full-run.json then says how
-#      far it got).
+#   1. gpu_profile.py: the augmentation and the optimiser's step alone, eager and compiled
+#      (parts_ms), and the cifar100 step under CUDA graphs as the presets run it, with LARS's
+#      update compiled, with the augmentation's transforms compiled, and with both
+#      (compile_modes; each variant written as soon as it has run);
+#   2. the CUDA tests of the compiled update and augmentation (tests/test_gpu.py -k compiled:
+#      the per-tensor formula, the views, and training under CUDA graphs like the eager step),
+#      never run on a GPU yet;
+#   3. gpu_full_run.sh: the fmnist-resnet18 preset's whole protocol, with the fastest of
+#      those options where step 1 found it pays (gpu_check_summary.py --setting) and step 2
+#      passed, stopped when BUDGET runs out (full-run.json then says how far it got).
 #
 #   COMMIT=<sha> bash benchmarks/gpu_next.sh     # -> $OUT: gpu_profile.json, full-run.json, ...
-#   BUDGET=570 PROFILE_LIMIT=160 TESTS_LIMIT=100  # seconds: all steps; the profile; the tests
+#   BUDGET=570 PROFILE_LIMIT=190 TESTS_LIMIT=130  # seconds: all steps; the profile; the tests
 #   DEVICE=cpu TINY=1 SET="..." bash benchmarks/gpu_next.sh   # tiny, on the CPU (tests)
 #
 # Eight files come back (the device tool's most): gpu_profile.json, profile-stderr.txt,
@@ -26,11 +28,12 @@ mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 tiny=()
 if [ "${TINY:-0}" = 1 ]; then tiny=(--tiny); fi
-timeout -k 10 "${PROFILE_LIMIT:-160}" python3 benchmarks/gpu_profile.py --device "$DEVICE" \
+timeout -k 10 "${PROFILE_LIMIT:-190}" python3 benchmarks/gpu_profile.py --device "$DEVICE" \
     "${tiny[@]}" --parts parts_ms compile_modes \
-    --variants "reduce-overhead" "reduce-overhead, LARS compiled" --out "$OUT_DIR" \
-    2>"$OUT_DIR/profile-stderr.txt"
-timeout -k 10 "${TESTS_LIMIT:-100}" python3 -m pytest -q -p no:cacheprovider \
+    --variants "reduce-overhead" "reduce-overhead, LARS compiled" \
+    "reduce-overhead, augmentation compiled" "reduce-overhead, LARS and augmentation compiled" \
+    --out "$OUT_DIR" 2>"$OUT_DIR/profile-stderr.txt"
+timeout -k 10 "${TESTS_LIMIT:-130}" python3 -m pytest -q -p no:cacheprovider \
     tests/test_gpu.py -k compiled >"$OUT_DIR/tests.txt" 2>&1
 tests_rc=$?
 setting=""

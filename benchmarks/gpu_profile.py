@@ -6,7 +6,8 @@
 Writes ``DIR/gpu_profile.json`` (and ``DIR/kernels.txt``, torch.profiler's table):
 
 - ``parts_ms``: the cifar100 preset's step (``roofline.pretrain_step``) taken apart: the two
-  views' augmentation alone, the forward (augmentation, model, NT-Xent), forward and backward,
+  views' augmentation alone, eager and with its transforms compiled (``compiled_apply_view``
+  in the default mode), the forward (augmentation, model, NT-Xent), forward and backward,
   the whole step with the optimiser, and the optimiser's step alone, eager and (LARS, through
   ``pretrain.compile_optimizer``) compiled; each the mean of timed calls after warm-up.
 - ``kernels``: torch.profiler over a few steps: the device's busy time per step against the
@@ -16,9 +17,11 @@ Writes ``DIR/gpu_profile.json`` (and ``DIR/kernels.txt``, torch.profiler's table
   (the method allows them: more negatives per step).
 - ``host_sync_sites``: the Python lines that made the host wait, over a few steps.
 - ``compile_modes``: views/s eager, under ``torch.compile``, under its CUDA graphs
-  (``pretrain.compile_mode: reduce-overhead``), and under CUDA graphs with LARS's update
-  compiled too (``pretrain.compile_optimizer``, which no preset turns on until this measures
-  it), with the device's busy share under CUDA graphs (its kernels in ``DIR/graphs.txt``).
+  (``pretrain.compile_mode: reduce-overhead``), and under CUDA graphs with LARS's update, the
+  augmentation's transforms or both compiled too (``pretrain.compile_optimizer``,
+  ``pretrain.compile_augment``, which no preset turns on until this measures them), with the
+  device's busy share under CUDA graphs (its kernels in ``DIR/graphs.txt``). Each variant's
+  figures are written as soon as it has run.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import time
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -57,12 +61,16 @@ def kind_of(name: str) -> str:
 
 def parts_ms(cfg, shape, device: str, steps: int, warmup: int) -> dict:
     """The step taken apart; each part timed on its own, so the differences are estimates."""
-    from monorobust.train.augment import simclr_views
+    from monorobust.train.augment import compiled_apply_view, simclr_views
 
     parts = pretrain_step(cfg, shape, device)
-    x = parts.batch
+    x, fused = parts.batch, compiled_apply_view("default")
     out = {"augmentation": time_steps(lambda: simclr_views(x, cfg.augment, parts.gen),
                                       steps, warmup, device),
+           # its transforms in fused kernels (pretrain.compile_augment), launched eagerly
+           "augmentation_compiled": time_steps(
+               lambda: simclr_views(x, cfg.augment, parts.gen, apply_view=fused), steps,
+               warmup + 2, device),
            "forward": time_steps(parts.forward, steps, warmup, device),
            "forward_backward": time_steps(lambda: parts.backward(parts.forward()), steps,
                                           warmup, device),
@@ -120,16 +128,22 @@ def kernels(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path,
 PARTS = ("parts_ms", "kernels", "host_sync_sites", "batch_sweep", "compile_modes")
 GRAPHS = {"compile": True, "compile_mode": "reduce-overhead"}
 COMPILE_MODES = {"eager": {}, "default": {"compile": True}, "reduce-overhead": GRAPHS,
-                 # pretrain.compile_optimizer (lars only), off in the presets until measured
-                 "reduce-overhead, LARS compiled": {**GRAPHS, "compile_optimizer": True}}
+                 # pretrain.compile_optimizer (lars only) and pretrain.compile_augment, off in
+                 # the presets until measured
+                 "reduce-overhead, LARS compiled": {**GRAPHS, "compile_optimizer": True},
+                 "reduce-overhead, augmentation compiled": {**GRAPHS, "compile_augment": True},
+                 "reduce-overhead, LARS and augmentation compiled":
+                     {**GRAPHS, "compile_optimizer": True, "compile_augment": True}}
 """``compile_modes``' variants by name: changes to the preset's pretraining section."""
 
 
 def compile_modes(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path,
-                  names: list[str] | None = None) -> dict:
+                  names: list[str] | None = None,
+                  record: Callable[[dict], object] = lambda so_far: None) -> dict:
     """Views/s of the step eager and under each ``pretrain.compile_mode`` worth trying, and the
     device's busy share of the step under CUDA graphs; or the views/s of the variants
-    ``names`` alone."""
+    ``names`` alone. ``record`` gets the figures so far after each variant (a run cut short
+    keeps them)."""
     out = {}
     variants = {name: change for name, change in COMPILE_MODES.items()
                 if (names is None or name in names)
@@ -137,6 +151,7 @@ def compile_modes(cfg, shape, device: str, steps: int, warmup: int, out_dir: Pat
     for name, change in variants.items():
         out[name] = step_speed(replace(cfg, **change), shape, device, steps,
                                warmup + (5 if change else 0))
+        record(out)
     if names is not None:                         # a chosen few: no profile after them
         return out
     try:
@@ -206,6 +221,11 @@ def main() -> None:
                     args.device, "torch": torch.__version__, "preset": args.preset,
                     "batch_size": cfg.batch_size, "precision": cfg.precision}
     path = args.out / "gpu_profile.json"
+
+    def record(name: str, figures: dict) -> None:
+        report[name] = figures
+        path.write_text(json.dumps(report, indent=2))
+
     for name, fn in {"parts_ms": lambda: parts_ms(cfg, shape, args.device, steps, warmup),
                      "kernels": lambda: kernels(cfg, shape, args.device, min(steps, 5), warmup,
                                                 args.out),
@@ -216,16 +236,16 @@ def main() -> None:
                                                           "CPU"}
                      if args.tiny and not args.variants else
                      compile_modes(cfg, shape, args.device, steps, warmup, args.out,
-                                   args.variants)}.items():
+                                   args.variants,
+                                   lambda so_far: record("compile_modes", so_far))}.items():
         if args.parts and name not in args.parts:
             continue
         started = time.perf_counter()
         try:
-            report[name] = fn()
+            record(name, fn())
         except Exception as err:                  # recorded; the next parts still run
-            report[name] = {"error": error_text(err)}
+            record(name, {"error": error_text(err)})
         print(f"gpu_profile: {name} ({time.perf_counter() - started:.0f} s)", flush=True)
-        path.write_text(json.dumps(report, indent=2))
     print(f"gpu_profile: wrote {path}")
 
 

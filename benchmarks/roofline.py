@@ -19,7 +19,7 @@ import torch
 
 from monorobust.train import PretrainConfig, build_model
 from monorobust.train.batches import augment_generator
-from monorobust.train.pretrain import build_optimizer, compiled, contrastive_loss
+from monorobust.train.pretrain import build_optimizer, compiled, contrastive_loss, view_function
 
 
 class Speed(NamedTuple):
@@ -240,7 +240,9 @@ def pretrain_step(cfg: PretrainConfig, image_shape: tuple[int, int, int], device
     precision = resolve_precision(cfg.precision, kind).precision
     fabric = fabric or Fabric(accelerator=kind, devices=1, precision=precision)
     optimizer = build_optimizer(model, cfg)
-    fmodel, foptimizer = fabric.setup(compiled(model, cfg, kind), optimizer)
+    cmodel = compiled(model, cfg, kind)
+    apply_view = view_function(cfg, model, cmodel)
+    fmodel, foptimizer = fabric.setup(cmodel, optimizer)
     gen = augment_generator(seed, 0, 0, torch.device(device))
 
     def backward(loss: torch.Tensor) -> None:
@@ -252,7 +254,8 @@ def pretrain_step(cfg: PretrainConfig, image_shape: tuple[int, int, int], device
         model.zero_grad(set_to_none=True)
 
     return PretrainStep(
-        lambda: contrastive_loss(fmodel, images.float().div_(255), cfg, "cl", gen), backward,
+        lambda: contrastive_loss(fmodel, images.float().div_(255), cfg, "cl", gen,
+                                 apply_view=apply_view), backward,
         foptimizer.step, flop_step, images.float().div_(255), gen, precision, optimizer)
 
 

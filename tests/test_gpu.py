@@ -48,6 +48,26 @@ def test_both_views_in_one_pass_on_the_gpu_equal_a_pass_each():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)   # per-image ops, larger batch
 
 
+def test_compiled_augmentation_on_the_gpu_gives_the_eager_views():
+    """``compiled_apply_view`` on CUDA, one pass as the loop runs it: the eager views up to
+    rounding, with no host wait in either."""
+    from monorobust.train.augment import compiled_apply_view, simclr_views
+
+    x = torch.rand(64, 3, 32, 32, device=CUDA)
+    cfg = AugmentConfig()
+    fused = compiled_apply_view("default")
+    simclr_views(x, cfg, torch.Generator(device=CUDA).manual_seed(1), apply_view=fused)  # compiles
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        eager = simclr_views(x, cfg, torch.Generator(device=CUDA).manual_seed(0))
+        views = simclr_views(x, cfg, torch.Generator(device=CUDA).manual_seed(0),
+                             apply_view=fused)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    for a, b in zip(views, eager, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+
+
 def test_bf16_channels_last_pretraining_resumes_and_reloads_on_the_cpu(tmp_path):
     images = load_dataset("digits").train.images[:512]
     cfg = PretrainConfig(encoder="conv", width=8, proj_hidden=64, proj_dim=32, epochs=2,
@@ -124,6 +144,16 @@ def test_compiled_lars_under_cuda_graphs_trains_like_the_eager_step(tmp_path, ea
     images, eager = eager_run
     fused = replace(GRAPHS_RUN, compile=True, compile_mode="reduce-overhead",
                     compile_optimizer=True)
+    both = pretrain(images, fused, "ncl", 0, tmp_path / "fused", _fabric(fused.precision), False)
+    _trains_like(both, eager, images)
+
+
+def test_compiled_augmentation_under_cuda_graphs_trains_like_the_eager_step(tmp_path, eager_run):
+    """``pretrain.compile_augment`` with the model under CUDA graphs: the same losses, and
+    weights near the eager run's."""
+    images, eager = eager_run
+    fused = replace(GRAPHS_RUN, compile=True, compile_mode="reduce-overhead",
+                    compile_augment=True)
     both = pretrain(images, fused, "ncl", 0, tmp_path / "fused", _fabric(fused.precision), False)
     _trains_like(both, eager, images)
 

@@ -175,10 +175,34 @@ def test_gpu_check_leaves_out_the_corruptions_without_corrupt_tta_and_says_so():
     assert "device_kit.sh" in left_out["corrupt"]
 
 
+def test_the_full_run_takes_the_fastest_speed_option_that_pays():
+    """``profile_setting``: the ``--set`` items of the fastest CUDA-graph variant with a speed
+    option, where it is at least PAYS (1.05) times the plain CUDA-graph step; none otherwise."""
+    summary = _benchmark("gpu_check_summary")
+
+    def profile(lars: float, augment: float, both: float | None) -> dict:
+        modes = {"reduce-overhead": {"views_per_second": 40_000.0},
+                 "reduce-overhead, LARS compiled": {"views_per_second": lars},
+                 "reduce-overhead, augmentation compiled": {"views_per_second": augment},
+                 "reduce-overhead, LARS and augmentation compiled":
+                     {"views_per_second": both} if both else {"error": "out of memory"}}
+        return {"compile_modes": modes}
+
+    assert summary.profile_setting(profile(43_000, 48_000, 50_000)) == \
+        "pretrain.compile_optimizer=true pretrain.compile_augment=true"
+    assert summary.profile_setting(profile(43_000, 48_000, 47_000)) == \
+        "pretrain.compile_augment=true"
+    assert summary.profile_setting(profile(43_000, 40_500, None)) == \
+        "pretrain.compile_optimizer=true"
+    assert summary.profile_setting(profile(41_000, 41_900, 41_500)) == ""    # under 1.05x
+    assert summary.profile_setting({"compile_modes": {"error": "boom"}}) == ""
+    assert summary.profile_setting({}) == ""
+
+
 @pytest.mark.slow
 def test_the_next_sessions_call_profiles_then_runs_the_protocol_as_the_profile_says(tmp_path):
-    """benchmarks/gpu_next.sh at tiny size on the CPU: the profile's two CUDA-graph variants,
-    then the full run, with pretrain.compile_optimizer=true exactly where the profile paid."""
+    """benchmarks/gpu_next.sh at tiny size on the CPU: the profile's CUDA-graph variants, then
+    the full run, with the speed options of the variant the profile chose and no others."""
     env = {**os.environ, "DEVICE": "cpu", "TINY": "1", "KIT": str(tmp_path / "no-kit"),
            "OUT": str(tmp_path / "out"), "SET": _tiny_full_run(),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -189,12 +213,14 @@ def test_the_next_sessions_call_profiles_then_runs_the_protocol_as_the_profile_s
     assert len(list(out.iterdir())) <= 8            # what the device tool brings back
     assert "skipped" in (out / "tests.txt").read_text()         # the CUDA tests, no CUDA here
     profile = json.loads((out / "gpu_profile.json").read_text())
-    assert set(profile["compile_modes"]) == {"reduce-overhead", "reduce-overhead, LARS compiled"}
-    assert "optimizer_compiled" in profile["parts_ms"]
+    summary = _benchmark("gpu_check_summary")
+    assert set(profile["compile_modes"]) == {"reduce-overhead", *summary.SPEED_OPTIONS}
+    assert {"optimizer_compiled", "augmentation_compiled"} <= set(profile["parts_ms"])
     info = json.loads((out / "full-run.json").read_text())
     assert info["finished"] and info["checkpoint_epochs"] == {"cl-seed0": 1, "ncl-seed0": 1}
-    setting = _benchmark("gpu_check_summary").profile_setting(profile)
-    assert ("--set pretrain.compile_optimizer=true" in info["command"]) == bool(setting)
+    setting = summary.profile_setting(profile).split()
+    for option in ("pretrain.compile_optimizer=true", "pretrain.compile_augment=true"):
+        assert (f"--set {option}" in info["command"]) == (option in setting)
 
 
 @pytest.mark.slow
@@ -250,8 +276,8 @@ def test_the_profile_runs_at_tiny_size_on_the_cpu(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((tmp_path / "gpu_profile.json").read_text())
     parts = report["parts_ms"]
-    assert set(parts) == {"augmentation", "forward", "forward_backward", "step", "optimizer",
-                          "optimizer_compiled"}
+    assert set(parts) == {"augmentation", "augmentation_compiled", "forward", "forward_backward",
+                          "step", "optimizer", "optimizer_compiled"}
     assert min(parts.values()) > 0
     kernels = report["kernels"]
     assert kernels["busy_ms_per_step"] > 0 and kernels["top_kernels"]

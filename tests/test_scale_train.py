@@ -134,6 +134,50 @@ def test_compiled_lars_trains_like_the_eager_one(tmp_path, digits_images):
         replace(cfg, optimizer="adamw", compile_optimizer=True)
 
 
+@NEEDS_CXX
+@pytest.mark.parametrize("channels", [3, 1])
+def test_compiled_augmentation_gives_the_eager_views_from_one_graph(channels):
+    """``augment.compiled_apply_view`` (``pretrain.compile_augment``): the views of
+    ``simclr_views`` up to rounding, every transform in play, one pass and a pass each, from
+    one compiled graph per batch shape whatever the draws (they are its inputs)."""
+    from torch._dynamo.utils import counters
+
+    from monorobust.train.augment import AugmentConfig, compiled_apply_view, simclr_views
+
+    torch._dynamo.reset()
+    compiled_apply_view.cache_clear()
+    counters.clear()
+    fused = compiled_apply_view("default")
+    cfg = AugmentConfig(blur_p=0.5, grayscale_p=0.3)
+    x = torch.rand(24, channels, 16, 16, generator=torch.Generator().manual_seed(0))
+    for seed in (0, 1):
+        for one_pass in (True, False):
+            eager = simclr_views(x, cfg, torch.Generator().manual_seed(seed), one_pass=one_pass)
+            views = simclr_views(x, cfg, torch.Generator().manual_seed(seed), one_pass=one_pass,
+                                 apply_view=fused)
+            for a, b in zip(views, eager, strict=True):
+                torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+            assert not torch.equal(views[0], views[1])
+    # Two shapes (a batch of 48 in one pass, of 24 a pass each): two graphs, never more.
+    assert counters["stats"]["unique_graphs"] == 2
+
+
+def test_compiled_augmentation_needs_the_compiled_model_and_follows_it():
+    """``pretrain.compile_augment`` compiles in ``compile_mode`` with the model: refused
+    without ``compile``, eager wherever ``compiled`` keeps the model eager."""
+    from monorobust.train.pretrain import compiled, view_function
+
+    with pytest.raises(ConfigError, match="pretrain.compile_augment compiles the augmentation "
+                                          "with the model, .* set pretrain.compile=true"):
+        PretrainConfig(compile_augment=True)
+    model = torch.nn.Linear(2, 2)
+    graphs = PretrainConfig(compile=True, compile_mode="reduce-overhead", compile_augment=True)
+    assert view_function(graphs, model, compiled(model, graphs, "cpu")) is None     # eager here
+    fused = replace(graphs, compile_mode="default")
+    assert view_function(fused, model, compiled(model, fused, "cpu")) is not None
+    assert view_function(replace(fused, compile_augment=False), model, object()) is None
+
+
 def test_lars_step_is_a_few_multi_tensor_calls_whatever_the_number_of_tensors():
     from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -241,11 +285,12 @@ def test_paper_presets_follow_the_protocol(preset):
 
 @NEEDS_CXX
 def test_compiled_model_trains_like_the_eager_one_and_resumes_either_way(tmp_path, digits_images):
-    """``pretrain.compile`` (inductor, CPU here): same losses, same checkpoint keys, and a
-    compiled run killed in its second epoch resumes uncompiled (a speed-only change)."""
+    """``pretrain.compile`` (inductor, CPU here) with ``compile_augment``: same losses, same
+    checkpoint keys, and a compiled run killed in its second epoch resumes uncompiled (a
+    speed-only change)."""
     cfg = PretrainConfig(**{**TINY, "optimizer": "adamw", "lr": 1e-3})
     eager = pretrain(digits_images, cfg, "ncl", 0, tmp_path / "eager", progress=False)
-    compiled = PretrainConfig(**{**cfg.__dict__, "compile": True})
+    compiled = PretrainConfig(**{**cfg.__dict__, "compile": True, "compile_augment": True})
     with pytest.raises(InterruptedError):
         pretrain(digits_images, compiled, "ncl", 0, tmp_path / "mixed", progress=False,
                  stop_after_steps=len(digits_images) // cfg.batch_size + 1)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, NamedTuple
+from typing import Annotated, Callable, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -114,19 +114,32 @@ def _crop_grid(sx: torch.Tensor, cx: torch.Tensor, sy: torch.Tensor, cy: torch.T
 _TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
 
-@functools.cache
+# YIQ->RGB, inverted once in float64 on the CPU (``linalg.inv`` on a GPU checks its result
+# there, a host wait).
+_FROM_YIQ = tuple(map(tuple, torch.linalg.inv(torch.tensor(_TO_YIQ, dtype=torch.float64)).tolist()))
+
+
+def _make_constants(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+    """Luma weights, RGB->YIQ and its inverse on ``device``."""
+    return tuple(torch.tensor(t, dtype=torch.float64).to(device, dtype) for t in
+                 (_LUMA, _TO_YIQ, _FROM_YIQ))
+
+
+_cached_constants = functools.cache(_make_constants)
+
+
 def _constants(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
-    """Luma weights, RGB->YIQ and its inverse on ``device``: built once per device, so that no
-    step copies from the host or waits for it (``linalg.inv`` on a GPU checks its result there)."""
-    to_yiq = torch.tensor(_TO_YIQ, dtype=torch.float64)
-    return tuple(t.to(device, dtype) for t in
-                 (torch.tensor(_LUMA).view(1, 3, 1, 1), to_yiq, torch.linalg.inv(to_yiq)))
+    """``_make_constants``, built once per device in eager mode so that no step copies from the
+    host; under ``torch.compile`` they are traced in as the graph's constants."""
+    if torch.compiler.is_compiling():
+        return _make_constants(device, dtype)
+    return _cached_constants(device, dtype)
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
     if x.shape[1] == 1:
         return x
-    return (x * _constants(x.device, x.dtype)[0]).sum(1, keepdim=True)
+    return (x * _constants(x.device, x.dtype)[0].view(1, 3, 1, 1)).sum(1, keepdim=True)
 
 
 def _rotate_hue(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
@@ -181,9 +194,10 @@ def _apply_blur(x: torch.Tensor, sigma_range: tuple[float, float],
     offsets = torch.arange(-radius, radius + 1, device=dev, dtype=x.dtype)
     kernel = torch.exp(-offsets.view(1, -1) ** 2 / (2 * sigma.view(-1, 1) ** 2))
     kernel = kernel / kernel.sum(1, keepdim=True)                  # (N, K)
-    if dev.type == "cpu":
+    if dev.type == "cpu" and not torch.compiler.is_compiling():
         # On a CPU, blur only the chosen images (same draws, same values, ~half the work); on
-        # a GPU the boolean indexing would cost a host sync, so everything is blurred there.
+        # a GPU the boolean indexing would cost a host sync, and under torch.compile a graph
+        # break (a shape that depends on the data), so everything is blurred there.
         chosen = apply.nonzero().squeeze(1)
         out = x.clone()
         out[chosen] = _blur(x[chosen], kernel[chosen], radius)
@@ -235,8 +249,14 @@ def _cat(draws: list):
     return ViewDraws(*parts) if isinstance(first, ViewDraws) else tuple(parts)
 
 
+ApplyView = Callable[[torch.Tensor, AugmentConfig, ViewDraws], torch.Tensor]
+"""What turns images and a view's draws into the view: ``_apply_view``, or
+``compiled_apply_view``'s compiled one."""
+
+
 def simclr_views(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator, views: int = 2,
-                 one_pass: bool | None = None) -> tuple[torch.Tensor, ...]:
+                 one_pass: bool | None = None,
+                 apply_view: ApplyView | None = None) -> tuple[torch.Tensor, ...]:
     """``views`` random SimCLR views of float images (N, C, H, W) in [0, 1], each (N, C, H, W).
 
     The same values as ``views`` calls of ``simclr_augment`` with the same generator (each
@@ -244,14 +264,17 @@ def simclr_views(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator, view
     views as one batch: 239 operators instead of 348 for the cifar100 preset's two, which
     on a GPU each cost the host a launch; on a CPU two passes of N images stay in cache and ran
     twice as fast as one of 2N (quick preset: 5.5 vs 10.5 ms). None: one pass except on a CPU.
+    ``apply_view``: the transforms given the draws (default the eager ``_apply_view``;
+    ``compiled_apply_view`` fuses them, the same values up to rounding).
     """
     n = x.shape[0]
+    apply_view = apply_view or _apply_view
     draws = [_draw_view(n, x.shape[1], cfg, gen, x.device) for _ in range(views)]
     if one_pass is None:
         one_pass = x.device.type != "cpu"
     if not one_pass or views == 1:
-        return tuple(_apply_view(x, cfg, d) for d in draws)
-    return _apply_view(x.repeat(views, 1, 1, 1), cfg, _cat(draws)).chunk(views)
+        return tuple(apply_view(x, cfg, d) for d in draws)
+    return apply_view(x.repeat(views, 1, 1, 1), cfg, _cat(draws)).chunk(views)
 
 
 def _apply_view(x: torch.Tensor, cfg: AugmentConfig, draws: ViewDraws) -> torch.Tensor:
@@ -263,6 +286,16 @@ def _apply_view(x: torch.Tensor, cfg: AugmentConfig, draws: ViewDraws) -> torch.
     if draws.blur is not None:
         x = _apply_blur(x, cfg.blur_sigma, draws.blur)
     return x.clamp(0, 1)
+
+
+@functools.cache
+def compiled_apply_view(mode: str) -> ApplyView:
+    """``_apply_view`` through ``torch.compile`` in ``mode``, as one graph (``fullgraph``: a
+    break fails instead of splitting it) for fixed shapes: the crop, jitter, grayscale and
+    blur of a batch in a few fused kernels instead of about 130 operators (each a launch on a
+    GPU; under a CUDA-graph mode, one replay). The draws stay eager: a generator's calls do not
+    compile. ``pretrain.compile_augment``."""
+    return torch.compile(_apply_view, mode=mode, dynamic=False, fullgraph=True)
 
 
 def simclr_augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:

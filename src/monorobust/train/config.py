@@ -94,6 +94,13 @@ class PretrainConfig:
     a few seconds of compiling first. 3.3-3.9x the eager update on a 2-core CPU at the cifar100
     model's size; not yet measured on a GPU, so no preset turns it on (``benchmarks/gpu_next.sh``
     measures it). Speed only: a run may resume with it on or off."""
+    compile_augment: bool = False
+    """Where ``compile`` compiles the model, compile the SimCLR augmentation's transforms too
+    (crop, jitter, grayscale, blur; not their random draws), in ``compile_mode``
+    (``augment.compiled_apply_view``): a few fused kernels instead of about 130 operators a
+    step, under a CUDA-graph mode one more replay. Needs ``compile``. The views equal the eager
+    ones up to rounding; not yet measured on a GPU, so no preset turns it on
+    (``benchmarks/gpu_next.sh`` measures it). Speed only: a run may resume with it on or off."""
     loader_workers: Annotated[int, NON_NEGATIVE] = 4
     """DataLoader worker processes decoding images when the training set streams from disk
     (image folders such as imagenet100); 0 decodes in the main process. In-memory datasets
@@ -125,6 +132,10 @@ class PretrainConfig:
             raise ConfigError(f"pretrain.compile_optimizer compiles LARS's update, but "
                               f"pretrain.optimizer is {self.optimizer!r}: set "
                               "pretrain.optimizer=lars, or pretrain.compile_optimizer=false")
+        if self.compile_augment and not self.compile:
+            raise ConfigError("pretrain.compile_augment compiles the augmentation with the "
+                              "model, in pretrain.compile_mode, but pretrain.compile is off: "
+                              "set pretrain.compile=true, or pretrain.compile_augment=false")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"pretrain.precision {self.precision!r} must be one of "
                               f"{', '.join(PRECISIONS)}")

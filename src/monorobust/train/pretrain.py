@@ -24,7 +24,7 @@ from monorobust.errors import ConfigError
 from monorobust.fields import config_diff
 from monorobust.models import ContrastiveModel, build_encoder, projector
 from monorobust.objectives import activity_penalty, embed, nt_xent
-from monorobust.train.augment import simclr_views
+from monorobust.train.augment import ApplyView, compiled_apply_view, simclr_views
 from monorobust.train.batches import augment_generator, epoch_order, make_source
 from monorobust.train.checkpoint import (checkpoint_epoch, checkpoint_path, epoch_checkpoints,
                                          CheckpointWriter, latest_checkpoint, load_checkpoint,
@@ -120,6 +120,15 @@ def feature_width(cfg: PretrainConfig, model: ContrastiveModel, which: str) -> i
     return cfg.proj_dim if which == "projector" else model.backbone.out_dim
 
 
+def view_function(cfg: PretrainConfig, model: torch.nn.Module,
+                  compiled_model: torch.nn.Module) -> ApplyView | None:
+    """``simclr_views``' ``apply_view``: compiled (``augment.compiled_apply_view``) where
+    ``cfg.compile_augment`` is on and ``compiled`` compiled the model here, else None (eager)."""
+    if cfg.compile_augment and compiled_model is not model:
+        return compiled_apply_view(cfg.compile_mode)
+    return None
+
+
 def compiled(model: torch.nn.Module, cfg: PretrainConfig, device_type: str,
              world: int = 1) -> torch.nn.Module:
     """``model`` under ``torch.compile`` in ``cfg.compile_mode`` where ``cfg.compile`` is on
@@ -150,13 +159,15 @@ def build_optimizer(model: torch.nn.Module, cfg: PretrainConfig) -> torch.optim.
 
 
 def contrastive_loss(model: torch.nn.Module, x: torch.Tensor, cfg: PretrainConfig, objective: str,
-                     gen: torch.Generator, gather=None) -> torch.Tensor:
-    """Two augmented views of ``x`` (N, C, H, W) in [0, 1] -> scalar NT-Xent (+ NCL term)."""
+                     gen: torch.Generator, gather=None,
+                     apply_view: ApplyView | None = None) -> torch.Tensor:
+    """Two augmented views of ``x`` (N, C, H, W) in [0, 1] -> scalar NT-Xent (+ NCL term);
+    ``apply_view`` as in ``simclr_views`` (``view_function``)."""
     nonneg = objective == "ncl"
     if cfg.compile and cfg.compile_mode in CUDA_GRAPH_MODES:
         # A new training step: CUDA graphs may reuse the last step's output memory.
         torch.compiler.cudagraph_mark_step_begin()
-    v1, v2 = simclr_views(x, cfg.augment, gen)         # in one pass on a GPU
+    v1, v2 = simclr_views(x, cfg.augment, gen, apply_view=apply_view)   # one pass on a GPU
     # One forward per view (BatchNorm's statistics are per view, as in SimCLR). float(): under
     # bf16/fp16 autocast the loss and its normalisation stay in fp32.
     z1 = embed(model(_layout(v1, cfg)).float(), nonneg)
@@ -226,7 +237,9 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
         # scale each is up to 0.4 GB.
         for unfinished in out_dir.glob(".epoch-*.tmp"):          # checkpoint or sidecar
             unfinished.unlink(missing_ok=True)
-    fmodel, foptimizer = fabric.setup(compiled(model, cfg, device.type, world), optimizer)
+    cmodel = compiled(model, cfg, device.type, world)
+    apply_view = view_function(cfg, model, cmodel)
+    fmodel, foptimizer = fabric.setup(cmodel, optimizer)
     gather = gather_with_grad if world > 1 else None
     source = make_source(images, device, world, rank, cfg.batch_size, cfg.loader_workers)
     per_epoch = steps_per_epoch * cfg.batch_size * world         # images, all processes
@@ -245,7 +258,7 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
             total = torch.zeros((), device=device)
             for batch in source.batches(order, steps_per_epoch, world, rank, cfg.batch_size):
                 x = batch.float().div_(255)
-                loss = contrastive_loss(fmodel, x, cfg, objective, gen, gather)
+                loss = contrastive_loss(fmodel, x, cfg, objective, gen, gather, apply_view)
                 foptimizer.zero_grad(set_to_none=True)
                 fabric.backward(loss)
                 foptimizer.step()
@@ -288,7 +301,7 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
 # Keys that change speed or bookkeeping but not the numbers a run computes (a run folder's
 # own such keys: experiment._RESUMABLE_KEYS).
 RESUMABLE_CHANGES = ("keep_checkpoints", "loader_workers", "compile", "compile_mode",
-                     "compile_optimizer", "logger")
+                     "compile_optimizer", "compile_augment", "logger")
 
 
 def _resume(out_dir: Path, model, optimizer, scheduler, cfg: PretrainConfig, objective: str,
