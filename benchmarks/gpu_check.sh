@@ -22,16 +22,7 @@ mkdir -p "$OUT_DIR"
 # This tree's code, whatever else is installed.
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 
-source benchmarks/use_kit.sh       # the carried .device-kit, where there is one
-
-if ! python3 -c "import monorobust.experiment, lightning_fabric, pytest" 2>/dev/null; then
-    echo "gpu_check: installing monorobust and its test dependencies" >&2
-    if python3 -c "import torch" 2>/dev/null; then
-        MONOROBUST_TORCH="" ./install.sh test       # keep the machine's own (CUDA) torch
-    else
-        ./install.sh test
-    fi
-fi
+source benchmarks/use_kit.sh       # the carried .device-kit; what the machine lacks installed
 
 args=(--device "$DEVICE" --out "$OUT_DIR" --budget "${BUDGET:-450}")
 if [ "${TINY:-0}" = 1 ]; then args+=(--tiny); fi

@@ -20,7 +20,7 @@ read -ra items <<<"${SET:-}"       # split on spaces, no glob ("grid.corruptions
 for item in "${items[@]}"; do sets+=(--set "$item"); done
 mkdir -p "$OUT_DIR"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-source benchmarks/use_kit.sh       # the carried .device-kit, where there is one
+source benchmarks/use_kit.sh       # the carried .device-kit; what the machine lacks installed
 run_dir="$(mktemp -d)/run"
 started=$(date +%s.%N)
 timeout -s INT -k 20 "$LIMIT" python3 -m monorobust run --preset fmnist-resnet18 \

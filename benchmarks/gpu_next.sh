@@ -26,6 +26,7 @@ DEVICE="${DEVICE:-cuda}"
 started=$SECONDS
 mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+source benchmarks/use_kit.sh       # the carried .device-kit; what the machine lacks installed
 tiny=()
 if [ "${TINY:-0}" = 1 ]; then tiny=(--tiny); fi
 timeout -k 10 "${PROFILE_LIMIT:-190}" python3 benchmarks/gpu_profile.py --device "$DEVICE" \

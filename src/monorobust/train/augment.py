@@ -120,9 +120,9 @@ _FROM_YIQ = tuple(map(tuple, torch.linalg.inv(torch.tensor(_TO_YIQ, dtype=torch.
 
 
 def _make_constants(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
-    """Luma weights, RGB->YIQ and its inverse on ``device``."""
-    return tuple(torch.tensor(t, dtype=torch.float64).to(device, dtype) for t in
-                 (_LUMA, _TO_YIQ, _FROM_YIQ))
+    """Luma weights, RGB->YIQ and its inverse, made on ``device`` (under torch.compile a graph
+    with a CPU tensor in it would not be captured as a CUDA graph)."""
+    return tuple(torch.tensor(t, dtype=dtype, device=device) for t in (_LUMA, _TO_YIQ, _FROM_YIQ))
 
 
 _cached_constants = functools.cache(_make_constants)
