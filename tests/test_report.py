@@ -280,10 +280,12 @@ def test_report_and_study_on_a_folder_in_use_say_wait_not_another_out(command, t
 
 
 @pytest.mark.parametrize("text", ['{"superposition": {"summary": [', "[1, 2]",
-                                  '{"superposition": 5}', '{"two_feature": {"summary": 3}}'])
+                                  '{"superposition": 5}', '{"two_feature": {"summary": 3}}',
+                                  '{"figures": [3]}', '{"figures": ["../../config.png"]}'])
 def test_a_damaged_toy_json_is_noted_not_a_traceback(text, tmp_path):
     """toy/toy.json cut short was a JSONDecodeError traceback, one of another shape an
-    AttributeError / TypeError in the toy section."""
+    AttributeError / TypeError in the toy section; a figure that is not a file name in the toy
+    folder is not read."""
     from monorobust.report.load import load_run
 
     out = make_run(tmp_path, seeds=(0,), scenarios={"clean"}, features=False, metrics=False,

@@ -104,12 +104,15 @@ def _expected_missing(cfg: Any, results: pd.DataFrame) -> list[str]:
 
 def _read_toy(path: Path) -> dict[str, Any]:
     """toy.json as ``monorobust toy`` writes it (the parts the report reads); ValueError when it
-    is not (it was a JSONDecodeError or AttributeError traceback)."""
+    is not (it was a JSONDecodeError or AttributeError traceback). Its figures must be file
+    names in the toy folder: the report reads them, and never a path out of it."""
     doc = json.loads(path.read_bytes())
     parts = [doc.get(p) for p in ("superposition", "two_feature")] if isinstance(doc, dict) else []
+    figures = doc.get("figures", []) if parts else None
     if not parts or not all(p is None or isinstance(p, dict) and isinstance(p.get("summary", []),
                                                                              list) for p in parts) \
-            or not isinstance(doc.get("figures", []), list):
+            or not isinstance(figures, list) \
+            or not all(isinstance(f, str) and f and Path(f).name == f for f in figures):
         raise ValueError("not the object `monorobust toy` writes")
     return doc
 
