@@ -138,22 +138,14 @@ def test_cuda_graphs_train_like_the_eager_model_and_resume_either_way(tmp_path, 
     assert resumed.model.state_dict().keys() == eager.model.state_dict().keys()
 
 
-def test_compiled_lars_under_cuda_graphs_trains_like_the_eager_step(tmp_path, eager_run):
-    """``pretrain.compile_optimizer`` with the model under CUDA graphs: the same losses, and
-    weights near the eager run's."""
+@pytest.mark.parametrize("option", ["compile_optimizer", "compile_augment"])
+def test_compiled_lars_or_augmentation_under_cuda_graphs_trains_like_the_eager_step(
+        option, tmp_path, eager_run):
+    """``pretrain.compile_optimizer`` (LARS's update) or ``pretrain.compile_augment`` (the
+    augmentation's transforms) with the model under CUDA graphs: the same losses, and weights
+    near the eager run's."""
     images, eager = eager_run
-    fused = replace(GRAPHS_RUN, compile=True, compile_mode="reduce-overhead",
-                    compile_optimizer=True)
-    both = pretrain(images, fused, "ncl", 0, tmp_path / "fused", _fabric(fused.precision), False)
-    _trains_like(both, eager, images)
-
-
-def test_compiled_augmentation_under_cuda_graphs_trains_like_the_eager_step(tmp_path, eager_run):
-    """``pretrain.compile_augment`` with the model under CUDA graphs: the same losses, and
-    weights near the eager run's."""
-    images, eager = eager_run
-    fused = replace(GRAPHS_RUN, compile=True, compile_mode="reduce-overhead",
-                    compile_augment=True)
+    fused = replace(GRAPHS_RUN, compile=True, compile_mode="reduce-overhead", **{option: True})
     both = pretrain(images, fused, "ncl", 0, tmp_path / "fused", _fabric(fused.precision), False)
     _trains_like(both, eager, images)
 
