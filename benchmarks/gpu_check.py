@@ -69,7 +69,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = {"clean": 0, "label_noise": 0.4, "gaussian_noise": 0.4, "uniform_noise": 0.4,
              "few_shot": 10, "sketch": 1, "corrupt": 3}
 # 8 epochs: under CUDA graphs (the preset's) 3 epochs mostly timed the compiling (on an H200,
-# about 20 s for the first encoder against 2.4 s an epoch).
+# about 20 s for the first encoder against about 2.4 s an epoch at the measured step rate).
 FULL_E2E = ["pretrain.epochs=8", "pretrain.warmup_epochs=1", "probe.steps=300",
             "probe.eval_every=100", "sae.epochs=2"]
 # Tiny, on a CPU: eager (compiling ResNet-18 there takes minutes; tests/test_scale_train.py

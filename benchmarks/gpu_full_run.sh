@@ -52,7 +52,8 @@ for folder in sorted((run / "checkpoints").glob("*-seed*")):
     last = latest_checkpoint(folder)
     epochs[folder.name] = checkpoint_epoch(last) if last else 0
     # The steady rate, also when the run was cut: the median of the per-step images/s of the
-    # encoder's last logged epoch (compiling and the first epoch left out). read_curve skips a
+    # encoder's last logged epoch (compiling and the first epoch left out once a later epoch
+    # was logged; the first epoch's own where none was). read_curve skips a
     # log it cannot read; a row cut short by the kill is NaN, which the median leaves out.
     curve = read_curve(folder)
     if curve is not None and len(curve):

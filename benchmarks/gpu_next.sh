@@ -34,6 +34,7 @@ timeout -k 10 "${PROFILE_LIMIT:-190}" python3 benchmarks/gpu_profile.py --device
     --variants "reduce-overhead" "reduce-overhead, LARS compiled" \
     "reduce-overhead, augmentation compiled" "reduce-overhead, LARS and augmentation compiled" \
     --out "$OUT_DIR" 2>"$OUT_DIR/profile-stderr.txt"
+profile_rc=$?
 timeout -k 10 "${TESTS_LIMIT:-130}" python3 -m pytest -q -p no:cacheprovider \
     tests/test_gpu.py -k compiled >"$OUT_DIR/tests.txt" 2>&1
 tests_rc=$?
@@ -41,7 +42,7 @@ setting=""
 if [ -f "$OUT_DIR/gpu_profile.json" ] && [ "$tests_rc" -eq 0 ]; then
     setting="$(python3 benchmarks/gpu_check_summary.py --setting "$OUT_DIR/gpu_profile.json")"
 fi
-echo "gpu_next: profile and tests (exit $tests_rc) done in $((SECONDS - started)) s;" \
+echo "gpu_next: profile (exit $profile_rc) and tests (exit $tests_rc) done in $((SECONDS - started)) s;" \
      "full run with: ${setting:-the preset as it is}"
 left=$((BUDGET - (SECONDS - started)))
 [ "$left" -lt 60 ] && left=60

@@ -127,7 +127,8 @@ def kernels(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path,
 
 PARTS = ("parts_ms", "kernels", "host_sync_sites", "batch_sweep", "compile_modes")
 GRAPHS = {"compile": True, "compile_mode": "reduce-overhead"}
-COMPILE_MODES = {"eager": {}, "default": {"compile": True}, "reduce-overhead": GRAPHS,
+COMPILE_MODES = {"eager": {}, "default": {"compile": True, "compile_mode": "default"},
+                 "reduce-overhead": GRAPHS,
                  # pretrain.compile_optimizer (lars only) and pretrain.compile_augment, off in
                  # the presets until measured
                  "reduce-overhead, LARS compiled": {**GRAPHS, "compile_optimizer": True},

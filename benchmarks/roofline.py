@@ -270,11 +270,12 @@ def measure_pretrain(cfg: PretrainConfig, image_shape: tuple[int, int, int], dev
                  count_host_syncs(parts.step))
 
 
-def error_text(err: BaseException, limit: int = 2000) -> str:
-    """What a failed measurement records: the error, cut to ``limit``, and its traceback's tail."""
+def error_text(err: BaseException) -> str:
+    """What a failed measurement records: the error (its first 2,000 characters) and its
+    traceback's tail."""
     import traceback
 
-    return (f"{type(err).__name__}: {err}"[:limit] + "\n"
+    return (f"{type(err).__name__}: {err}"[:2000] + "\n"
             + traceback.format_exc(limit=3)[-1500:])
 
 

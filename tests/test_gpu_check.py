@@ -175,6 +175,20 @@ def test_gpu_check_leaves_out_the_corruptions_without_corrupt_tta_and_says_so():
     assert "device_kit.sh" in left_out["corrupt"]
 
 
+def test_the_profiles_compile_modes_are_the_modes_they_are_named_after():
+    """Each variant of ``gpu_profile.compile_modes`` on the preset's eager config: "default"
+    compiled without CUDA graphs, whatever mode the preset sets (cifar100: reduce-overhead)."""
+    from dataclasses import replace
+
+    profile, check = _benchmark("gpu_profile"), _benchmark("gpu_check")
+    base = check.resnet18_config(True)
+    modes = {name: replace(base, **change) for name, change in profile.COMPILE_MODES.items()}
+    assert not modes["eager"].compile
+    assert (modes["default"].compile, modes["default"].compile_mode) == (True, "default")
+    assert all(cfg.compile_mode == "reduce-overhead" for name, cfg in modes.items()
+               if name.startswith("reduce-overhead"))
+
+
 def test_the_full_run_takes_the_fastest_speed_option_that_pays():
     """``profile_setting``: the ``--set`` items of the fastest CUDA-graph variant with a speed
     option, where it is at least PAYS (1.05) times the plain CUDA-graph step; none otherwise."""
@@ -219,7 +233,9 @@ def test_the_next_sessions_call_profiles_then_runs_the_protocol_as_the_profile_s
     assert {"optimizer_compiled", "augmentation_compiled"} <= set(profile["parts_ms"])
     info = json.loads((out / "full-run.json").read_text())
     assert info["finished"] and info["checkpoint_epochs"] == {"cl-seed0": 1, "ncl-seed0": 1}
-    setting = summary.profile_setting(profile).split()
+    chosen = summary.profile_setting(profile)
+    assert f"full run with: {chosen or 'the preset as it is'}" in done.stdout
+    setting = chosen.split()
     for option in ("pretrain.compile_optimizer=true", "pretrain.compile_augment=true"):
         assert (f"--set {option}" in info["command"]) == (option in setting)
 
@@ -247,8 +263,10 @@ def test_the_full_run_script_times_the_preset_and_says_how_far_it_got(tmp_path):
     # Stopped at its limit: not finished, and no results it did not reach.
     out = tmp_path / "cut"
     slow = tiny.replace("pretrain.epochs=1", "pretrain.epochs=500")
-    subprocess.run(["bash", script], env={**env, "OUT": str(out), "SET": slow, "LIMIT": "25"},
-                   capture_output=True, text=True, timeout=600)
+    cut = subprocess.run(["bash", script], env={**env, "OUT": str(out), "SET": slow,
+                                                "LIMIT": "25"},
+                         capture_output=True, text=True, timeout=600)
+    assert cut.returncode == 0, cut.stderr[-2000:]             # its summary was written
     info = json.loads((out / "full-run.json").read_text())
     assert not info["finished"] and info["returncode"] != 0
     assert not (out / "summary.csv").exists()

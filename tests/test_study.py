@@ -142,11 +142,10 @@ def test_a_damaged_feature_cache_is_extracted_again_with_a_warning(damage, tmp_p
     from safetensors.torch import save
 
     from monorobust.config import load_config
-    from monorobust.io import IntegrityWarning
-    from monorobust.study import StudyConfig
     from monorobust.io import CACHE_CHECKSUM as CHECKSUM
+    from monorobust.io import IntegrityWarning, tensor_checksum
+    from monorobust.study import StudyConfig
     from monorobust.study.data import FEATURE_KEYS, StudyData
-    from monorobust.io import tensor_checksum
 
     run = _unfinished_run(tmp_path, epochs_done=3)
     data = StudyData(run, load_config("smoke"), SimpleNamespace(num_classes=10),

@@ -40,7 +40,7 @@ from monorobust.train import PretrainResult, pretrain
 from monorobust.train.parallel import PretrainJob, pretrain_side_by_side, side_by_side, threads_each
 from monorobust.train.precision import accelerator_type, resolve_precision
 from monorobust.train.pretrain import (RESUMABLE_CHANGES, check_batch_fits, check_model_fits,
-                                       check_sync_batchnorm, feature_width)
+                                       check_sync_batchnorm, feature_width, meta_model)
 
 if TYPE_CHECKING:
     from lightning_fabric import Fabric
@@ -146,8 +146,17 @@ def check_memory(cfg: RunConfig, splits: Splits) -> None:
     model = check_model_fits(cfg.pretrain, tuple(splits.train.images.shape[1:]), device)
     fitting = [name for name in cfg.representations if REPRESENTATIONS.get(name).fits_sae]
     if fitting:
-        width = feature_width(cfg.pretrain, model, cfg.probe.features)
-        cfg.sae.check_fits(width, len(splits.train.images), device, " and ".join(fitting))
+        check_sae_fits(cfg, cfg.sae, splits, device, " and ".join(fitting), model)
+
+
+def check_sae_fits(cfg: RunConfig, sae, splits: Splits, device: str, what: str,
+                   model=None) -> None:
+    """ConfigError before any work where ``sae`` (an ``SAEConfig``) on the features of
+    ``cfg``'s encoder (``model``, else its meta model) could not train in ``device``'s memory;
+    ``what`` names the features in the message."""
+    model = model or meta_model(cfg.pretrain, tuple(splits.train.images.shape[1:]))
+    sae.check_fits(feature_width(cfg.pretrain, model, cfg.probe.features),
+                   len(splits.train.images), device, what)
 
 
 def run(cfg: RunConfig, progress: bool = True) -> RunResult:

@@ -205,21 +205,20 @@ def read_checked_cache(path: str | Path, metadata: dict[str, str] | None = None,
     there is none, it predates the checksum or was made from other ``metadata``, and, with an
     ``IntegrityWarning`` naming it (``what``), when it is damaged: cut short, or a byte changed
     (safetensors checks no data)."""
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load
 
     path = Path(path)
     if not path.exists():
         return None
     try:
-        raw = path.read_bytes()
-        # The header first: a cache made from other inputs is dropped without loading it.
-        header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
-        made_from = dict(header.get("__metadata__") or {})
+        # The header first: a cache made from other inputs is dropped without reading it.
+        with safe_open(str(path), "pt") as f:
+            made_from = dict(f.metadata() or {})
         expected = made_from.pop(CACHE_CHECKSUM, None)
         if expected is None or made_from != (metadata or {}):
             return None
-        tensors = load(raw)
+        tensors = load(path.read_bytes())
         if tensor_checksum(tensors) == expected:
             return tensors
         problem = "checksum mismatch"

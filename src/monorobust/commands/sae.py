@@ -46,14 +46,12 @@ def main(args: argparse.Namespace) -> int:
     if (args.run_dir is None) == (args.features is None):
         raise ConfigError("pass either a run folder (monorobust sae RUN_DIR) or --features FILE")
     if args.run_dir is not None:
-        from monorobust.train.pretrain import feature_width, meta_model
+        from monorobust.experiment import check_sae_fits
 
         run_cfg, sources, splits = _run_sources(Path(args.run_dir), args.seeds)
         cfg = dataclass_from_args(SAEConfig, args, base=asdict(run_cfg.sae), section="sae")
         if not run_cfg.pretrain.encoder.startswith("hf:"):   # the SAE trains on the CPU here
-            model = meta_model(run_cfg.pretrain, tuple(splits.train.images.shape[1:]))
-            cfg.check_fits(feature_width(run_cfg.pretrain, model, run_cfg.probe.features),
-                           len(splits.train.images), "cpu", f"{args.run_dir}'s cl encoder")
+            check_sae_fits(run_cfg, cfg, splits, "cpu", f"{args.run_dir}'s cl encoder")
         out = Path(args.out) if args.out else RunDir(args.run_dir).sae
     else:
         from monorobust.evaluate.arrays import load_array

@@ -31,7 +31,6 @@ from monorobust.io import (CACHE_CHECKSUM, IntegrityWarning, atomic_write_bytes,
                            tensor_checksum)
 
 _KEY = "monorobust"
-_CHECKSUM = CACHE_CHECKSUM
 
 
 class Checkpoint(NamedTuple):
@@ -61,7 +60,8 @@ def flatten_state(state: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> 
     ``{"__tensor__": key}``. ``unflatten_state`` inverts it.
     """
     if isinstance(state, torch.Tensor):
-        tensors[prefix] = state.detach().to("cpu", copy=True).contiguous()
+        # One contiguous copy even of a channels-last weight (.contiguous() after would be two).
+        tensors[prefix] = state.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
         return {"__tensor__": prefix}
     if isinstance(state, dict):
         return {"__dict__": [[k, flatten_state(v, f"{prefix}.{k}", tensors)] for k, v in state.items()]}
@@ -99,9 +99,9 @@ def snapshot(states: dict[str, Any]) -> Snapshot:
 def write_snapshot(path: str | Path, snap: Snapshot, meta: dict[str, Any]) -> None:
     """Write ``snap`` and ``meta`` atomically, with the tensors' checksum (file and sidecar)."""
     checksum = tensor_checksum(snap.tensors)
-    doc = dict(meta, states=snap.skeletons, **{_CHECKSUM: checksum})
+    doc = dict(meta, states=snap.skeletons, **{CACHE_CHECKSUM: checksum})
     atomic_write_bytes(path, st_save(snap.tensors, metadata={_KEY: json.dumps(doc)}))
-    sidecar = dict(meta, **{_CHECKSUM: checksum})
+    sidecar = dict(meta, **{CACHE_CHECKSUM: checksum})
     atomic_write_text(Path(path).with_suffix(".json"),
                       json.dumps(sidecar, indent=2, default=str) + "\n")
 
@@ -155,13 +155,9 @@ class CheckpointWriter:
     def __exit__(self, kind, error, trace) -> None:
         try:
             if kind is None:
-                self.wait()
-            elif self._pending is not None:
-                from concurrent.futures import wait
-
-                wait([self._pending])
+                self.wait()                 # raises a failed write's error
         finally:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True)  # a pending write finishes either way
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -180,7 +176,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     except SafetensorError as err:
         raise DamagedCheckpoint(path, f"truncated / not a safetensors file ({err})") from None
     doc = _document(raw, path)
-    expected = doc.pop(_CHECKSUM, None)            # None: written before checksums existed
+    expected = doc.pop(CACHE_CHECKSUM, None)       # None: written before checksums existed
     if expected is not None and tensor_checksum(tensors) != expected:
         raise DamagedCheckpoint(path, "checksum mismatch (its tensors changed after it was "
                                       "written)")
@@ -239,7 +235,7 @@ def checkpoint_identity(path: str | Path) -> str:
             doc = json.loads((f.metadata() or {})[_KEY])
     except (OSError, SafetensorError, KeyError, ValueError) as err:
         raise DamagedCheckpoint(path, f"bad header ({err!r})") from None
-    return f"{Path(path).name}:{doc.get(_CHECKSUM, 'none')}"
+    return f"{Path(path).name}:{doc.get(CACHE_CHECKSUM, 'none')}"
 
 
 def load_latest_intact(folder: str | Path) -> tuple[Path, dict[str, Any], dict[str, Any]] | None:
