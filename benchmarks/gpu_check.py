@@ -205,13 +205,10 @@ def resnet18(args, report: dict) -> dict:
                              out["us_per_small_op"])
         args.write()
     out["augmentation_ms"] = _augmentation_ms(base, shape, args.device, steps, warmup)
-    # cuDNN's autotuner (off by default, and in the presets): what it would give.
-    torch.backends.cudnn.benchmark = True
-    try:
-        out["eager_channels_last_cudnn_benchmark"] = _variant(
-            base, shape, args, report, steps, warmup + 2, out["us_per_small_op"])
-    finally:
-        torch.backends.cudnn.benchmark = False
+    # cuDNN's autotuner (pretrain.cudnn_benchmark, off in the presets): what it would give.
+    out["eager_channels_last_cudnn_benchmark"] = _variant(
+        replace(base, cudnn_benchmark=True), shape, args, report, steps, warmup + 2,
+        out["us_per_small_op"])
     args.write()
     # The imagenet100 preset's step: the ImageNet stem at its resolution, batch 128.
     from monorobust.config import load_config

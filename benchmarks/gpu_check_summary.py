@@ -72,26 +72,63 @@ def lars_compiled_pays(fused: dict, graphs: dict) -> tuple[float, bool] | None:
     return None if ratio is None else (ratio, ratio >= PAYS)
 
 
-_GRAPHS = "pretrain.compile=true pretrain.compile_mode=reduce-overhead"
-SPEED_OPTIONS = {"reduce-overhead, LARS compiled": f"{_GRAPHS} pretrain.compile_optimizer=true",
-                 "reduce-overhead, augmentation compiled": f"{_GRAPHS} pretrain.compile_augment=true",
-                 "reduce-overhead, LARS and augmentation compiled":
-                     f"{_GRAPHS} pretrain.compile_optimizer=true pretrain.compile_augment=true"}
-"""``gpu_profile``'s CUDA-graph variants with a speed option that no preset turns on yet, and
-the ``--set`` items of the step each measured: the 32-px presets' CUDA graphs (so that the
-option never meets a ``SET`` that turned them off: compile_augment needs compile) and the
-option."""
+GRAPHS = {"compile": True, "compile_mode": "reduce-overhead"}
+"""The 32-px presets' CUDA graphs: the step each speed option is measured in."""
+SPEED_OPTIONS = {"LARS compiled": "compile_optimizer", "augmentation compiled": "compile_augment",
+                 "cuDNN autotuned": "cudnn_benchmark"}
+"""Speed options no preset turns on yet: ``gpu_profile``'s variant "reduce-overhead, NAME" is
+the CUDA-graph step with ``pretrain.KEY`` on. Each option's GPU tests carry its key in their
+names (``tests/test_gpu.py``), so a failed one names the option it rules out."""
+COMBINED = "reduce-overhead, the options that paid"
+"""``gpu_profile``'s variant with every option that paid alone (where two or more did)."""
 
 
-def profile_setting(profile: dict) -> str:
-    """From a ``gpu_profile.json``: the ``--set`` items of the fastest variant in
-    ``SPEED_OPTIONS`` where it was at least ``PAYS`` times the plain CUDA-graph step
-    (``compile_modes``), else ''."""
+def set_items(change: dict) -> str:
+    """``--set`` items for changes to the pretraining section (``{"compile": True}`` ->
+    ``pretrain.compile=true``)."""
+    return " ".join(f"pretrain.{key}={str(value).lower() if isinstance(value, bool) else value}"
+                    for key, value in change.items())
+
+
+def options_that_paid(modes: dict) -> list[str]:
+    """The keys of the options whose variant alone was at least ``PAYS`` times the plain
+    CUDA-graph step in ``compile_modes``' figures ``modes``."""
+    plain = modes.get("reduce-overhead", {})
+    return [key for name, key in SPEED_OPTIONS.items()
+            if (r := _ratio(modes.get(f"reduce-overhead, {name}", {}), plain)) is not None
+            and r >= PAYS]
+
+
+def failed_tests(path: Path) -> list[str] | None:
+    """The names of the tests that failed or errored in pytest's ``--junitxml`` report at
+    ``path``; None where there is none to read (pytest was stopped, or crashed)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        cases = ET.parse(path).getroot().iter("testcase")
+        return [case.get("name", "") for case in cases
+                if case.find("failure") is not None or case.find("error") is not None]
+    except (OSError, ET.ParseError):
+        return None
+
+
+def profile_setting(profile: dict, failed: list[str] | None = None) -> str:
+    """From a ``gpu_profile.json``: the ``--set`` items of the fastest variant with speed
+    options (each alone, and ``COMBINED``) where it was at least ``PAYS`` times the plain
+    CUDA-graph step and none of its options' GPU tests is in ``failed``; else ''. Also ''
+    where ``failed`` is None (the tests said nothing) or names a test of no option."""
+    if failed is None or any(not any(key in name for key in SPEED_OPTIONS.values())
+                             for name in failed):
+        return ""
     modes = profile.get("compile_modes") or {}
-    ratios = {name: _ratio(modes.get(name, {}), modes.get("reduce-overhead", {}))
-              for name in SPEED_OPTIONS}
-    paying = {name: r for name, r in ratios.items() if r is not None and r >= PAYS}
-    return SPEED_OPTIONS[max(paying, key=paying.get)] if paying else ""
+    paying = {}
+    for name, step in modes.items():
+        options = step.get("options") if isinstance(step, dict) else None
+        ratio = _ratio(step, modes.get("reduce-overhead", {})) if options else None
+        if ratio is not None and ratio >= PAYS and not any(
+                key in test for key in options for test in failed):
+            paying[name] = ratio
+    return modes[max(paying, key=paying.get)]["set"] if paying else ""
 
 
 def tables(report: dict) -> list[str]:
@@ -213,11 +250,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("json", type=Path, help="gpu_check.json (gpu_profile.json with --setting)")
     p.add_argument("--setting", action="store_true",
-                   help="print only the --set item a gpu_profile.json's figures call for")
+                   help="print only the --set items a gpu_profile.json's figures call for")
+    p.add_argument("--tests", type=Path, metavar="XML",
+                   help="with --setting: the options' GPU tests (pytest's --junitxml); an "
+                        "option whose test failed is left out, and all where XML is unreadable")
     args = p.parse_args()
     report = json.loads(args.json.read_text())
     if args.setting:
-        print(profile_setting(report))
+        print(profile_setting(report, failed_tests(args.tests) if args.tests else []))
         return
     print("\n".join(tables(report)))
     print("\nReadings:\n" + "\n".join(f"- {line}" for line in readings(report)))

@@ -17,11 +17,12 @@ Writes ``DIR/gpu_profile.json`` (and ``DIR/kernels.txt``, torch.profiler's table
   (the method allows them: more negatives per step).
 - ``host_sync_sites``: the Python lines that made the host wait, over a few steps.
 - ``compile_modes``: views/s eager, under ``torch.compile``, under its CUDA graphs
-  (``pretrain.compile_mode: reduce-overhead``), and under CUDA graphs with LARS's update, the
-  augmentation's transforms or both compiled too (``pretrain.compile_optimizer``,
-  ``pretrain.compile_augment``, which no preset turns on until this measures them), with the
-  device's busy share under CUDA graphs (its kernels in ``DIR/graphs.txt``). Each variant's
-  figures are written as soon as it has run.
+  (``pretrain.compile_mode: reduce-overhead``), and under CUDA graphs with each speed option
+  that no preset turns on until this measures it (``gpu_check_summary.SPEED_OPTIONS``: LARS's
+  update compiled, the augmentation's transforms compiled, cuDNN's autotuner), then with the
+  options that paid alone together; with the device's busy share under CUDA graphs (its
+  kernels in ``DIR/graphs.txt``). Each variant's figures, with the ``--set`` items of its step,
+  are written as soon as it has run.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gpu_check import resnet18_config  # noqa: E402
+from gpu_check_summary import (COMBINED, GRAPHS, SPEED_OPTIONS, options_that_paid,  # noqa: E402
+                               set_items)
 from roofline import (error_text, free_device, host_sync_sites, pretrain_step, sync,  # noqa: E402
                       time_steps)
 
@@ -126,32 +129,43 @@ def kernels(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path,
 
 
 PARTS = ("parts_ms", "kernels", "host_sync_sites", "batch_sweep", "compile_modes")
-GRAPHS = {"compile": True, "compile_mode": "reduce-overhead"}
 COMPILE_MODES = {"eager": {}, "default": {"compile": True, "compile_mode": "default"},
                  "reduce-overhead": GRAPHS,
-                 # pretrain.compile_optimizer (lars only) and pretrain.compile_augment, off in
-                 # the presets until measured
-                 "reduce-overhead, LARS compiled": {**GRAPHS, "compile_optimizer": True},
-                 "reduce-overhead, augmentation compiled": {**GRAPHS, "compile_augment": True},
-                 "reduce-overhead, LARS and augmentation compiled":
-                     {**GRAPHS, "compile_optimizer": True, "compile_augment": True}}
-"""``compile_modes``' variants by name: changes to the preset's pretraining section."""
+                 # the speed options off in the presets until measured, one at a time
+                 **{f"reduce-overhead, {name}": {**GRAPHS, key: True}
+                    for name, key in SPEED_OPTIONS.items()}}
+"""``compile_modes``' variants by name: changes to the preset's pretraining section. One more,
+``COMBINED``, is made from what the others measured."""
 
 
 def compile_modes(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path,
                   names: list[str] | None = None,
                   record: Callable[[dict], object] = lambda so_far: None) -> dict:
-    """Views/s of the step eager and under each ``pretrain.compile_mode`` worth trying, and the
-    device's busy share of the step under CUDA graphs; or the views/s of the variants
-    ``names`` alone. ``record`` gets the figures so far after each variant (a run cut short
-    keeps them)."""
+    """Views/s of the step eager and under each ``pretrain.compile_mode`` worth trying, each
+    speed option alone under CUDA graphs, then ``COMBINED``: every option that paid alone
+    (``options_that_paid``), together, where two or more did; and the device's busy share of
+    the step under CUDA graphs. Or only the variants ``names``. Each variant records the
+    ``--set`` items of its step (``set``) and its speed options (``options``); ``record`` gets
+    the figures so far after each (a run cut short keeps them)."""
     out = {}
     variants = {name: change for name, change in COMPILE_MODES.items()
                 if (names is None or name in names)
                 and (cfg.optimizer == "lars" or not change.get("compile_optimizer"))}
+    if names is None or COMBINED in names:
+        variants[COMBINED] = None                 # decided once the others have run
     for name, change in variants.items():
-        out[name] = step_speed(replace(cfg, **change), shape, device, steps,
-                               warmup + (5 if change else 0))
+        if change is None:
+            paid = options_that_paid(out)
+            if len(paid) < 2:
+                out[name] = {"skipped": f"{len(paid)} option(s) paid alone: "
+                                        f"{', '.join(paid) or 'none'}"}
+                record(out)
+                continue
+            change = {**GRAPHS, **dict.fromkeys(paid, True)}
+        out[name] = {**step_speed(replace(cfg, **change), shape, device, steps,
+                                  warmup + (5 if change else 0)),
+                     "set": set_items(change),
+                     "options": [key for key in change if key not in GRAPHS]}
         record(out)
     if names is not None:                         # a chosen few: no profile after them
         return out
@@ -206,12 +220,13 @@ def main() -> None:
                    help=f"only these parts ({' '.join(PARTS)}); all by default")
     p.add_argument("--variants", nargs="+", default=None, metavar="NAME",
                    help="compile_modes' variants, by name (default all: "
-                        + ", ".join(repr(n) for n in COMPILE_MODES) + ")")
+                        + ", ".join(repr(n) for n in [*COMPILE_MODES, COMBINED]) + ")")
     args = p.parse_args()
-    unknown = sorted(set(args.variants or ()) - set(COMPILE_MODES))
+    known = [*COMPILE_MODES, COMBINED]
+    unknown = sorted(set(args.variants or ()) - set(known))
     if unknown:
         p.error(f"unknown --variants {', '.join(map(repr, unknown))}; the variants are "
-                + ", ".join(map(repr, COMPILE_MODES)))
+                + ", ".join(map(repr, known)))
     args.out.mkdir(parents=True, exist_ok=True)
 
     cfg = resnet18_config(args.tiny, args.preset)                   # eager unless said

@@ -19,7 +19,8 @@ import torch
 
 from monorobust.train import PretrainConfig, build_model
 from monorobust.train.batches import augment_generator
-from monorobust.train.pretrain import build_optimizer, compiled, contrastive_loss, view_function
+from monorobust.train.pretrain import (build_optimizer, compiled, contrastive_loss, cudnn_autotuner,
+                                      view_function)
 
 
 class Speed(NamedTuple):
@@ -245,18 +246,23 @@ def pretrain_step(cfg: PretrainConfig, image_shape: tuple[int, int, int], device
     fmodel, foptimizer = fabric.setup(cmodel, optimizer)
     gen = augment_generator(seed, 0, 0, torch.device(device))
 
+    # The loop's convolutions run with cfg.cudnn_benchmark's autotuner, and so do these.
+    def forward() -> torch.Tensor:
+        with cudnn_autotuner(cfg.cudnn_benchmark):
+            return contrastive_loss(fmodel, images.float().div_(255), cfg, "cl", gen,
+                                    apply_view=apply_view)
+
     def backward(loss: torch.Tensor) -> None:
         foptimizer.zero_grad(set_to_none=True)
-        fabric.backward(loss)
+        with cudnn_autotuner(cfg.cudnn_benchmark):
+            fabric.backward(loss)
 
     def flop_step() -> None:
         contrastive_loss(model, images.float().div_(255), cfg, "cl", gen).backward()
         model.zero_grad(set_to_none=True)
 
-    return PretrainStep(
-        lambda: contrastive_loss(fmodel, images.float().div_(255), cfg, "cl", gen,
-                                 apply_view=apply_view), backward,
-        foptimizer.step, flop_step, images.float().div_(255), gen, precision, optimizer)
+    return PretrainStep(forward, backward, foptimizer.step, flop_step, images.float().div_(255),
+                        gen, precision, optimizer)
 
 
 def measure_pretrain(cfg: PretrainConfig, image_shape: tuple[int, int, int], device: str,

@@ -48,7 +48,7 @@ def test_both_views_in_one_pass_on_the_gpu_equal_a_pass_each():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)   # per-image ops, larger batch
 
 
-def test_compiled_augmentation_on_the_gpu_gives_the_eager_views():
+def test_compile_augment_on_the_gpu_gives_the_eager_views():
     """``compiled_apply_view`` on CUDA, one pass as the loop runs it: the eager views up to
     rounding, with no host wait in either."""
     from monorobust.train.augment import compiled_apply_view, simclr_views
@@ -138,16 +138,19 @@ def test_cuda_graphs_train_like_the_eager_model_and_resume_either_way(tmp_path, 
     assert resumed.model.state_dict().keys() == eager.model.state_dict().keys()
 
 
-@pytest.mark.parametrize("option", ["compile_optimizer", "compile_augment"])
-def test_compiled_lars_or_augmentation_under_cuda_graphs_trains_like_the_eager_step(
-        option, tmp_path, eager_run):
-    """``pretrain.compile_optimizer`` (LARS's update) or ``pretrain.compile_augment`` (the
-    augmentation's transforms) with the model under CUDA graphs: the same losses, and weights
-    near the eager run's."""
+@pytest.mark.parametrize("option", ["compile_optimizer", "compile_augment", "cudnn_benchmark"])
+def test_a_speed_option_under_cuda_graphs_trains_like_the_eager_step(option, tmp_path,
+                                                                     eager_run):
+    """``pretrain.compile_optimizer`` (LARS's update), ``pretrain.compile_augment`` (the
+    augmentation's transforms) or ``pretrain.cudnn_benchmark`` (cuDNN's autotuner, whose
+    timing runs must stay out of the captured graphs) with the model under CUDA graphs: the
+    same losses, and weights near the eager run's; the autotuner is off again after."""
     images, eager = eager_run
     fused = replace(GRAPHS_RUN, compile=True, compile_mode="reduce-overhead", **{option: True})
+    before = torch.backends.cudnn.benchmark
     both = pretrain(images, fused, "ncl", 0, tmp_path / "fused", _fabric(fused.precision), False)
     _trains_like(both, eager, images)
+    assert torch.backends.cudnn.benchmark == before
 
 
 def test_probe_on_the_gpu_agrees_with_the_cpu():
@@ -175,7 +178,7 @@ def test_smoke_run_on_the_gpu_writes_every_row(tmp_path):
     assert json.loads((out / "run.json").read_text())["cuda"]
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["multi-tensor", "compiled"])
+@pytest.mark.parametrize("compiled", [False, True], ids=["multi-tensor", "compile_optimizer"])
 def test_lars_step_on_the_gpu_equals_the_per_tensor_formula(compiled):
     from test_scale_train import _lars_per_tensor
 

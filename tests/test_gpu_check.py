@@ -27,14 +27,20 @@ def _wheel(folder: Path, name: str, version: str) -> None:
         whl.writestr(f"{info}/RECORD", "")
 
 
+def _on_the_cpu(**settings: str) -> dict:
+    """The environment a benchmark script runs in here: the CPU for the device, this Python's
+    folder first on PATH (the scripts call ``python3``), and ``settings``."""
+    return {**os.environ, "DEVICE": "cpu",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            **settings}
+
+
 @pytest.mark.slow
 def test_gpu_check_writes_every_figure_at_tiny_size_on_the_cpu(tmp_path):
     # The kit a GPU machine without internet is given: its wheels must be installed and used.
     _wheel(tmp_path / "kit" / "wheels", "lightly", "0.0.1")
     out = tmp_path / "out"
-    env = {**os.environ, "DEVICE": "cpu", "TINY": "1", "OUT": str(out),
-           "KIT": str(tmp_path / "kit"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = _on_the_cpu(TINY="1", OUT=str(out), KIT=str(tmp_path / "kit"))
     done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], env=env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -187,40 +193,104 @@ def test_the_profiles_compile_modes_are_the_modes_they_are_named_after():
     assert (modes["default"].compile, modes["default"].compile_mode) == (True, "default")
     assert all(cfg.compile_mode == "reduce-overhead" for name, cfg in modes.items()
                if name.startswith("reduce-overhead"))
+    summary = _benchmark("gpu_check_summary")
+    for name, key in summary.SPEED_OPTIONS.items():       # each option alone, on
+        cfg = modes[f"reduce-overhead, {name}"]
+        assert getattr(cfg, key) and all(not getattr(cfg, other) for other in
+                                         summary.SPEED_OPTIONS.values() if other != key)
 
 
-def test_the_full_run_takes_the_fastest_speed_option_that_pays():
-    """``profile_setting``: the ``--set`` items of the fastest CUDA-graph variant with a speed
-    option, where it is at least PAYS (1.05) times the plain CUDA-graph step; none otherwise."""
+def _option_profile(lars: float, augment: float, cudnn: float,
+                    together: float | None = None) -> dict:
+    """A ``gpu_profile.json`` whose plain CUDA-graph step made 40,000 views/s, each option
+    alone the given views/s (None: it failed), and the options that paid alone, together,
+    ``together`` (None: not run)."""
     summary = _benchmark("gpu_check_summary")
 
-    def profile(lars: float, augment: float, both: float | None) -> dict:
-        modes = {"reduce-overhead": {"views_per_second": 40_000.0},
-                 "reduce-overhead, LARS compiled": {"views_per_second": lars},
-                 "reduce-overhead, augmentation compiled": {"views_per_second": augment},
-                 "reduce-overhead, LARS and augmentation compiled":
-                     {"views_per_second": both} if both else {"error": "out of memory"}}
-        return {"compile_modes": modes}
+    def variant(views: float | None, *options: str) -> dict:
+        if views is None:
+            return {"error": "out of memory"}
+        return {"views_per_second": views, "options": list(options),
+                "set": summary.set_items({**summary.GRAPHS, **dict.fromkeys(options, True)})}
 
-    graphs = "pretrain.compile=true pretrain.compile_mode=reduce-overhead "
-    assert summary.profile_setting(profile(43_000, 48_000, 50_000)) == \
-        graphs + "pretrain.compile_optimizer=true pretrain.compile_augment=true"
-    assert summary.profile_setting(profile(43_000, 48_000, 47_000)) == \
-        graphs + "pretrain.compile_augment=true"
-    assert summary.profile_setting(profile(43_000, 40_500, None)) == \
-        graphs + "pretrain.compile_optimizer=true"
-    assert summary.profile_setting(profile(41_000, 41_900, 41_500)) == ""    # under 1.05x
-    assert summary.profile_setting({"compile_modes": {"error": "boom"}}) == ""
-    assert summary.profile_setting({}) == ""
+    modes = {"reduce-overhead": variant(40_000.0),
+             "reduce-overhead, LARS compiled": variant(lars, "compile_optimizer"),
+             "reduce-overhead, augmentation compiled": variant(augment, "compile_augment"),
+             "reduce-overhead, cuDNN autotuned": variant(cudnn, "cudnn_benchmark")}
+    paid = summary.options_that_paid(modes)
+    modes[summary.COMBINED] = (variant(together, *paid) if together is not None
+                               else {"skipped": "not run"})
+    return {"compile_modes": modes}
+
+
+def test_the_full_run_takes_the_fastest_speed_option_that_pays_and_passed_its_tests():
+    """``profile_setting``: the ``--set`` items of the fastest variant with speed options (each
+    alone, or those that paid alone together) where it is at least PAYS (1.05) times the plain
+    CUDA-graph step, leaving out every variant with an option whose GPU test failed."""
+    summary = _benchmark("gpu_check_summary")
+    graphs = "pretrain.compile=true pretrain.compile_mode=reduce-overhead"
+    lars, augment, cudnn = (f"pretrain.{key}=true" for key in
+                            ("compile_optimizer", "compile_augment", "cudnn_benchmark"))
+    all_paid = _option_profile(43_000, 48_000, 44_000, together=50_000)
+    assert summary.options_that_paid(all_paid["compile_modes"]) == \
+        ["compile_optimizer", "compile_augment", "cudnn_benchmark"]
+    assert summary.profile_setting(all_paid, []) == f"{graphs} {lars} {augment} {cudnn}"
+    assert summary.profile_setting(_option_profile(43_000, 48_000, 44_000, together=47_000),
+                                   []) == f"{graphs} {augment}"
+    augment_failed = ["test_a_speed_option_under_cuda_graphs_trains_like_the_eager_step"
+                      "[compile_augment]"]
+    assert summary.profile_setting(all_paid, augment_failed) == f"{graphs} {cudnn}"
+    assert summary.profile_setting(all_paid, ["test_smoke_run_on_the_gpu_writes_every_row"]) \
+        == ""                                   # a failure no option explains: none
+    assert summary.profile_setting(all_paid, None) == ""       # the tests said nothing
+    assert summary.profile_setting(_option_profile(43_000, 40_500, None), []) == \
+        f"{graphs} {lars}"
+    assert summary.profile_setting(_option_profile(41_000, 41_900, 40_100), []) == ""  # < 1.05x
+    assert summary.profile_setting({"compile_modes": {"error": "boom"}}, []) == ""
+    assert summary.profile_setting({}, []) == ""
+
+
+def test_the_options_tests_are_found_by_their_keys_and_their_failures_read(tmp_path):
+    """gpu_next.sh selects each option's GPU tests by its key (``-k``), at least one each, and
+    ``failed_tests`` reads the failed and errored ones from pytest's junit XML."""
+    import re
+
+    summary = _benchmark("gpu_check_summary")
+    script = (ROOT / "benchmarks" / "gpu_next.sh").read_text()
+    expression = re.search(r'-k "([^"]+)"', script).group(1)
+    assert expression == " or ".join(summary.SPEED_OPTIONS.values())
+    found = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                            "-p", "no:cacheprovider", str(ROOT / "tests" / "test_gpu.py"),
+                            "-k", expression], capture_output=True, text=True, timeout=300,
+                           cwd=ROOT)
+    ids = [line for line in found.stdout.splitlines() if "::" in line]
+    assert all(any(key in i for i in ids) for key in summary.SPEED_OPTIONS.values()), ids
+    tests = tmp_path / "test_some.py"
+    tests.write_text("import pytest\n"
+                     "def test_fine(): pass\n"
+                     "@pytest.mark.skip(reason='no GPU')\n"
+                     "def test_skipped(): pass\n"
+                     "@pytest.mark.parametrize('option', ['compile_augment', 'cudnn_benchmark'])\n"
+                     "def test_option(option): assert option == 'cudnn_benchmark'\n"
+                     "@pytest.fixture\n"
+                     "def broken(): raise RuntimeError('setup')\n"
+                     "def test_compile_optimizer_setup(broken): pass\n")
+    xml = tmp_path / "tests.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests),
+                    "--junitxml", str(xml)], capture_output=True, timeout=300, cwd=tmp_path)
+    assert sorted(summary.failed_tests(xml)) == ["test_compile_optimizer_setup",
+                                                 "test_option[compile_augment]"]
+    assert summary.failed_tests(tmp_path / "missing.xml") is None
+    xml.write_text(xml.read_text()[:40])                       # cut short
+    assert summary.failed_tests(xml) is None
 
 
 @pytest.mark.slow
 def test_the_next_sessions_call_profiles_then_runs_the_protocol_as_the_profile_says(tmp_path):
     """benchmarks/gpu_next.sh at tiny size on the CPU: the profile's CUDA-graph variants, then
     the full run, with the speed options of the variant the profile chose and no others."""
-    env = {**os.environ, "DEVICE": "cpu", "TINY": "1", "KIT": str(tmp_path / "no-kit"),
-           "OUT": str(tmp_path / "out"), "SET": _tiny_full_run(),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = _on_the_cpu(TINY="1", KIT=str(tmp_path / "no-kit"), OUT=str(tmp_path / "out"),
+                      SET=_tiny_full_run())
     done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_next.sh")], env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -229,14 +299,22 @@ def test_the_next_sessions_call_profiles_then_runs_the_protocol_as_the_profile_s
     assert "skipped" in (out / "tests.txt").read_text()         # the CUDA tests, no CUDA here
     profile = json.loads((out / "gpu_profile.json").read_text())
     summary = _benchmark("gpu_check_summary")
-    assert set(profile["compile_modes"]) == {"reduce-overhead", *summary.SPEED_OPTIONS}
+    modes = profile["compile_modes"]
+    assert set(modes) == {"reduce-overhead", summary.COMBINED,
+                          *(f"reduce-overhead, {name}" for name in summary.SPEED_OPTIONS)}
+    for name, key in summary.SPEED_OPTIONS.items():
+        assert modes[f"reduce-overhead, {name}"]["set"] == \
+            f"pretrain.compile=true pretrain.compile_mode=reduce-overhead pretrain.{key}=true"
+    paid = summary.options_that_paid(modes)       # on a CPU, noise decides; either way:
+    assert ("skipped" in modes[summary.COMBINED]) == (len(paid) < 2)
     assert {"optimizer_compiled", "augmentation_compiled"} <= set(profile["parts_ms"])
     info = json.loads((out / "full-run.json").read_text())
     assert info["finished"] and info["checkpoint_epochs"] == {"cl-seed0": 1, "ncl-seed0": 1}
-    chosen = summary.profile_setting(profile)
+    chosen = summary.profile_setting(profile, [])               # the tests skipped, none failed
     assert f"full run with: {chosen or 'the preset as it is'}" in done.stdout
     setting = chosen.split()
-    for option in ("pretrain.compile_optimizer=true", "pretrain.compile_augment=true"):
+    for key in summary.SPEED_OPTIONS.values():
+        option = f"pretrain.{key}=true"
         assert (f"--set {option}" in info["command"]) == (option in setting)
 
 
@@ -244,8 +322,7 @@ def test_the_next_sessions_call_profiles_then_runs_the_protocol_as_the_profile_s
 def test_the_full_run_script_times_the_preset_and_says_how_far_it_got(tmp_path):
     """benchmarks/gpu_full_run.sh at tiny size on the CPU: finished, then stopped by its limit."""
     tiny = _tiny_full_run()
-    env = {**os.environ, "DEVICE": "cpu", "KIT": str(tmp_path / "no-kit"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = _on_the_cpu(KIT=str(tmp_path / "no-kit"))
     script = str(ROOT / "benchmarks" / "gpu_full_run.sh")
     out = tmp_path / "done"
     done = subprocess.run(["bash", script], env={**env, "OUT": str(out), "SET": tiny},

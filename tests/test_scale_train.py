@@ -306,6 +306,33 @@ def test_compiled_model_trains_like_the_eager_one_and_resumes_either_way(tmp_pat
     assert apart < 0.01 * moved
 
 
+def test_the_cudnn_autotuner_is_on_for_the_pretraining_only(tmp_path, digits_images,
+                                                             monkeypatch):
+    """``pretrain.cudnn_benchmark``: torch's flag is on for every step and as it was after,
+    after a crash too; a run resumes with it off, and on a CPU its numbers are unchanged."""
+    import importlib
+
+    pretraining = importlib.import_module("monorobust.train.pretrain")   # the module
+    seen, loss = [], pretraining.contrastive_loss
+
+    def watched(*args, **kwargs):
+        seen.append(torch.backends.cudnn.benchmark)
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(pretraining, "contrastive_loss", watched)
+    cfg, before = PretrainConfig(**TINY), torch.backends.cudnn.benchmark
+    steps = len(digits_images) // cfg.batch_size
+    with pytest.raises(InterruptedError):
+        pretrain(digits_images, replace(cfg, cudnn_benchmark=True), "ncl", 0, tmp_path / "cut",
+                 progress=False, stop_after_steps=steps + 2)
+    assert seen == [True] * (steps + 2) and torch.backends.cudnn.benchmark == before
+    seen.clear()
+    resumed = pretrain(digits_images, cfg, "ncl", 0, tmp_path / "cut", progress=False)
+    assert seen == [before] * steps                  # epoch 2 again, from its start
+    plain = pretrain(digits_images, cfg, "ncl", 0, tmp_path / "plain", progress=False)
+    assert resumed.losses == plain.losses
+
+
 def test_cuda_graph_modes_train_eagerly_off_one_cuda_process():
     """reduce-overhead has nothing to replay on a CPU (compiling there would cost minutes for
     nothing), and is untested across processes: both train the model itself."""

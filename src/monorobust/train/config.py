@@ -101,6 +101,15 @@ class PretrainConfig:
     step, under a CUDA-graph mode one more replay. Needs ``compile``. The views equal the eager
     ones up to rounding; not yet measured on a GPU, so no preset turns it on
     (``benchmarks/gpu_next.sh`` measures it). Speed only: a run may resume with it on or off."""
+    cudnn_benchmark: bool = False
+    """Let cuDNN time its convolution algorithms on the first steps of each shape and keep the
+    fastest (``torch.backends.cudnn.benchmark``, on for this pretraining only; the presets'
+    shapes are fixed, so each is timed once, in the warm-up before a CUDA graph is captured).
+    The numbers change only by rounding, though two runs may choose different algorithms (GPU
+    runs are not bit-reproducible anyway). Nothing changes on a CPU. In an eager GPU step the
+    host's launches hide what it gives; under CUDA graphs the device's time is the step, the
+    convolutions the largest part of it: not yet measured there, so no preset turns it on
+    (``benchmarks/gpu_next.sh`` measures it). Speed only: a run may resume with it on or off."""
     loader_workers: Annotated[int, NON_NEGATIVE] = 4
     """DataLoader worker processes decoding images when the training set streams from disk
     (image folders such as imagenet100); 0 decodes in the main process. In-memory datasets

@@ -14,6 +14,8 @@ import json
 import math
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -149,6 +151,21 @@ def compiled(model: torch.nn.Module, cfg: PretrainConfig, device_type: str,
     return torch.compile(model, mode=cfg.compile_mode)
 
 
+@contextmanager
+def cudnn_autotuner(on: bool) -> Iterator[None]:
+    """cuDNN's autotuner (``torch.backends.cudnn.benchmark``) on within, where ``on``
+    (``pretrain.cudnn_benchmark``), and torch's setting as it was after; untouched where not."""
+    if not on:
+        yield
+        return
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
 def build_optimizer(model: torch.nn.Module, cfg: PretrainConfig) -> torch.optim.Optimizer:
     """``cfg.optimizer`` over ``model``'s parameters; LARS's update compiled where
     ``cfg.compile_optimizer`` says so."""
@@ -249,7 +266,7 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
                disable=not progress or rank != 0, initial=start_epoch, total=cfg.epochs)
     # Each epoch's checkpoint is written while the next one trains (CheckpointWriter); the
     # last is on disk before this returns, and before the other processes go on.
-    with CheckpointWriter() as writer:
+    with CheckpointWriter() as writer, cudnn_autotuner(cfg.cudnn_benchmark):
         for epoch in bar:
             epoch_started = time.perf_counter()
             fmodel.train()
@@ -301,7 +318,7 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
 # Keys that change speed or bookkeeping but not the numbers a run computes (a run folder's
 # own such keys: experiment._RESUMABLE_KEYS).
 RESUMABLE_CHANGES = ("keep_checkpoints", "loader_workers", "compile", "compile_mode",
-                     "compile_optimizer", "compile_augment", "logger")
+                     "compile_optimizer", "compile_augment", "cudnn_benchmark", "logger")
 
 
 def _resume(out_dir: Path, model, optimizer, scheduler, cfg: PretrainConfig, objective: str,
