@@ -131,6 +131,24 @@ def profile_setting(profile: dict, failed: list[str] | None = None) -> str:
     return modes[max(paying, key=paying.get)]["set"] if paying else ""
 
 
+def projected_seconds(info: dict, epochs: int, batch: int) -> float | None:
+    """A finished ``gpu_full_run.sh`` run (its ``full-run.json``) with each encoder's
+    pretraining taken to ``epochs``: its wall time plus, per encoder, the epochs it did not
+    train at its last epoch's rate (``last_epoch_rate``: that epoch's ``steps`` of ``batch``
+    images at its median images/s). The other phases (features, SAE, grid) do not depend on the
+    epochs, so this is the whole protocol's time. None where the run did not finish or an
+    encoder's rate is missing."""
+    if not info.get("finished") or not info.get("checkpoint_epochs"):
+        return None
+    rates, more = info.get("last_epoch_rate") or {}, 0.0
+    for name, done in info["checkpoint_epochs"].items():
+        rate = rates.get(name) or {}
+        if not rate.get("images_per_second") or not rate.get("steps"):
+            return None
+        more += max(0, epochs - done) * rate["steps"] * batch / rate["images_per_second"]
+    return round(info["seconds"] + more, 1)
+
+
 def tables(report: dict) -> list[str]:
     env, out = report.get("environment", {}), []
     gpus = f" (x{env['gpus']})" if env.get("gpus", 1) > 1 else ""

@@ -58,8 +58,9 @@ for folder in sorted((run / "checkpoints").glob("*-seed*")):
     curve = read_curve(folder)
     if curve is not None and len(curve):
         last_epoch = int(curve["epoch"].max())
-        rate = curve.loc[curve["epoch"] == last_epoch, "images_per_second"].median()
-        steady[folder.name] = {"epoch": last_epoch + 1, "images_per_second": round(rate, 1)}
+        last = curve.loc[curve["epoch"] == last_epoch]
+        steady[folder.name] = {"epoch": last_epoch + 1, "steps": len(last),
+                               "images_per_second": round(last["images_per_second"].median(), 1)}
 info["checkpoint_epochs"] = epochs
 info["last_epoch_rate"] = steady
 if (run / "run.json").exists():
@@ -67,6 +68,18 @@ if (run / "run.json").exists():
     for key in ("seconds", "phase_seconds", "pretrain_images_per_second",
                 "pretrain_steady_images_per_second", "precision"):
         info[key if key != "seconds" else "run_seconds"] = meta.get(key)
+# Fewer epochs than the preset's (gpu_next.sh's run): the whole protocol's time, projected.
+import yaml
+from monorobust.config import load_config
+
+sys.path.insert(0, str(Path("benchmarks").resolve()))
+from gpu_check_summary import projected_seconds
+
+if (run / "config.yaml").exists():
+    batch = yaml.safe_load((run / "config.yaml").read_text())["pretrain"]["batch_size"]
+    full = load_config("fmnist-resnet18").pretrain.epochs
+    info["projected_seconds_at_the_presets_epochs"] = projected_seconds(info, full, batch)
+    info["presets_epochs"] = full
 print(json.dumps(info, indent=2))
 EOF
 written=$?

@@ -9,13 +9,17 @@
 #   2. those options' CUDA tests (tests/test_gpu.py, each named after its option's key: the
 #      per-tensor formula, the views, training under CUDA graphs like the eager step), never
 #      run on a GPU yet;
-#   3. gpu_full_run.sh: the fmnist-resnet18 preset's whole protocol, with the fastest variant's
-#      options where step 1 found it pays and step 2 failed none of its tests
-#      (gpu_check_summary.py --setting), stopped when BUDGET runs out (full-run.json then says
-#      how far it got).
+#   3. gpu_full_run.sh: the fmnist-resnet18 preset's whole protocol (every phase, scenario and
+#      severity at full size) but EPOCHS (3) pretraining epochs an encoder, with the fastest
+#      variant's options where step 1 found it pays and step 2 failed none of its tests
+#      (gpu_check_summary.py --setting). full-run.json projects the whole protocol's time at
+#      the preset's 100 epochs from each encoder's last epoch (the other phases do not depend
+#      on them); a run stopped when BUDGET runs out says how far it got. The real 100-epoch run
+#      is gpu_full_run.sh alone, a device call of its own.
 #
 #   COMMIT=<sha> bash benchmarks/gpu_next.sh     # -> $OUT: gpu_profile.json, full-run.json, ...
 #   BUDGET=570 PROFILE_LIMIT=230 TESTS_LIMIT=150  # seconds: all steps; the profile; the tests
+#   EPOCHS=3                                      # pretraining epochs of step 3's run
 #   DEVICE=cpu TINY=1 SET="..." bash benchmarks/gpu_next.sh   # tiny, on the CPU (tests)
 #
 # Eight files come back (the device tool's most): gpu_profile.json, profile-stderr.txt,
@@ -52,5 +56,5 @@ echo "gpu_next: profile (exit $profile_rc) and tests (exit $tests_rc) done in $(
      "full run with: ${setting:-the preset as it is}"
 left=$((BUDGET - (SECONDS - started)))
 [ "$left" -lt 60 ] && left=60
-OUT="$OUT_DIR" LIMIT="$left" SET="${SET:-} $setting" DEVICE="$DEVICE" \
-    bash benchmarks/gpu_full_run.sh
+OUT="$OUT_DIR" LIMIT="$left" SET="pretrain.epochs=${EPOCHS:-3} ${SET:-} $setting" \
+    DEVICE="$DEVICE" bash benchmarks/gpu_full_run.sh

@@ -250,6 +250,21 @@ def test_the_full_run_takes_the_fastest_speed_option_that_pays_and_passed_its_te
     assert summary.profile_setting({}, []) == ""
 
 
+def test_a_short_runs_time_is_projected_to_the_presets_epochs():
+    """``projected_seconds``: a finished run's wall time plus each encoder's missing epochs at
+    its last epoch's rate; nothing for a run cut short or without a rate."""
+    summary = _benchmark("gpu_check_summary")
+    rate = {"epoch": 3, "steps": 210, "images_per_second": 22_400.0}   # 2.4 s an epoch
+    info = {"finished": True, "seconds": 100.0,
+            "checkpoint_epochs": {"cl-seed0": 3, "ncl-seed0": 3},
+            "last_epoch_rate": {"cl-seed0": rate, "ncl-seed0": rate}}
+    assert summary.projected_seconds(info, 100, 256) == pytest.approx(100 + 2 * 97 * 2.4)
+    assert summary.projected_seconds(info, 3, 256) == 100.0          # nothing left to train
+    assert summary.projected_seconds({**info, "finished": False}, 100, 256) is None
+    assert summary.projected_seconds({**info, "last_epoch_rate": {"cl-seed0": rate}}, 100,
+                                     256) is None
+
+
 def test_the_options_tests_are_found_by_their_keys_and_their_failures_read(tmp_path):
     """gpu_next.sh selects each option's GPU tests by its key (``-k``), at least one each, and
     ``failed_tests`` reads the failed and errored ones from pytest's junit XML."""
@@ -310,6 +325,9 @@ def test_the_next_sessions_call_profiles_then_runs_the_protocol_as_the_profile_s
     assert {"optimizer_compiled", "augmentation_compiled"} <= set(profile["parts_ms"])
     info = json.loads((out / "full-run.json").read_text())
     assert info["finished"] and info["checkpoint_epochs"] == {"cl-seed0": 1, "ncl-seed0": 1}
+    # SET's pretrain.epochs=1 came after gpu_next's EPOCHS: the run's time at the preset's 100
+    assert "--set pretrain.epochs=3" in info["command"] and info["presets_epochs"] == 100
+    assert info["projected_seconds_at_the_presets_epochs"] > info["seconds"]
     chosen = summary.profile_setting(profile, [])               # the tests skipped, none failed
     assert f"full run with: {chosen or 'the preset as it is'}" in done.stdout
     setting = chosen.split()
@@ -336,6 +354,7 @@ def test_the_full_run_script_times_the_preset_and_says_how_far_it_got(tmp_path):
                for r in info["last_epoch_rate"].values())
     assert set(info["phase_seconds"]) >= {"pretrain", "features", "grid"}
     assert info["pretrain_steady_images_per_second"] == {}     # one epoch: none after it
+    assert info["projected_seconds_at_the_presets_epochs"] > info["seconds"]   # 1 of 100
     assert {p.name for p in out.iterdir()} >= {"run.json", "summary.csv", "report.md"}
     # Stopped at its limit: not finished, and no results it did not reach.
     out = tmp_path / "cut"
@@ -346,6 +365,7 @@ def test_the_full_run_script_times_the_preset_and_says_how_far_it_got(tmp_path):
     assert cut.returncode == 0, cut.stderr[-2000:]             # its summary was written
     info = json.loads((out / "full-run.json").read_text())
     assert not info["finished"] and info["returncode"] != 0
+    assert info["projected_seconds_at_the_presets_epochs"] is None
     assert not (out / "summary.csv").exists()
 
 
