@@ -134,18 +134,21 @@ def profile_setting(profile: dict, failed: list[str] | None = None) -> str:
 def projected_seconds(info: dict, epochs: int, batch: int) -> float | None:
     """A finished ``gpu_full_run.sh`` run (its ``full-run.json``) with each encoder's
     pretraining taken to ``epochs``: its wall time plus, per encoder, the epochs it did not
-    train at its last epoch's rate (``last_epoch_rate``: that epoch's ``steps`` of ``batch``
-    images at its median images/s). The other phases (features, SAE, grid) do not depend on the
-    epochs, so this is the whole protocol's time. None where the run did not finish or an
-    encoder's rate is missing."""
+    train, each ``steps`` x ``batch`` images (``last_epoch_rate``) at the encoder's steady rate:
+    run.json's ``pretrain_steady_images_per_second`` (wall clock over the epochs after the
+    first, checkpoints included), else its last epoch's median step. The other phases
+    (features, SAE, grid) do not depend on the epochs, so this is the whole protocol's time.
+    None where the run did not finish or an encoder's rate is missing."""
     if not info.get("finished") or not info.get("checkpoint_epochs"):
         return None
-    rates, more = info.get("last_epoch_rate") or {}, 0.0
+    last = info.get("last_epoch_rate") or {}
+    steady, more = info.get("pretrain_steady_images_per_second") or {}, 0.0
     for name, done in info["checkpoint_epochs"].items():
-        rate = rates.get(name) or {}
-        if not rate.get("images_per_second") or not rate.get("steps"):
+        steps = (last.get(name) or {}).get("steps")
+        rate = steady.get(name) or (last.get(name) or {}).get("images_per_second")
+        if not steps or not rate:
             return None
-        more += max(0, epochs - done) * rate["steps"] * batch / rate["images_per_second"]
+        more += max(0, epochs - done) * steps * batch / rate
     return round(info["seconds"] + more, 1)
 
 

@@ -13,8 +13,8 @@
 #      severity at full size) but EPOCHS (3) pretraining epochs an encoder, with the fastest
 #      variant's options where step 1 found it pays and step 2 failed none of its tests
 #      (gpu_check_summary.py --setting). full-run.json projects the whole protocol's time at
-#      the preset's 100 epochs from each encoder's last epoch (the other phases do not depend
-#      on them); a run stopped when BUDGET runs out says how far it got. The real 100-epoch run
+#      the preset's 100 epochs from each encoder's steady rate (the other phases do not
+#      depend on them); a run stopped when BUDGET runs out says how far it got. The real 100-epoch run
 #      is gpu_full_run.sh alone, a device call of its own.
 #
 #   COMMIT=<sha> bash benchmarks/gpu_next.sh     # -> $OUT: gpu_profile.json, full-run.json, ...

@@ -259,6 +259,10 @@ def test_a_short_runs_time_is_projected_to_the_presets_epochs():
             "checkpoint_epochs": {"cl-seed0": 3, "ncl-seed0": 3},
             "last_epoch_rate": {"cl-seed0": rate, "ncl-seed0": rate}}
     assert summary.projected_seconds(info, 100, 256) == pytest.approx(100 + 2 * 97 * 2.4)
+    # run.json's steady rate (wall clock, checkpoints included) where the run has one
+    slower = {**info, "pretrain_steady_images_per_second": {"cl-seed0": 21_504.0,
+                                                            "ncl-seed0": 21_504.0}}
+    assert summary.projected_seconds(slower, 100, 256) == pytest.approx(100 + 2 * 97 * 2.5)
     assert summary.projected_seconds(info, 3, 256) == 100.0          # nothing left to train
     assert summary.projected_seconds({**info, "finished": False}, 100, 256) is None
     assert summary.projected_seconds({**info, "last_epoch_rate": {"cl-seed0": rate}}, 100,
