@@ -76,11 +76,18 @@ GRAPHS = {"compile": True, "compile_mode": "reduce-overhead"}
 """The 32-px presets' CUDA graphs: the step each speed option is measured in."""
 SPEED_OPTIONS = {"LARS compiled": "compile_optimizer", "augmentation compiled": "compile_augment",
                  "cuDNN autotuned": "cudnn_benchmark"}
-"""Speed options no preset turns on yet: ``gpu_profile``'s variant "reduce-overhead, NAME" is
-the CUDA-graph step with ``pretrain.KEY`` on. Each option's GPU tests carry its key in their
-names (``tests/test_gpu.py``), so a failed one names the option it rules out."""
+"""Speed options no preset turns on yet, by name: ``gpu_profile``'s variant
+``variant_name(NAME)`` is the CUDA-graph step with ``pretrain.KEY`` on. Each option's GPU tests
+carry its key in their names (``tests/test_gpu.py``), so ``pytest -k KEY`` runs them."""
 COMBINED = "reduce-overhead, the options that paid"
-"""``gpu_profile``'s variant with every option that paid alone (where two or more did)."""
+"""``gpu_profile``'s variant with every option that paid alone (and passed its GPU tests),
+where two or more did."""
+
+
+def variant_name(option: str) -> str:
+    """``gpu_profile``'s name for the CUDA-graph step with the speed option ``option`` (a name
+    in ``SPEED_OPTIONS``)."""
+    return f"reduce-overhead, {option}"
 
 
 def set_items(change: dict) -> str:
@@ -95,38 +102,47 @@ def options_that_paid(modes: dict) -> list[str]:
     CUDA-graph step in ``compile_modes``' figures ``modes``."""
     plain = modes.get("reduce-overhead", {})
     return [key for name, key in SPEED_OPTIONS.items()
-            if (r := _ratio(modes.get(f"reduce-overhead, {name}", {}), plain)) is not None
+            if (r := _ratio(modes.get(variant_name(name), {}), plain)) is not None
             and r >= PAYS]
 
 
-def failed_tests(path: Path) -> list[str] | None:
-    """The names of the tests that failed or errored in pytest's ``--junitxml`` report at
-    ``path``; None where there is none to read (pytest was stopped, or crashed)."""
+def junit_outcomes(path: Path) -> dict[str, str] | None:
+    """Each test's outcome ("passed", "failed", "skipped") in pytest's ``--junitxml`` report at
+    ``path`` (an error counts as failed); None where there is none to read (pytest was
+    stopped by its time limit, or crashed)."""
     import xml.etree.ElementTree as ET
 
     try:
-        cases = ET.parse(path).getroot().iter("testcase")
-        return [case.get("name", "") for case in cases
-                if case.find("failure") is not None or case.find("error") is not None]
+        cases = list(ET.parse(path).getroot().iter("testcase"))
     except (OSError, ET.ParseError):
         return None
+    return {case.get("name", ""): "failed" if case.find("failure") is not None
+            or case.find("error") is not None else "skipped" if case.find("skipped") is not None
+            else "passed" for case in cases}
 
 
-def profile_setting(profile: dict, failed: list[str] | None = None) -> str:
+def tested_options(folder: Path) -> list[str]:
+    """The option keys whose GPU tests (``folder/KEY.xml``, one pytest run each) all passed,
+    at least one of them: a test that failed, a run that wrote no report, or tests that only
+    skipped (no GPU) leave the option out."""
+    usable = []
+    for key in SPEED_OPTIONS.values():
+        outcomes = junit_outcomes(folder / f"{key}.xml")
+        if outcomes and "failed" not in outcomes.values() and "passed" in outcomes.values():
+            usable.append(key)
+    return usable
+
+
+def profile_setting(profile: dict, usable: list[str]) -> str:
     """From a ``gpu_profile.json``: the ``--set`` items of the fastest variant with speed
-    options (each alone, and ``COMBINED``) where it was at least ``PAYS`` times the plain
-    CUDA-graph step and none of its options' GPU tests is in ``failed``; else ''. Also ''
-    where ``failed`` is None (the tests said nothing) or names a test of no option."""
-    if failed is None or any(not any(key in name for key in SPEED_OPTIONS.values())
-                             for name in failed):
-        return ""
+    options (each alone, and ``COMBINED``) whose options are all ``usable`` (their GPU tests
+    passed), where it was at least ``PAYS`` times the plain CUDA-graph step; else ''."""
     modes = profile.get("compile_modes") or {}
     paying = {}
     for name, step in modes.items():
         options = step.get("options") if isinstance(step, dict) else None
         ratio = _ratio(step, modes.get("reduce-overhead", {})) if options else None
-        if ratio is not None and ratio >= PAYS and not any(
-                key in test for key in options for test in failed):
+        if ratio is not None and ratio >= PAYS and set(options) <= set(usable):
             paying[name] = ratio
     return modes[max(paying, key=paying.get)]["set"] if paying else ""
 
@@ -269,16 +285,27 @@ def readings(report: dict, full_epochs: int = 100, train_images: int = 54_000) -
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("json", type=Path, help="gpu_check.json (gpu_profile.json with --setting)")
+    p.add_argument("json", type=Path, nargs="?",
+                   help="gpu_check.json (gpu_profile.json with --setting)")
     p.add_argument("--setting", action="store_true",
                    help="print only the --set items a gpu_profile.json's figures call for")
-    p.add_argument("--tests", type=Path, metavar="XML",
-                   help="with --setting: the options' GPU tests (pytest's --junitxml); an "
-                        "option whose test failed is left out, and all where XML is unreadable")
+    p.add_argument("--tested", type=Path, metavar="DIR",
+                   help="the options' GPU tests, DIR/KEY.xml (pytest --junitxml): with "
+                        "--setting, only options whose tests passed; alone, print those")
+    p.add_argument("--options", action="store_true", help="print the speed options' keys")
     args = p.parse_args()
+    if args.options:
+        print(" ".join(SPEED_OPTIONS.values()))
+        return
+    usable = tested_options(args.tested) if args.tested else []
+    if args.json is None:
+        if args.tested is None:
+            p.error("give a JSON, or --tested DIR, or --options")
+        print(" ".join(usable))
+        return
     report = json.loads(args.json.read_text())
     if args.setting:
-        print(profile_setting(report, failed_tests(args.tests) if args.tests else []))
+        print(profile_setting(report, usable))
         return
     print("\n".join(tables(report)))
     print("\nReadings:\n" + "\n".join(f"- {line}" for line in readings(report)))

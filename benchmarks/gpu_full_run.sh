@@ -8,7 +8,10 @@
 #
 # The goal is 10 minutes. A run still going at LIMIT is stopped (SIGINT, then SIGKILL), and
 # full-run.json says how far it got: the epoch each encoder's checkpoints reached and its rate
-# in its last logged epoch (compiling left out), and run.json's phase times where it finished.
+# in its last logged epoch (compiling left out), when each phase's files last changed
+# (written_after_seconds), and run.json's phase times where it finished. A finished run of
+# fewer epochs than the preset's (SET="pretrain.epochs=4", as gpu_next.sh runs it) also gets
+# its time projected to the preset's epochs (projected_seconds_at_the_presets_epochs).
 # Uses .device-kit/ like gpu_check.sh (benchmarks/device_kit.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +33,7 @@ seconds=$(python3 -c "import time; print(round(time.time() - $started, 1))")
 for f in run.json summary.csv report.md; do
     [ -f "$run_dir/$f" ] && cp "$run_dir/$f" "$OUT_DIR/$f"
 done
-python3 - "$run_dir" "$rc" "$seconds" "$LIMIT" "${COMMIT:-}" "$DEVICE" "${SET:-}" \
+python3 - "$run_dir" "$rc" "$seconds" "$LIMIT" "${COMMIT:-}" "$DEVICE" "${SET:-}" "$started" \
     >"$OUT_DIR/full-run.json" <<'EOF'
 import json, sys
 from pathlib import Path
@@ -39,6 +42,7 @@ import torch
 
 run, rc, seconds, limit = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 commit, device, sets = sys.argv[5] or None, sys.argv[6], sys.argv[7].split()
+started = float(sys.argv[8])
 info = {"command": f"monorobust run --preset fmnist-resnet18 --device {device} --seeds 0"
                    + "".join(f" --set {item}" for item in sets),
         "returncode": rc, "seconds": seconds, "limit_seconds": limit, "commit": commit,
@@ -63,6 +67,15 @@ for folder in sorted((run / "checkpoints").glob("*-seed*")):
                                "images_per_second": round(last["images_per_second"].median(), 1)}
 info["checkpoint_epochs"] = epochs
 info["last_epoch_rate"] = steady
+# How far each phase got, also in a cut run (run.json comes at the end): the seconds after the
+# start at which each encoder's checkpoints, features, SAE and results last changed.
+info["written_after_seconds"] = {
+    str(path.relative_to(run)): round(path.stat().st_mtime - started, 1)
+    for part in ("checkpoints", "features", "posthoc") for path in sorted((run / part).glob("*"))}
+if (run / "results.jsonl").exists():
+    info["written_after_seconds"]["results.jsonl"] = round(
+        (run / "results.jsonl").stat().st_mtime - started, 1)
+    info["result_rows"] = len((run / "results.jsonl").read_text().splitlines())
 if (run / "run.json").exists():
     meta = json.loads((run / "run.json").read_text())
     for key in ("seconds", "phase_seconds", "pretrain_images_per_second",

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gpu_check import resnet18_config  # noqa: E402
 from gpu_check_summary import (COMBINED, GRAPHS, SPEED_OPTIONS, options_that_paid,  # noqa: E402
-                               set_items)
+                               set_items, variant_name)
 from roofline import (error_text, free_device, host_sync_sites, pretrain_step, sync,  # noqa: E402
                       time_steps)
 
@@ -132,21 +132,25 @@ PARTS = ("parts_ms", "kernels", "host_sync_sites", "batch_sweep", "compile_modes
 COMPILE_MODES = {"eager": {}, "default": {"compile": True, "compile_mode": "default"},
                  "reduce-overhead": GRAPHS,
                  # the speed options off in the presets until measured, one at a time
-                 **{f"reduce-overhead, {name}": {**GRAPHS, key: True}
+                 **{variant_name(name): {**GRAPHS, key: True}
                     for name, key in SPEED_OPTIONS.items()}}
 """``compile_modes``' variants by name: changes to the preset's pretraining section. One more,
 ``COMBINED``, is made from what the others measured."""
+SPEED_VARIANTS = ["reduce-overhead", *map(variant_name, SPEED_OPTIONS), COMBINED]
+"""``--speed``: the CUDA-graph step plain, with each speed option, and with those that paid."""
 
 
 def compile_modes(cfg, shape, device: str, steps: int, warmup: int, out_dir: Path,
                   names: list[str] | None = None,
-                  record: Callable[[dict], object] = lambda so_far: None) -> dict:
+                  record: Callable[[dict], object] = lambda so_far: None,
+                  usable: list[str] | None = None) -> dict:
     """Views/s of the step eager and under each ``pretrain.compile_mode`` worth trying, each
     speed option alone under CUDA graphs, then ``COMBINED``: every option that paid alone
-    (``options_that_paid``), together, where two or more did; and the device's busy share of
-    the step under CUDA graphs. Or only the variants ``names``. Each variant records the
-    ``--set`` items of its step (``set``) and its speed options (``options``); ``record`` gets
-    the figures so far after each (a run cut short keeps them)."""
+    (``options_that_paid``) and is ``usable`` (default: all; gpu_next.sh passes those whose GPU
+    tests passed), together, where two or more are; and the device's busy share of the step
+    under CUDA graphs. Or only the variants ``names``. Each variant records the ``--set``
+    items of its step (``set``) and its speed options (``options``); ``record`` gets the
+    figures so far after each (a run cut short keeps them)."""
     out = {}
     variants = {name: change for name, change in COMPILE_MODES.items()
                 if (names is None or name in names)
@@ -155,10 +159,10 @@ def compile_modes(cfg, shape, device: str, steps: int, warmup: int, out_dir: Pat
         variants[COMBINED] = None                 # decided once the others have run
     for name, change in variants.items():
         if change is None:
-            paid = options_that_paid(out)
+            paid = [key for key in options_that_paid(out) if usable is None or key in usable]
             if len(paid) < 2:
-                out[name] = {"skipped": f"{len(paid)} option(s) paid alone: "
-                                        f"{', '.join(paid) or 'none'}"}
+                out[name] = {"skipped": f"{len(paid)} option(s) paid alone (and passed their "
+                                        f"tests): {', '.join(paid) or 'none'}"}
                 record(out)
                 continue
             change = {**GRAPHS, **dict.fromkeys(paid, True)}
@@ -221,7 +225,13 @@ def main() -> None:
     p.add_argument("--variants", nargs="+", default=None, metavar="NAME",
                    help="compile_modes' variants, by name (default all: "
                         + ", ".join(repr(n) for n in [*COMPILE_MODES, COMBINED]) + ")")
+    p.add_argument("--speed", action="store_true",
+                   help="compile_modes' variants: " + ", ".join(map(repr, SPEED_VARIANTS)))
+    p.add_argument("--usable", nargs="*", default=None, metavar="KEY",
+                   help="the speed options the combined variant may use (default: all)")
     args = p.parse_args()
+    if args.speed:
+        args.variants = SPEED_VARIANTS
     known = [*COMPILE_MODES, COMBINED]
     unknown = sorted(set(args.variants or ()) - set(known))
     if unknown:
@@ -253,7 +263,8 @@ def main() -> None:
                      if args.tiny and not args.variants else
                      compile_modes(cfg, shape, args.device, steps, warmup, args.out,
                                    args.variants,
-                                   lambda so_far: record("compile_modes", so_far))}.items():
+                                   lambda so_far: record("compile_modes", so_far),
+                                   args.usable)}.items():
         if args.parts and name not in args.parts:
             continue
         started = time.perf_counter()

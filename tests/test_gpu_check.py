@@ -214,9 +214,9 @@ def _option_profile(lars: float, augment: float, cudnn: float,
                 "set": summary.set_items({**summary.GRAPHS, **dict.fromkeys(options, True)})}
 
     modes = {"reduce-overhead": variant(40_000.0),
-             "reduce-overhead, LARS compiled": variant(lars, "compile_optimizer"),
-             "reduce-overhead, augmentation compiled": variant(augment, "compile_augment"),
-             "reduce-overhead, cuDNN autotuned": variant(cudnn, "cudnn_benchmark")}
+             summary.variant_name("LARS compiled"): variant(lars, "compile_optimizer"),
+             summary.variant_name("augmentation compiled"): variant(augment, "compile_augment"),
+             summary.variant_name("cuDNN autotuned"): variant(cudnn, "cudnn_benchmark")}
     paid = summary.options_that_paid(modes)
     modes[summary.COMBINED] = (variant(together, *paid) if together is not None
                                else {"skipped": "not run"})
@@ -226,7 +226,7 @@ def _option_profile(lars: float, augment: float, cudnn: float,
 def test_the_full_run_takes_the_fastest_speed_option_that_pays_and_passed_its_tests():
     """``profile_setting``: the ``--set`` items of the fastest variant with speed options (each
     alone, or those that paid alone together) where it is at least PAYS (1.05) times the plain
-    CUDA-graph step, leaving out every variant with an option whose GPU test failed."""
+    CUDA-graph step, leaving out every variant with an option whose GPU tests did not pass."""
     summary = _benchmark("gpu_check_summary")
     graphs = "pretrain.compile=true pretrain.compile_mode=reduce-overhead"
     lars, augment, cudnn = (f"pretrain.{key}=true" for key in
@@ -234,20 +234,19 @@ def test_the_full_run_takes_the_fastest_speed_option_that_pays_and_passed_its_te
     all_paid = _option_profile(43_000, 48_000, 44_000, together=50_000)
     assert summary.options_that_paid(all_paid["compile_modes"]) == \
         ["compile_optimizer", "compile_augment", "cudnn_benchmark"]
-    assert summary.profile_setting(all_paid, []) == f"{graphs} {lars} {augment} {cudnn}"
+    every = ["compile_optimizer", "compile_augment", "cudnn_benchmark"]
+    assert summary.profile_setting(all_paid, every) == f"{graphs} {lars} {augment} {cudnn}"
     assert summary.profile_setting(_option_profile(43_000, 48_000, 44_000, together=47_000),
-                                   []) == f"{graphs} {augment}"
-    augment_failed = ["test_a_speed_option_under_cuda_graphs_trains_like_the_eager_step"
-                      "[compile_augment]"]
-    assert summary.profile_setting(all_paid, augment_failed) == f"{graphs} {cudnn}"
-    assert summary.profile_setting(all_paid, ["test_smoke_run_on_the_gpu_writes_every_row"]) \
-        == ""                                   # a failure no option explains: none
-    assert summary.profile_setting(all_paid, None) == ""       # the tests said nothing
-    assert summary.profile_setting(_option_profile(43_000, 40_500, None), []) == \
+                                   every) == f"{graphs} {augment}"
+    # compile_augment's tests did not pass: neither it nor a variant with it
+    assert summary.profile_setting(all_paid, ["compile_optimizer", "cudnn_benchmark"]) == \
+        f"{graphs} {cudnn}"
+    assert summary.profile_setting(all_paid, []) == ""          # no option's tests passed
+    assert summary.profile_setting(_option_profile(43_000, 40_500, None), every) == \
         f"{graphs} {lars}"
-    assert summary.profile_setting(_option_profile(41_000, 41_900, 40_100), []) == ""  # < 1.05x
-    assert summary.profile_setting({"compile_modes": {"error": "boom"}}, []) == ""
-    assert summary.profile_setting({}, []) == ""
+    assert summary.profile_setting(_option_profile(41_000, 41_900, 40_100), every) == ""
+    assert summary.profile_setting({"compile_modes": {"error": "boom"}}, every) == ""
+    assert summary.profile_setting({}, every) == ""
 
 
 def test_a_short_runs_time_is_projected_to_the_presets_epochs():
@@ -269,75 +268,122 @@ def test_a_short_runs_time_is_projected_to_the_presets_epochs():
                                      256) is None
 
 
-def test_the_options_tests_are_found_by_their_keys_and_their_failures_read(tmp_path):
-    """gpu_next.sh selects each option's GPU tests by its key (``-k``), at least one each, and
-    ``failed_tests`` reads the failed and errored ones from pytest's junit XML."""
-    import re
+_OPTION_TESTS = """
+import pytest
 
+def test_compile_optimizer_fine(): pass
+
+@pytest.mark.skip(reason="no GPU")
+def test_cudnn_benchmark_on_a_gpu(): pass
+
+@pytest.mark.parametrize("option", ["compile_augment", "cudnn_benchmark"])
+def test_option(option): assert option == "cudnn_benchmark"
+"""
+"""Stand-ins for tests/test_gpu.py's option tests: compile_optimizer's pass, compile_augment's
+fail, cudnn_benchmark's one passes and one skips."""
+
+
+def _junit(tmp_path: Path) -> Path:
+    """``_OPTION_TESTS``' junit XML per option, as gpu_next.sh writes them, in a folder."""
+    tests, folder = tmp_path / "test_options.py", tmp_path / "junit"
+    tests.write_text(_OPTION_TESTS)
+    for key in ("compile_optimizer", "compile_augment", "cudnn_benchmark"):
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        str(tests), "-k", key, "--junitxml", str(folder / f"{key}.xml")],
+                       capture_output=True, timeout=300, cwd=tmp_path)
+    return folder
+
+
+def test_each_options_gpu_tests_are_found_by_its_key_and_gate_it(tmp_path):
+    """Every option's key selects at least one test of tests/test_gpu.py (gpu_next.sh runs
+    ``-k KEY``); an option is usable where its tests' junit XML shows one passed and none
+    failed; the command line reads the folder and prints the setting that leaves the others
+    out."""
     summary = _benchmark("gpu_check_summary")
-    script = (ROOT / "benchmarks" / "gpu_next.sh").read_text()
-    expression = re.search(r'-k "([^"]+)"', script).group(1)
-    assert expression == " or ".join(summary.SPEED_OPTIONS.values())
+    script = str(ROOT / "benchmarks" / "gpu_check_summary.py")
+    keys = subprocess.run([sys.executable, script, "--options"], capture_output=True,
+                          text=True, check=True).stdout.split()
+    assert keys == list(summary.SPEED_OPTIONS.values())
     found = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
-                            "-p", "no:cacheprovider", str(ROOT / "tests" / "test_gpu.py"),
-                            "-k", expression], capture_output=True, text=True, timeout=300,
-                           cwd=ROOT)
+                            "-p", "no:cacheprovider", str(ROOT / "tests" / "test_gpu.py")],
+                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     ids = [line for line in found.stdout.splitlines() if "::" in line]
-    assert all(any(key in i for i in ids) for key in summary.SPEED_OPTIONS.values()), ids
-    tests = tmp_path / "test_some.py"
-    tests.write_text("import pytest\n"
-                     "def test_fine(): pass\n"
-                     "@pytest.mark.skip(reason='no GPU')\n"
-                     "def test_skipped(): pass\n"
-                     "@pytest.mark.parametrize('option', ['compile_augment', 'cudnn_benchmark'])\n"
-                     "def test_option(option): assert option == 'cudnn_benchmark'\n"
-                     "@pytest.fixture\n"
-                     "def broken(): raise RuntimeError('setup')\n"
-                     "def test_compile_optimizer_setup(broken): pass\n")
-    xml = tmp_path / "tests.xml"
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests),
-                    "--junitxml", str(xml)], capture_output=True, timeout=300, cwd=tmp_path)
-    assert sorted(summary.failed_tests(xml)) == ["test_compile_optimizer_setup",
-                                                 "test_option[compile_augment]"]
-    assert summary.failed_tests(tmp_path / "missing.xml") is None
-    xml.write_text(xml.read_text()[:40])                       # cut short
-    assert summary.failed_tests(xml) is None
+    assert all(any(key in i for i in ids) for key in keys), ids
+    folder = _junit(tmp_path)
+    assert summary.junit_outcomes(folder / "cudnn_benchmark.xml") == {
+        "test_cudnn_benchmark_on_a_gpu": "skipped", "test_option[cudnn_benchmark]": "passed"}
+    assert summary.tested_options(folder) == ["compile_optimizer", "cudnn_benchmark"]
+    assert subprocess.run([sys.executable, script, "--tested", str(folder)], capture_output=True,
+                          text=True, check=True).stdout.split() == \
+        ["compile_optimizer", "cudnn_benchmark"]
+    profile = tmp_path / "gpu_profile.json"
+    profile.write_text(json.dumps(_option_profile(43_000, 48_000, 44_000, together=50_000)))
+    setting = subprocess.run([sys.executable, script, "--setting", str(profile), "--tested",
+                              str(folder)], capture_output=True, text=True, check=True).stdout
+    assert setting.split() == ["pretrain.compile=true", "pretrain.compile_mode=reduce-overhead",
+                               "pretrain.cudnn_benchmark=true"]     # augment's test failed
+    # A report cut short, no report (pytest stopped), only skips (no GPU): not usable.
+    cut = folder / "compile_optimizer.xml"
+    cut.write_text(cut.read_text()[:40])
+    (folder / "cudnn_benchmark.xml").unlink()
+    assert summary.junit_outcomes(cut) is None
+    assert summary.junit_outcomes(folder / "cudnn_benchmark.xml") is None
+    assert summary.tested_options(folder) == []
+    only_skips = tmp_path / "test_skips.py"
+    only_skips.write_text("import pytest\n@pytest.mark.skip(reason='no GPU')\n"
+                          "def test_cudnn_benchmark(): pass\n")
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    str(only_skips), "--junitxml", str(folder / "cudnn_benchmark.xml")],
+                   capture_output=True, timeout=300, cwd=tmp_path)
+    assert summary.junit_outcomes(folder / "cudnn_benchmark.xml") == {
+        "test_cudnn_benchmark": "skipped"}
+    assert summary.tested_options(folder) == []
 
 
 @pytest.mark.slow
-def test_the_next_sessions_call_profiles_then_runs_the_protocol_as_the_profile_says(tmp_path):
-    """benchmarks/gpu_next.sh at tiny size on the CPU: the profile's CUDA-graph variants, then
-    the full run, with the speed options of the variant the profile chose and no others."""
+def test_the_next_sessions_call_tests_profiles_then_runs_the_protocol_as_they_say(tmp_path):
+    """benchmarks/gpu_next.sh at tiny size on the CPU, with stand-ins for the options' GPU
+    tests (compile_augment's fail): each option's tests, the profile's CUDA-graph variants
+    (the combined one of the options that paid and passed), then the protocol with the options
+    of the fastest variant that paid and passed, and no others, and its projected time."""
+    tests = tmp_path / "test_options.py"
+    tests.write_text(_OPTION_TESTS)
     env = _on_the_cpu(TINY="1", KIT=str(tmp_path / "no-kit"), OUT=str(tmp_path / "out"),
-                      SET=_tiny_full_run())
+                      SET=_tiny_full_run(), GPU_TESTS=str(tests))
     done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_next.sh")], env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     out = tmp_path / "out"
     assert len(list(out.iterdir())) <= 8            # what the device tool brings back
-    assert "skipped" in (out / "tests.txt").read_text()         # the CUDA tests, no CUDA here
+    log = (out / "tests.txt").read_text()
+    assert all(f"== {key}: exit" in log for key in ("compile_optimizer", "compile_augment",
+                                                    "cudnn_benchmark"))
+    assert "options whose tests passed: compile_optimizer cudnn_benchmark;" in done.stdout
     profile = json.loads((out / "gpu_profile.json").read_text())
     summary = _benchmark("gpu_check_summary")
     modes = profile["compile_modes"]
     assert set(modes) == {"reduce-overhead", summary.COMBINED,
-                          *(f"reduce-overhead, {name}" for name in summary.SPEED_OPTIONS)}
+                          *map(summary.variant_name, summary.SPEED_OPTIONS)}
     for name, key in summary.SPEED_OPTIONS.items():
-        assert modes[f"reduce-overhead, {name}"]["set"] == \
+        assert modes[summary.variant_name(name)]["set"] == \
             f"pretrain.compile=true pretrain.compile_mode=reduce-overhead pretrain.{key}=true"
-    paid = summary.options_that_paid(modes)       # on a CPU, noise decides; either way:
-    assert ("skipped" in modes[summary.COMBINED]) == (len(paid) < 2)
+    paid = [key for key in summary.options_that_paid(modes) if key != "compile_augment"]
+    if len(paid) < 2:                             # on a CPU, noise decides which paid
+        assert "skipped" in modes[summary.COMBINED]
+    else:
+        assert modes[summary.COMBINED]["options"] == paid
     assert {"optimizer_compiled", "augmentation_compiled"} <= set(profile["parts_ms"])
     info = json.loads((out / "full-run.json").read_text())
     assert info["finished"] and info["checkpoint_epochs"] == {"cl-seed0": 1, "ncl-seed0": 1}
     # SET's pretrain.epochs=1 came after gpu_next's EPOCHS: the run's time at the preset's 100
-    assert "--set pretrain.epochs=3" in info["command"] and info["presets_epochs"] == 100
+    assert "--set pretrain.epochs=4" in info["command"] and info["presets_epochs"] == 100
     assert info["projected_seconds_at_the_presets_epochs"] > info["seconds"]
-    chosen = summary.profile_setting(profile, [])               # the tests skipped, none failed
+    chosen = summary.profile_setting(profile, ["compile_optimizer", "cudnn_benchmark"])
     assert f"full run with: {chosen or 'the preset as it is'}" in done.stdout
-    setting = chosen.split()
+    assert "compile_augment" not in chosen
     for key in summary.SPEED_OPTIONS.values():
         option = f"pretrain.{key}=true"
-        assert (f"--set {option}" in info["command"]) == (option in setting)
+        assert (f"--set {option}" in info["command"]) == (option in chosen.split())
 
 
 @pytest.mark.slow
@@ -359,6 +405,11 @@ def test_the_full_run_script_times_the_preset_and_says_how_far_it_got(tmp_path):
     assert set(info["phase_seconds"]) >= {"pretrain", "features", "grid"}
     assert info["pretrain_steady_images_per_second"] == {}     # one epoch: none after it
     assert info["projected_seconds_at_the_presets_epochs"] > info["seconds"]   # 1 of 100
+    written = info["written_after_seconds"]       # each phase's last write, seconds in
+    assert {"checkpoints/cl-seed0", "checkpoints/ncl-seed0", "results.jsonl"} <= set(written)
+    assert any(name.startswith("features/") for name in written)
+    assert 0 < written["checkpoints/cl-seed0"] <= written["results.jsonl"] <= info["seconds"]
+    assert info["result_rows"] == len((out / "summary.csv").read_text().splitlines()) - 1
     assert {p.name for p in out.iterdir()} >= {"run.json", "summary.csv", "report.md"}
     # Stopped at its limit: not finished, and no results it did not reach.
     out = tmp_path / "cut"
@@ -370,6 +421,7 @@ def test_the_full_run_script_times_the_preset_and_says_how_far_it_got(tmp_path):
     info = json.loads((out / "full-run.json").read_text())
     assert not info["finished"] and info["returncode"] != 0
     assert info["projected_seconds_at_the_presets_epochs"] is None
+    assert "checkpoints/cl-seed0" in info["written_after_seconds"]     # how far it got
     assert not (out / "summary.csv").exists()
 
 

@@ -103,13 +103,15 @@ class PretrainConfig:
     (``benchmarks/gpu_next.sh`` measures it). Speed only: a run may resume with it on or off."""
     cudnn_benchmark: bool = False
     """Let cuDNN time its convolution algorithms on the first steps of each shape and keep the
-    fastest (``torch.backends.cudnn.benchmark``, on for this pretraining only; the presets'
-    shapes are fixed, so each is timed once, in the warm-up before a CUDA graph is captured).
-    The numbers change only by rounding, though two runs may choose different algorithms (GPU
-    runs are not bit-reproducible anyway). Nothing changes on a CPU. In an eager GPU step the
-    host's launches hide what it gives; under CUDA graphs the device's time is the step, the
-    convolutions the largest part of it: not yet measured there, so no preset turns it on
-    (``benchmarks/gpu_next.sh`` measures it). Speed only: a run may resume with it on or off."""
+    fastest (``torch.backends.cudnn.benchmark``, on for this pretraining only). The presets'
+    shapes are fixed, so each is timed once; under CUDA graphs that should happen in the
+    warm-up steps before a graph is captured (a CUDA test trains with it there). The numbers
+    change only by rounding, though two runs may choose different algorithms (GPU runs are not
+    bit-reproducible anyway). Nothing changes on a CPU. In an eager GPU step the host's
+    launches hide what it gives; under CUDA graphs the device's time is the step, and the
+    convolutions were the largest kind of the eager step's kernel time. Not yet measured there,
+    so no preset turns it on (``benchmarks/gpu_next.sh`` measures it). Speed only: a run may
+    resume with it on or off."""
     loader_workers: Annotated[int, NON_NEGATIVE] = 4
     """DataLoader worker processes decoding images when the training set streams from disk
     (image folders such as imagenet100); 0 decodes in the main process. In-memory datasets

@@ -54,7 +54,8 @@ class PretrainResult(NamedTuple):
     together; None when the checkpoints already held every epoch."""
     steady_images_per_second: float | None = None
     """The same over those epochs but the first, which also holds torch.compile's compiling
-    and the warm-up (tens of seconds on a GPU); None with fewer than two epochs run."""
+    and the warm-up (tens of seconds on a GPU), up to the last epoch's end: the wait for its
+    checkpoint's write, paid once a run, is left out. None with fewer than two epochs run."""
 
 
 def channel_stats(images) -> tuple[list[float], list[float]]:
@@ -260,7 +261,7 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
     gather = gather_with_grad if world > 1 else None
     source = make_source(images, device, world, rank, cfg.batch_size, cfg.loader_workers)
     per_epoch = steps_per_epoch * cfg.batch_size * world         # images, all processes
-    started, steps_done, first_done = time.perf_counter(), 0, None
+    started, steps_done, first_done, last_done = time.perf_counter(), 0, None, None
     log = StepLog(cfg.logger, out_dir, cfg.batch_size * world) if rank == 0 else None
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"pretrain {objective} seed {seed}",
                disable=not progress or rank != 0, initial=start_epoch, total=cfg.epochs)
@@ -304,14 +305,17 @@ def pretrain(images, cfg: PretrainConfig, objective: str, seed: int,
                 _save(writer, out_dir, epoch + 1, model, optimizer, scheduler, cfg, objective,
                       seed, losses)
             fabric.barrier()
-            first_done = first_done or time.perf_counter()
+            last_done = time.perf_counter()
+            first_done = first_done or last_done
     fabric.barrier()
     if log is not None:
         log.close()
     ended = time.perf_counter()
     seconds, epochs_run = ended - started, cfg.epochs - start_epoch
     rate = epochs_run * per_epoch / seconds if epochs_run else None
-    steady = (epochs_run - 1) * per_epoch / (ended - first_done) if epochs_run > 1 else None
+    # The epochs after the first, each checkpoint's copy and hand-over included, the wait for
+    # the last one's write not (a run pays it once, whatever its length).
+    steady = (epochs_run - 1) * per_epoch / (last_done - first_done) if epochs_run > 1 else None
     return PretrainResult(model, losses, seconds, rate, steady)
 
 
