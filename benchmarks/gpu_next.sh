@@ -3,7 +3,7 @@
 # GPU session"):
 #   1. the speed options' CUDA tests, never run on a GPU yet (tests/test_gpu.py, each named
 #      after its option's key: the per-tensor formula, the views, training under CUDA graphs
-#      like the eager step): one pytest run per option (-k KEY), at most TEST_LIMIT seconds
+#      like the eager step): one pytest run per option (-k KEY), at most TEST_LIMIT (90) seconds
 #      each, so one that fails or hangs rules out its option only;
 #   2. gpu_profile.py: the augmentation and the optimiser's step alone, eager and compiled
 #      (parts_ms), and the cifar100 step under CUDA graphs as the presets run it, with each
@@ -19,7 +19,7 @@
 #      a device call of its own.
 #
 #   COMMIT=<sha> bash benchmarks/gpu_next.sh     # -> $OUT: gpu_profile.json, full-run.json, ...
-#   BUDGET=570 TEST_LIMIT=60 PROFILE_LIMIT=230   # seconds: all steps; each option's tests; the profile
+#   BUDGET=570 TEST_LIMIT=90 PROFILE_LIMIT=230   # seconds: all steps; each option's tests; the profile
 #   EPOCHS=4                                     # pretraining epochs of step 3's run
 #   DEVICE=cpu TINY=1 SET="..." GPU_TESTS=FILE bash benchmarks/gpu_next.sh   # tiny, CPU (tests)
 #
@@ -40,7 +40,7 @@ trap 'rm -rf "$junit"' EXIT
 : >"$OUT_DIR/tests.txt"
 for key in $(python3 benchmarks/gpu_check_summary.py --options); do
     echo "== $key" >>"$OUT_DIR/tests.txt"
-    timeout -k 10 "${TEST_LIMIT:-60}" python3 -m pytest -q -p no:cacheprovider \
+    timeout -k 10 "${TEST_LIMIT:-90}" python3 -m pytest -q -p no:cacheprovider \
         "${GPU_TESTS:-tests/test_gpu.py}" -k "$key" --junitxml "$junit/$key.xml" \
         >>"$OUT_DIR/tests.txt" 2>&1
     echo "== $key: exit $?" >>"$OUT_DIR/tests.txt"
