@@ -283,6 +283,65 @@ def readings(report: dict, full_epochs: int = 100, train_images: int = 54_000) -
     return out
 
 
+def next_tables(folder: Path) -> list[str]:
+    """``gpu_next.sh``'s files in ``folder`` (the device tool's ``files_at``) as Markdown for
+    docs/scale.md: the options whose GPU tests passed, the CUDA-graph variants against the plain
+    step and the target, the step's parts, and the protocol's run with its projection."""
+    out = []
+    tests = folder / "tests.txt"
+    if tests.exists():
+        lines = [line.split(":", 1)[1].strip() for line in tests.read_text().splitlines()
+                 if line.startswith("usable options:")]
+        usable = (lines[-1] or "none") if lines else "not recorded"
+        out.append(f"Speed options whose GPU tests passed: {usable}.")
+    profile = json.loads((folder / "gpu_profile.json").read_text()) \
+        if (folder / "gpu_profile.json").exists() else {}
+    modes = profile.get("compile_modes") or {}
+    if isinstance(modes, dict) and modes:
+        out.append(f"\nThe {profile.get('preset')} step under CUDA graphs on {profile.get('device')}, "
+                   f"torch {profile.get('torch')}, batch {profile.get('batch_size')}:\n")
+        out.append("| variant | views/s | step ms | x plain CUDA graphs | s with compiling | options |")
+        out.append("|---|---|---|---|---|---|")
+        plain = modes.get("reduce-overhead", {})
+        for name, step in modes.items():
+            status = _status(step)
+            if status:
+                out.append(f"| {name} | {status} | | | | |")
+                continue
+            ratio = _ratio(step, plain)
+            out.append(f"| {name} | {_cell(step.get('views_per_second'))} | "
+                       f"{_cell(step.get('step_ms'))} | {'-' if ratio is None else f'{ratio:.3f}'} | "
+                       f"{_cell(step.get('seconds_with_compilation'))} | "
+                       f"{', '.join(step.get('options') or []) or '-'} |")
+        best = max((s for s in modes.values() if not _status(s) and s.get("views_per_second")),
+                   key=lambda s: s["views_per_second"], default=None)
+        if best:
+            views = best["views_per_second"]
+            out.append(f"\nFastest: {views:,.0f} views/s, "
+                       + ("meets" if views >= TARGET_VIEWS_PER_SECOND else "misses")
+                       + f" the {TARGET_VIEWS_PER_SECOND:,} target ({views / TARGET_VIEWS_PER_SECOND:.2f}x).")
+    parts = profile.get("parts_ms") or {}
+    if parts and not _status(parts):
+        out.append("\nThe step's parts, each timed alone (ms): "
+                   + ", ".join(f"{k} {_cell(v)}" for k, v in parts.items()) + ".")
+    run = json.loads((folder / "full-run.json").read_text()) \
+        if (folder / "full-run.json").exists() else None
+    if run:
+        out.append(f"\nProtocol: `{run.get('command')}`: "
+                   + (f"finished in {run.get('seconds')} s" if run.get("finished") else
+                      f"stopped at {run.get('seconds')} s (limit {run.get('limit_seconds')})")
+                   + f"; phases {run.get('phase_seconds')}; checkpoint epochs "
+                   f"{run.get('checkpoint_epochs')}; steady images/s "
+                   f"{run.get('pretrain_steady_images_per_second') or run.get('last_epoch_rate')}.")
+        projected = run.get("projected_seconds_at_the_presets_epochs")
+        if projected:
+            out.append(f"Projected at the preset's {run.get('presets_epochs')} epochs: "
+                       f"{projected:,.0f} s ({projected / 60:.1f} min) of the 10-minute goal.")
+        elif run.get("written_after_seconds"):
+            out.append(f"Files last written, seconds in: {run['written_after_seconds']}.")
+    return out or [f"no files of gpu_next.sh in {folder}"]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("json", type=Path, nargs="?",
@@ -293,7 +352,12 @@ def main() -> None:
                    help="the options' GPU tests, DIR/KEY.xml (pytest --junitxml): with "
                         "--setting, only options whose tests passed; alone, print those")
     p.add_argument("--options", action="store_true", help="print the speed options' keys")
+    p.add_argument("--next", type=Path, metavar="DIR",
+                   help="print gpu_next.sh's files in DIR as tables for docs/scale.md")
     args = p.parse_args()
+    if args.next:
+        print("\n".join(next_tables(args.next)))
+        return
     if args.options:
         print(" ".join(SPEED_OPTIONS.values()))
         return

@@ -25,7 +25,7 @@
 #
 # Eight files come back (the device tool's most): tests.txt, gpu_profile.json,
 # profile-stderr.txt, and gpu_full_run.sh's full-run.json, stderr.txt, run.json, summary.csv,
-# report.md.
+# report.md. Then: python3 benchmarks/gpu_check_summary.py --next FILES_AT (tables for the docs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR="${OUT:-$PWD/gpu-next}"
@@ -46,6 +46,7 @@ for key in $(python3 benchmarks/gpu_check_summary.py --options); do
     echo "== $key: exit $?" >>"$OUT_DIR/tests.txt"
 done
 read -ra usable <<<"$(python3 benchmarks/gpu_check_summary.py --tested "$junit")"
+echo "usable options: ${usable[*]}" >>"$OUT_DIR/tests.txt"
 tiny=()
 if [ "${TINY:-0}" = 1 ]; then tiny=(--tiny); fi
 timeout -k 10 "${PROFILE_LIMIT:-230}" python3 benchmarks/gpu_profile.py --device "$DEVICE" \

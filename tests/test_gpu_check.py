@@ -384,6 +384,14 @@ def test_the_next_sessions_call_tests_profiles_then_runs_the_protocol_as_they_sa
     for key in summary.SPEED_OPTIONS.values():
         option = f"pretrain.{key}=true"
         assert (f"--set {option}" in info["command"]) == (option in chosen.split())
+    # What comes back, as the tables for docs/scale.md
+    tables = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check_summary.py"),
+                             "--next", str(out)], capture_output=True, text=True,
+                            check=True).stdout
+    assert "Speed options whose GPU tests passed: compile_optimizer cudnn_benchmark." in tables
+    assert all(f"| {summary.variant_name(name)} |" in tables for name in summary.SPEED_OPTIONS)
+    assert f"Projected at the preset's 100 epochs: " \
+           f"{info['projected_seconds_at_the_presets_epochs']:,.0f} s" in tables
 
 
 @pytest.mark.slow
