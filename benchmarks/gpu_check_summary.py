@@ -65,6 +65,12 @@ def _ratio(a: dict, b: dict, key: str = "views_per_second") -> float | None:
     return a[key] / b[key]
 
 
+def _against_target(views: float) -> str:
+    """'N views/s: meets (misses) the 50,000 target (R x).'"""
+    return (f"{views:,.0f} views/s: " + ("meets" if views >= TARGET_VIEWS_PER_SECOND else "misses")
+            + f" the {TARGET_VIEWS_PER_SECOND:,} target ({views / TARGET_VIEWS_PER_SECOND:.2f}x).")
+
+
 def lars_compiled_pays(fused: dict, graphs: dict) -> tuple[float, bool] | None:
     """The CUDA-graph step with LARS's update compiled (``pretrain.compile_optimizer``) over
     the one without, and whether that pays (at least ``PAYS`` faster); None unless both ran."""
@@ -116,9 +122,13 @@ def junit_outcomes(path: Path) -> dict[str, str] | None:
         cases = list(ET.parse(path).getroot().iter("testcase"))
     except (OSError, ET.ParseError):
         return None
-    return {case.get("name", ""): "failed" if case.find("failure") is not None
-            or case.find("error") is not None else "skipped" if case.find("skipped") is not None
-            else "passed" for case in cases}
+
+    def outcome(case) -> str:
+        if case.find("failure") is not None or case.find("error") is not None:
+            return "failed"
+        return "skipped" if case.find("skipped") is not None else "passed"
+
+    return {case.get("name", ""): outcome(case) for case in cases}
 
 
 def tested_options(folder: Path) -> list[str]:
@@ -223,10 +233,7 @@ def readings(report: dict, full_epochs: int = 100, train_images: int = 54_000) -
     if measured:
         best = max(measured, key=lambda n: measured[n]["views_per_second"])
         views = measured[best]["views_per_second"]
-        out.append(f"Best 32-px step at the preset's batch: {best}, {views:,.0f} views/s: "
-                   + ("meets" if views >= TARGET_VIEWS_PER_SECOND else "misses")
-                   + f" the {TARGET_VIEWS_PER_SECOND:,} target "
-                   f"({views / TARGET_VIEWS_PER_SECOND:.2f}x).")
+        out.append(f"Best 32-px step at the preset's batch: {best}, {_against_target(views)}")
     eager = r18.get("eager_channels_last", {})
     x4 = _ratio(r18.get("eager_channels_last_batch_x4", {}), eager)
     if x4 is not None:
@@ -316,10 +323,7 @@ def next_tables(folder: Path) -> list[str]:
         best = max((s for s in modes.values() if not _status(s) and s.get("views_per_second")),
                    key=lambda s: s["views_per_second"], default=None)
         if best:
-            views = best["views_per_second"]
-            out.append(f"\nFastest: {views:,.0f} views/s, "
-                       + ("meets" if views >= TARGET_VIEWS_PER_SECOND else "misses")
-                       + f" the {TARGET_VIEWS_PER_SECOND:,} target ({views / TARGET_VIEWS_PER_SECOND:.2f}x).")
+            out.append(f"\nFastest: {_against_target(best['views_per_second'])}")
     parts = profile.get("parts_ms") or {}
     if parts and not _status(parts):
         out.append("\nThe step's parts, each timed alone (ms): "
